@@ -1,0 +1,14 @@
+/**
+ * The subcommands. Each lives in its own module, loaded only when used so that `reap` on a
+ * storage node does not load the AMQP client.
+ */
+import type { CommandContext } from './output.js';
+
+export type CommandRunner = (argv: string[], ctx: CommandContext) => Promise<number>;
+
+export interface CommandEntry {
+  summary: string;
+  load: () => Promise<CommandRunner>;
+}
+
+export const COMMANDS: Record<string, CommandEntry> = {};

@@ -1,0 +1,107 @@
+/**
+ * The backup manifest: everything restore and verify need, written as `manifest.json` in
+ * the backup's directory next to its archives and a `SHA256SUMS` file that `sha256sum -c`
+ * accepts. File names in the manifest are relative to that directory and never contain '/'.
+ */
+
+export const MANIFEST_FORMAT = 'cinder-lvm-backup/manifest';
+export const MANIFEST_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const CHECKSUM_FILE = 'SHA256SUMS';
+
+/** How consistent the copy is known to be. */
+export type ConsistencyLevel =
+  /** a frozen copy handed to us (`backup --device`): as consistent as whoever froze it */
+  | 'as-provided'
+  /** an LVM snapshot of a volume that may be in use: what a power cut would leave */
+  | 'crash-consistent'
+  /** the filesystem inside the instance was frozen (fsfreeze) around the snapshot */
+  | 'filesystem-frozen'
+  /** an application dump (mysqldump) was taken and stored with the backup */
+  | 'application-consistent';
+
+export type PartitionAction = 'archived' | 'raw' | 'skipped';
+
+export interface ArchiveFile {
+  /** File name inside the backup directory, e.g. `p1.tar.zst`. */
+  file: string;
+  /** Size of the file as stored. */
+  bytes: number;
+  /** sha256 (hex) of the file as stored. */
+  sha256: string;
+  /** `tar+zstd` for filesystem archives, `raw+zstd` for raw partition images. */
+  format: 'tar+zstd' | 'raw+zstd';
+  /** Bytes that went into the compressor (tar stream or raw image size). */
+  uncompressedBytes: number;
+}
+
+export interface ManifestPartition {
+  /** Partition number in the table (1-based), or null for a device with no partition table. */
+  number: number | null;
+  /** Start in 512-byte sectors from the start of the volume (0 for a whole device). */
+  startSector: number;
+  sizeBytes: number;
+  /** blkid TYPE (ext4, xfs, btrfs, vfat, swap, …) or null when none was found. */
+  fsType: string | null;
+  uuid: string | null;
+  label: string | null;
+  /** GPT partition UUID / type, when the table has them (also in the sfdisk dump). */
+  partUuid: string | null;
+  partType: string | null;
+  action: PartitionAction;
+  /** Why a partition was skipped or kept raw (e.g. `swap`, `no mountable filesystem`). */
+  reason?: string;
+  /** Filesystem figures, for archived partitions. */
+  usedBytes?: number;
+  fsSizeBytes?: number;
+  fileCount?: number;
+  /** Options the read-only mount used. */
+  mountOptions?: string[];
+  archive?: ArchiveFile;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: typeof MANIFEST_VERSION;
+  /** Unique id of this backup; also the name of its directory. */
+  backupId: string;
+  startedAt: string;
+  finishedAt: string;
+  source: {
+    kind: 'lv' | 'device';
+    /** The device that was read (the snapshot for kind `lv`). */
+    device: string;
+    vg: string | null;
+    lv: string | null;
+    /** Cinder volume id when the LV is named `volume-<id>`. */
+    volumeId: string | null;
+    lvType: 'thick' | 'thin' | null;
+    sizeBytes: number;
+  };
+  snapshot: {
+    name: string;
+    kind: 'thick' | 'thin';
+    /** COW size for thick snapshots, null for thin. */
+    sizeBytes: number | null;
+    /** Highest snap_percent / data_percent seen, null when not reported. */
+    peakPercent: number | null;
+    tags: string[];
+  } | null;
+  partitionTable: {
+    /** sfdisk label: gpt, dos, or none when the device holds a filesystem directly. */
+    label: 'gpt' | 'dos' | 'none';
+    /** `sfdisk --dump` output, verbatim. */
+    sfdiskDump: string | null;
+  };
+  /** First MiB of the volume (boot code, table), compressed; null for kind `none` when absent. */
+  head: ArchiveFile | null;
+  partitions: ManifestPartition[];
+  consistency: ConsistencyLevel;
+  compression: { program: 'zstd'; level: number; threads: number };
+  excludes: string[];
+  /** Versions of the programs that made the backup (tar, zstd, lvm, kernel, node, service). */
+  tools: Record<string, string>;
+  /** Milliseconds per step (snapshot, map, mount, archive:<n>, check, cleanup, total). */
+  timings: Record<string, number>;
+  totals: { archivedBytes: number; storedBytes: number; fileCount: number };
+}

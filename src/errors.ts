@@ -1,0 +1,101 @@
+/**
+ * Stable error codes and the AppError base class.
+ *
+ * Every failure the service reports carries one of these codes; scripts and the catalog
+ * branch on them, so a code, once published, keeps its meaning. Add new codes at the end of
+ * their group with a one-line meaning.
+ */
+export const ERROR_CODES = {
+  // input and configuration
+  INVALID_ARGUMENT: 'a command-line argument or API parameter is malformed',
+  INVALID_LV_NAME: 'a volume group or logical volume name is not a valid LVM name',
+  INVALID_EXCLUDE: 'an exclude pattern is unsafe or malformed',
+  CONFIG_INVALID: 'the configuration is missing a value or holds a bad one',
+  POLICY_INVALID: 'backup metadata on a volume does not parse or is unsafe',
+  // storage node
+  LV_NOT_FOUND: 'the logical volume to back up does not exist',
+  DEVICE_NOT_FOUND: 'the block device to back up or restore to does not exist',
+  NO_SNAPSHOT_SPACE: 'the volume group or thin pool lacks room for the snapshot',
+  SNAPSHOT_FAILED: 'lvcreate could not make the snapshot',
+  SNAPSHOT_OVERFLOW:
+    'the snapshot filled up (invalidated) while it was read; its data is not usable',
+  PARTITION_FAILED: 'partition discovery or mapping (kpartx) failed',
+  MOUNT_FAILED: 'a filesystem of the snapshot could not be mounted read-only',
+  ARCHIVE_FAILED: 'tar, the compressor or the checksum stage failed',
+  DEST_NOT_WRITABLE: 'the destination directory cannot be written',
+  DEST_FULL: 'the destination ran out of space',
+  CLEANUP_FAILED: 'a snapshot, mapping or mount could not be removed',
+  TOOL_MISSING: 'a required system program is not installed',
+  COMMAND_FAILED: 'a system command exited with an error',
+  COMMAND_TIMEOUT: 'a system command did not finish in its time limit',
+  ABORTED: 'the operation was cancelled (signal, shutdown, job cancel)',
+  // restore and verify
+  MANIFEST_INVALID: 'a backup manifest is missing, unreadable or malformed',
+  CHECKSUM_MISMATCH: 'an archive does not match the checksum in its manifest',
+  ARCHIVE_UNREADABLE: 'an archive cannot be decompressed or listed',
+  TARGET_TOO_SMALL: 'the restore target is smaller than the backed-up volume',
+  RESTORE_MISMATCH: 'the restored data does not match the manifest',
+  // services
+  DB_UNAVAILABLE: 'PostgreSQL cannot be reached',
+  SCHEMA_TOO_NEW: 'the database schema is newer than this code',
+  AMQP_UNAVAILABLE: 'the message broker cannot be reached',
+  OPENSTACK_AUTH_FAILED: 'Keystone refused the credentials',
+  OPENSTACK_API_ERROR: 'an OpenStack API answered with an error',
+  OPENSTACK_UNAVAILABLE: 'an OpenStack API cannot be reached or answers 5xx/429',
+  JOB_NOT_FOUND: 'no such job',
+  VOLUME_NOT_FOUND: 'no such volume in the inventory',
+  INTERNAL: 'a bug: an unexpected state',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Codes for which a retry may succeed without a change of input. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'NO_SNAPSHOT_SPACE',
+  'SNAPSHOT_OVERFLOW',
+  'CLEANUP_FAILED',
+  'COMMAND_TIMEOUT',
+  'DEST_FULL',
+  'DB_UNAVAILABLE',
+  'AMQP_UNAVAILABLE',
+  'OPENSTACK_UNAVAILABLE',
+]);
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+/** The base of every error the service raises on purpose. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.retryable = options.retryable ?? RETRYABLE.has(code);
+    this.details = options.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Wraps anything thrown into an AppError, keeping the original as `cause`. */
+export function toAppError(err: unknown, fallback: ErrorCode = 'INTERNAL'): AppError {
+  if (err instanceof AppError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AppError(fallback, message, { cause: err });
+}
+
+/** The one place that decides whether a failure is worth another try. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof AppError ? err.retryable : false;
+}

@@ -1,0 +1,137 @@
+/**
+ * The one way the service runs a system program: program plus argument array (never a
+ * shell string), a timeout, an AbortSignal, the tail of stderr in the error, a log line.
+ */
+import { execa } from 'execa';
+import { AppError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+
+export interface RunOptions {
+  /** Milliseconds before the program is killed (SIGTERM, then SIGKILL after 5 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Data written to the program's stdin. */
+  input?: string | Buffer;
+  /** Exit codes that are not failures (default: only 0). */
+  okExitCodes?: readonly number[];
+  env?: Record<string, string>;
+  cwd?: string;
+  logger?: Logger;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+const STDERR_TAIL = 2_000;
+
+/** The last part of a program's stderr, for error messages. */
+export function stderrTail(stderr: string): string {
+  const trimmed = stderr.trim();
+  return trimmed.length <= STDERR_TAIL ? trimmed : '…' + trimmed.slice(-STDERR_TAIL);
+}
+
+/** Renders a command for logs and errors (quoted, never executed). */
+export function describeCommand(program: string, args: readonly string[]): string {
+  return [program, ...args]
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)))
+    .join(' ');
+}
+
+/** Environment every storage-node command gets: no locale surprises in parsed output. */
+export function commandEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1', ...extra };
+}
+
+/**
+ * Runs a program to completion and returns its output; throws AppError with code
+ * TOOL_MISSING, COMMAND_TIMEOUT, ABORTED or COMMAND_FAILED (stderr tail in the message).
+ */
+export async function runCommand(
+  program: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const logger = options.logger ?? silentLogger;
+  const command = describeCommand(program, args);
+  const started = Date.now();
+  const result = await execa(program, [...args], {
+    reject: false,
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    forceKillAfterDelay: 5_000,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+    ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
+    env: commandEnv(options.env),
+    extendEnv: true,
+    stripFinalNewline: false,
+    encoding: 'utf8',
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  const durationMs = Date.now() - started;
+  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
+  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  const exitCode = result.exitCode ?? -1;
+  logger.debug({ command, exitCode, durationMs }, 'command finished');
+
+  if (result.failed && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new AppError('TOOL_MISSING', `${program} is not installed (not found on PATH)`, {
+      cause: result.cause,
+      details: { program },
+    });
+  }
+  if (result.timedOut) {
+    throw new AppError(
+      'COMMAND_TIMEOUT',
+      `${command} did not finish in ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+      {
+        details: { command },
+      },
+    );
+  }
+  if (result.isCanceled) {
+    throw new AppError('ABORTED', `${command} was cancelled`, { details: { command } });
+  }
+  const ok = options.okExitCodes ?? [0];
+  if (!ok.includes(exitCode)) {
+    const tail = stderrTail(stderr);
+    throw new AppError(
+      'COMMAND_FAILED',
+      `${command} exited with ${exitCode}${tail ? `: ${tail}` : ''}`,
+      {
+        retryable: false,
+        details: { command, exitCode, stderr: tail },
+      },
+    );
+  }
+  return { command, exitCode, stdout, stderr, durationMs };
+}
+
+/**
+ * Starts a program whose stdio the caller wires into a stream pipeline (tar → compressor).
+ * The caller owns waiting for it; the promise does not reject (reject: false) so a pipeline
+ * can report the first real failure itself. Only stderr is buffered.
+ */
+export function spawnCommand(
+  program: string,
+  args: readonly string[],
+  options: { signal?: AbortSignal; cwd?: string; env?: Record<string, string> } = {},
+) {
+  return execa(program, [...args], {
+    reject: false,
+    buffer: { stdout: false, stderr: true, all: false },
+    stdout: 'pipe',
+    stderr: 'pipe',
+    stdin: 'pipe',
+    forceKillAfterDelay: 5_000,
+    env: commandEnv(options.env),
+    extendEnv: true,
+    encoding: 'buffer',
+    cancelSignal: options.signal,
+    cwd: options.cwd,
+  });
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    // Guest (QEMU) tests take minutes under TCG on 2 cores; they set their own timeouts.
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Guest tests are heavy; running many QEMU guests at once on 2 cores only slows all of them.
+    maxConcurrency: 1,
+    fileParallelism: true,
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    reporters: ['default'],
+  },
+});
