@@ -1,0 +1,190 @@
+/**
+ * Benchmark: `backup --device` against the manual procedure operators follow today
+ * (`tar --exclude=lost+found -czf` then `sha1sum`) and against the best one-pass shell
+ * pipeline (`tar | zstd -T2 -3 | tee | sha256sum`), on the same loop-mounted ext4 image,
+ * in the same run. Each contender does the whole job: mount, read, write the archive
+ * durably (fsync), unmount. Prints medians and ratios; not part of `npm test`.
+ *
+ *   npm run build && npx tsx test/bench/archive-vs-manual.ts [--reps 3] [--data-mib 1100]
+ *
+ * Needs root, loop devices, GNU time (/usr/bin/time), zstd, gzip, mkfs.ext4.
+ * The image and the archives live under $CLB_BENCH_DIR (default /var/tmp/clb-bench) and
+ * the image is kept between runs (it takes a minute to fill); delete the folder to rebuild.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '3' },
+    'data-mib': { type: 'string', default: '1100' },
+  },
+});
+const reps = Number(values.reps);
+const dataMiB = Number(values['data-mib']);
+const root = process.env['CLB_BENCH_DIR'] ?? '/var/tmp/clb-bench';
+const image = join(root, `ext4-${dataMiB}M.img`);
+const mnt = join(root, 'mnt');
+const out = join(root, 'out');
+const cli = join(process.cwd(), 'dist', 'cli.js');
+
+function run(program: string, args: string[]): string {
+  return execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/** Copies `src` into the mounted image until about `mib` MiB of it are used. */
+function fillImage(): void {
+  const imageMiB = Math.ceil(dataMiB * 1.6) + 256;
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  run('truncate', ['-s', `${imageMiB}M`, image]);
+  run('mkfs.ext4', ['-q', '-F', '-L', 'benchdata', image]);
+  mkdirSync(mnt, { recursive: true });
+  run('mount', ['-o', 'loop', image, mnt]);
+  try {
+    // Mixed data as found on a real volume: text and documentation (compressible, many
+    // small files), shared libraries (binary), a database-like file of random bytes
+    // (incompressible) and a sparse file.
+    const sources = ['/usr/share', '/usr/lib/x86_64-linux-gnu', '/usr/lib/python3', '/usr/lib/jvm'];
+    for (const src of sources) {
+      if (!existsSync(src)) continue;
+      const used = Number(run('df', ['--output=used', '-B1M', mnt]).split('\n')[1]);
+      if (used >= dataMiB * 0.9) break;
+      spawnSync('cp', ['-a', src, join(mnt, src.replaceAll('/', '_'))], { stdio: 'inherit' });
+    }
+    run('dd', [
+      'if=/dev/urandom',
+      `of=${join(mnt, 'random.db')}`,
+      'bs=1M',
+      'count=64',
+      'status=none',
+    ]);
+    run('truncate', ['-s', '2G', join(mnt, 'sparse.img')]);
+    run('dd', [
+      'if=/dev/urandom',
+      `of=${join(mnt, 'sparse.img')}`,
+      'bs=1M',
+      'count=4',
+      'seek=100',
+      'conv=notrunc',
+      'status=none',
+    ]);
+  } finally {
+    run('umount', [mnt]);
+  }
+}
+
+interface Sample {
+  seconds: number;
+  archiveBytes: number;
+  maxRssKiB: number;
+}
+
+/** Runs one contender under GNU time; returns wall seconds, archive size and peak RSS. */
+function timed(args: string[], archiveDir: string): Sample {
+  rmSync(archiveDir, { recursive: true, force: true });
+  mkdirSync(archiveDir, { recursive: true, mode: 0o700 });
+  const started = process.hrtime.bigint();
+  const res = spawnSync('/usr/bin/time', ['-f', '%M', ...args], { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (res.status !== 0) {
+    throw new Error(`${args.join(' ')} failed (${res.status}): ${res.stderr.slice(-2000)}`);
+  }
+  const rssLine = res.stderr.trim().split('\n').pop() ?? '0';
+  return {
+    seconds,
+    archiveBytes: dirBytes(archiveDir, /\.(tgz|zst)$/),
+    maxRssKiB: Number(rssLine),
+  };
+}
+
+function dirBytes(dir: string, pattern: RegExp): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isFile() && pattern.test(entry.name)) total += statSync(path).size;
+  }
+  return total;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+
+function main(): void {
+  if (!existsSync(cli)) throw new Error('dist/cli.js missing: run `npm run build` first');
+  if (!existsSync(image)) fillImage();
+  const loop = run('losetup', ['-f', '--show', '-r', image]).trim();
+  try {
+    console.log(`image ${image} (${(statSync(image).size / 2 ** 20).toFixed(0)} MiB) on ${loop}`);
+    // The manual page's procedure; the mount and durability steps are part of the job.
+    const manual = [
+      'bash',
+      '-c',
+      'set -e; mount -o ro "$1" "$2"; tar --exclude=lost+found -czf "$3/backup.tgz" -C "$2" .; sync "$3/backup.tgz"; sha1sum "$3/backup.tgz" > "$3/backup.tgz.sha1"; umount "$2"',
+      'manual',
+      loop,
+      mnt,
+      join(out, 'manual'),
+    ];
+    // The best one-pass shell pipeline a careful operator could write.
+    const pipeline = [
+      'bash',
+      '-c',
+      'set -eo pipefail; mount -o ro "$1" "$2"; tar --exclude=./lost+found -cf - -C "$2" . | zstd -q -T2 -3 | tee "$3/backup.tar.zst" | sha256sum > "$3/backup.sha256"; sync "$3/backup.tar.zst"; umount "$2"',
+      'pipeline',
+      loop,
+      mnt,
+      join(out, 'pipeline'),
+    ];
+    const ours = ['node', cli, 'backup', '--device', loop, '--dest', join(out, 'ours'), '--json'];
+    const contenders: Record<string, string[]> = { manual, pipeline, ours };
+    const samples: Record<string, Sample[]> = { manual: [], pipeline: [], ours: [] };
+    // Warm the page cache once so every contender reads from the same cache state.
+    timed(pipeline, join(out, 'pipeline'));
+    for (let i = 0; i < reps; i++) {
+      for (const [name, args] of Object.entries(contenders)) {
+        const s = timed(args, join(out, name));
+        samples[name]?.push(s);
+        console.log(
+          `rep ${i + 1} ${name.padEnd(8)} ${s.seconds.toFixed(2)} s  archive ${(s.archiveBytes / 1e6).toFixed(1)} MB  peak RSS ${(s.maxRssKiB / 1024).toFixed(0)} MiB`,
+        );
+      }
+    }
+    const m = (name: string, f: (s: Sample) => number): number =>
+      median((samples[name] ?? []).map(f));
+    const t = {
+      manual: m('manual', (s) => s.seconds),
+      pipeline: m('pipeline', (s) => s.seconds),
+      ours: m('ours', (s) => s.seconds),
+    };
+    const size = {
+      manual: m('manual', (s) => s.archiveBytes),
+      ours: m('ours', (s) => s.archiveBytes),
+    };
+    console.log('\nmedians over', reps, 'repetitions:');
+    console.log(
+      `  manual (tar czf + sha1sum): ${t.manual.toFixed(2)} s, archive ${(size.manual / 1e6).toFixed(1)} MB`,
+    );
+    console.log(`  one-pass shell pipeline   : ${t.pipeline.toFixed(2)} s`);
+    console.log(
+      `  backup --device           : ${t.ours.toFixed(2)} s, archive ${(size.ours / 1e6).toFixed(1)} MB, peak RSS ${(m('ours', (s) => s.maxRssKiB) / 1024).toFixed(0)} MiB`,
+    );
+    console.log(
+      `  speed-up vs manual        : ${(t.manual / t.ours).toFixed(2)}x   (target >= 6x)`,
+    );
+    console.log(
+      `  vs one-pass pipeline      : ${(t.ours / t.pipeline).toFixed(3)}x  (target <= 1.15x)`,
+    );
+    console.log(
+      `  archive size vs manual    : ${(size.ours / size.manual).toFixed(3)}x  (target <= 1)`,
+    );
+  } finally {
+    spawnSync('umount', [mnt], { stdio: 'ignore' });
+    run('losetup', ['-d', loop]);
+  }
+}
+
+main();
