@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   OPENSTACK_UNAVAILABLE: 'an OpenStack API cannot be reached or answers 5xx/429',
   JOB_NOT_FOUND: 'no such job',
   VOLUME_NOT_FOUND: 'no such volume in the inventory',
+  SCHEMA_TOO_OLD: 'the database lacks migrations this code needs; run `migrate`',
   INTERNAL: 'a bug: an unexpected state',
 } as const;
 
