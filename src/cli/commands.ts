@@ -11,4 +11,9 @@ export interface CommandEntry {
   load: () => Promise<CommandRunner>;
 }
 
-export const COMMANDS: Record<string, CommandEntry> = {};
+export const COMMANDS: Record<string, CommandEntry> = {
+  migrate: {
+    summary: 'apply the database migrations (DATABASE_URL)',
+    load: async () => (await import('./migrate.js')).run,
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * The Postgres connection pool. The database comes from DATABASE_URL (and later from the
+ * config file); connection failures become DB_UNAVAILABLE so callers can retry them.
+ */
+import pg from 'pg';
+import { AppError } from '../errors.js';
+import type { Queryable } from './queryable.js';
+
+export interface PoolOptions {
+  /** Connection string; defaults to DATABASE_URL. */
+  url?: string;
+  /** Most connections the pool opens (default 5: agents and CLIs need few). */
+  max?: number;
+  /** Shown in pg_stat_activity, to tell the agents and the controller apart. */
+  applicationName?: string;
+}
+
+/** Reads DATABASE_URL or fails with CONFIG_INVALID. */
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env['DATABASE_URL'];
+  if (url === undefined || url.trim() === '') {
+    throw new AppError('CONFIG_INVALID', 'DATABASE_URL is not set');
+  }
+  return url;
+}
+
+/** Opens a pool; nothing connects until the first query. */
+export function createPool(options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url ?? databaseUrlFromEnv(),
+    max: options.max ?? 5,
+    application_name: options.applicationName ?? 'cinder-lvm-backup',
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener
+  // that would crash the process. The next query gets a fresh connection instead.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Node errors that mean "the server is not there" rather than "the query is wrong". */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE']);
+
+/** True for errors worth a retry because the database (not the statement) failed. */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+    if (CONNECT_ERRORS.has(code) || code === '57P01' || code === '57P03' || code.startsWith('08'))
+      return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+}
+
+/** Checks the database answers; throws DB_UNAVAILABLE (with the cause) when it does not. */
+export async function ping(q: Queryable): Promise<void> {
+  try {
+    await q.query('SELECT 1');
+  } catch (err) {
+    throw new AppError(
+      'DB_UNAVAILABLE',
+      `PostgreSQL cannot be reached: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/**
+ * Runs `fn` inside one transaction on a client of `pool`: COMMIT when it resolves,
+ * ROLLBACK when it throws.
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
