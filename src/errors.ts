@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   JOB_NOT_FOUND: 'no such job',
   VOLUME_NOT_FOUND: 'no such volume in the inventory',
   SCHEMA_TOO_OLD: 'the database lacks migrations this code needs; run `migrate`',
+  LEASE_EXPIRED: 'the agent holding a job stopped renewing its lease (crash, partition)',
   INTERNAL: 'a bug: an unexpected state',
 } as const;
 
@@ -60,6 +61,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'DB_UNAVAILABLE',
   'AMQP_UNAVAILABLE',
   'OPENSTACK_UNAVAILABLE',
+  'LEASE_EXPIRED',
 ]);
 
 export interface AppErrorOptions {
