@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import {
+  tarCreateArgs,
+  tarListArgs,
+  zstdCompressArgs,
+  zstdDecompressArgs,
+  zstdTestArgs,
+} from '../../../src/engine/args/archive-args.js';
+
+describe('archive argument builders', () => {
+  it('builds tar create with metadata options, lost+found and excludes last before the source', () => {
+    const args = tarCreateArgs('/run/cinder-lvm-backup/r1/p1', ['./var/cache', '*.tmp']);
+    expect(args).toEqual([
+      '--create',
+      '--file=-',
+      '--format=posix',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--acls',
+      '--numeric-owner',
+      '--sparse',
+      '--one-file-system',
+      '--exclude=./lost+found',
+      '--exclude=./var/cache',
+      '--exclude=*.tmp',
+      '--directory=/run/cinder-lvm-backup/r1/p1',
+      '.',
+    ]);
+  });
+
+  it('keeps an exclude with spaces as one argument', () => {
+    expect(tarCreateArgs('/m', ['a b'])).toContain('--exclude=a b');
+  });
+
+  it('builds tar list and zstd commands', () => {
+    expect(tarListArgs()).toEqual([
+      '--list',
+      '--file=-',
+      '--format=posix',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--acls',
+      '--numeric-owner',
+    ]);
+    expect(zstdCompressArgs({ level: 3, threads: 2 })).toEqual(['-3', '-T2', '-q', '-c']);
+    expect(zstdCompressArgs({ level: 3, threads: 0, input: '/dev/loop0p2' })).toEqual([
+      '-3',
+      '-T0',
+      '-q',
+      '-c',
+      '--',
+      '/dev/loop0p2',
+    ]);
+    expect(zstdDecompressArgs('/b/p1.tar.zst')).toEqual(['-d', '-q', '-c', '--', '/b/p1.tar.zst']);
+    expect(zstdTestArgs('/b/p1.tar.zst')).toEqual(['-t', '-q', '--', '/b/p1.tar.zst']);
+  });
+});
