@@ -1,0 +1,246 @@
+/**
+ * A 5-field cron expression (minute hour day-of-month month day-of-week) and the
+ * computation of its next firing time, in UTC or in an IANA time zone.
+ *
+ * Semantics follow Vixie cron, which is what operators know from crontab(5):
+ * - `*`, `a`, `a-b`, `a-b/n`, `* /n` (no space), lists `a,b-c`, month and weekday names;
+ * - weekday 0 and 7 are both Sunday;
+ * - when both day-of-month and day-of-week are restricted (neither starts with `*`), a day
+ *   matches if EITHER matches (crontab(5): "the command will be run when either field
+ *   matches the current time").
+ *
+ * DST in a zone: a wall-clock time that does not exist (spring forward) is skipped; a
+ * wall-clock time that occurs twice (fall back) fires once, at its first occurrence.
+ */
+import { instantsOfWallTime, offsetMs } from './time-zone.js';
+
+/** A parsed cron expression: the allowed values of each field. */
+export interface CronExpression {
+  readonly source: string;
+  readonly minutes: ReadonlySet<number>;
+  readonly hours: ReadonlySet<number>;
+  readonly daysOfMonth: ReadonlySet<number>;
+  readonly months: ReadonlySet<number>;
+  /** 0 = Sunday … 6 = Saturday (7 is folded into 0). */
+  readonly daysOfWeek: ReadonlySet<number>;
+  readonly domRestricted: boolean;
+  readonly dowRestricted: boolean;
+}
+
+/** Why a cron expression was refused. */
+export class CronParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CronParseError';
+  }
+}
+
+interface FieldSpec {
+  name: string;
+  min: number;
+  max: number;
+  names?: readonly string[];
+  /** Offset of names[0] (months start at 1, weekdays at 0). */
+  nameBase?: number;
+}
+
+const MONTH_NAMES = [
+  'jan',
+  'feb',
+  'mar',
+  'apr',
+  'may',
+  'jun',
+  'jul',
+  'aug',
+  'sep',
+  'oct',
+  'nov',
+  'dec',
+] as const;
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+const FIELDS: readonly FieldSpec[] = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: MONTH_NAMES, nameBase: 1 },
+  { name: 'day of week', min: 0, max: 7, names: DAY_NAMES, nameBase: 0 },
+];
+
+/** Longest accepted expression; anything longer is a typo or an attack, not a schedule. */
+const MAX_EXPRESSION_LENGTH = 200;
+
+function parseValue(text: string, spec: FieldSpec): number {
+  if (/^\d{1,2}$/.test(text)) {
+    const n = Number(text);
+    if (n < spec.min || n > spec.max) {
+      throw new CronParseError(`${spec.name} value ${n} is out of range ${spec.min}-${spec.max}`);
+    }
+    return n;
+  }
+  const lower = text.toLowerCase();
+  const index = spec.names?.indexOf(lower) ?? -1;
+  if (index >= 0) return index + (spec.nameBase ?? 0);
+  throw new CronParseError(`${spec.name} value "${text}" is not a number or a known name`);
+}
+
+function parseField(text: string, spec: FieldSpec): Set<number> {
+  const values = new Set<number>();
+  for (const part of text.split(',')) {
+    if (part === '') throw new CronParseError(`${spec.name} has an empty list element`);
+    const [rangeText, stepText, extra] = part.split('/');
+    if (extra !== undefined || rangeText === undefined || rangeText === '') {
+      throw new CronParseError(`${spec.name} element "${part}" is malformed`);
+    }
+    let step = 1;
+    if (stepText !== undefined) {
+      if (!/^\d{1,2}$/.test(stepText) || Number(stepText) === 0) {
+        throw new CronParseError(`${spec.name} step "${stepText}" must be a number from 1 to 99`);
+      }
+      step = Number(stepText);
+    }
+    let from: number;
+    let to: number;
+    if (rangeText === '*') {
+      from = spec.min;
+      to = spec.max;
+    } else {
+      const bounds = rangeText.split('-');
+      if (bounds.length > 2 || bounds.some((b) => b === '')) {
+        throw new CronParseError(`${spec.name} range "${rangeText}" is malformed`);
+      }
+      from = parseValue(bounds[0] as string, spec);
+      // `a/n` means from a to the end of the field, as in Vixie cron.
+      to =
+        bounds[1] !== undefined
+          ? parseValue(bounds[1], spec)
+          : stepText !== undefined
+            ? spec.max
+            : from;
+      if (to < from) {
+        throw new CronParseError(`${spec.name} range "${rangeText}" runs backwards`);
+      }
+    }
+    for (let v = from; v <= to; v += step) values.add(v);
+  }
+  return values;
+}
+
+/** Parses a 5-field cron expression; throws CronParseError with the reason. */
+export function parseCron(source: string): CronExpression {
+  if (source.length > MAX_EXPRESSION_LENGTH) {
+    throw new CronParseError(`expression is longer than ${MAX_EXPRESSION_LENGTH} characters`);
+  }
+  const fields = source.trim().split(/[ \t]+/);
+  if (fields.length !== 5) {
+    throw new CronParseError(
+      `expected 5 fields (minute hour day month weekday), got ${fields.length}`,
+    );
+  }
+  const sets = fields.map((f, i) => parseField(f, FIELDS[i] as FieldSpec));
+  const dow = sets[4] as Set<number>;
+  if (dow.has(7)) {
+    dow.delete(7);
+    dow.add(0);
+  }
+  const expr: CronExpression = {
+    source: fields.join(' '),
+    minutes: sets[0] as Set<number>,
+    hours: sets[1] as Set<number>,
+    daysOfMonth: sets[2] as Set<number>,
+    months: sets[3] as Set<number>,
+    daysOfWeek: dow,
+    domRestricted: !(fields[2] as string).startsWith('*'),
+    dowRestricted: !(fields[4] as string).startsWith('*'),
+  };
+  if (!canEverFire(expr)) {
+    throw new CronParseError('the day of month never occurs in the chosen months');
+  }
+  return expr;
+}
+
+const DAYS_IN_MONTH_MAX = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** False for expressions such as `0 0 31 2 *` that name a day no chosen month has. */
+function canEverFire(expr: CronExpression): boolean {
+  if (expr.dowRestricted && expr.domRestricted) return true; // weekday alone can match
+  if (!expr.domRestricted) return true;
+  for (const m of expr.months) {
+    for (const d of expr.daysOfMonth) if (d <= (DAYS_IN_MONTH_MAX[m - 1] ?? 0)) return true;
+  }
+  return false;
+}
+
+function dayMatches(expr: CronExpression, wall: Date): boolean {
+  const domOk = expr.daysOfMonth.has(wall.getUTCDate());
+  const dowOk = expr.daysOfWeek.has(wall.getUTCDay());
+  if (expr.domRestricted && expr.dowRestricted) return domOk || dowOk;
+  return domOk && dowOk;
+}
+
+const MINUTE_MS = 60_000;
+/** Search horizon: leap-day-only schedules fire every 4 years (8 around 2100). */
+const HORIZON_MS = 9 * 366 * 24 * 3600_000;
+
+/**
+ * The first firing time strictly after `after`, evaluated on the wall clock of `timeZone`
+ * (default UTC). Returns null if nothing fires within nine years.
+ */
+export function nextCronFire(expr: CronExpression, after: Date, timeZone = 'UTC'): Date | null {
+  const afterMs = after.getTime();
+  // Wall-clock times are represented as Date values whose UTC fields are the wall fields.
+  // In a zone, start a few hours early in wall time: after a fall-back the offset shrinks,
+  // so a later instant can have an earlier wall time (no zone shifts by more than 3 h).
+  const startWall = timeZone === 'UTC' ? afterMs : wallOf(afterMs, timeZone) - 3 * 3600_000;
+  let t = Math.floor(startWall / MINUTE_MS) * MINUTE_MS;
+  const limit = afterMs + HORIZON_MS + 2 * 24 * 3600_000;
+  while (t < limit) {
+    const d = new Date(t);
+    if (!expr.months.has(d.getUTCMonth() + 1)) {
+      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+      continue;
+    }
+    if (!dayMatches(expr, d)) {
+      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+      continue;
+    }
+    if (!expr.hours.has(d.getUTCHours())) {
+      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours() + 1);
+      continue;
+    }
+    if (!expr.minutes.has(d.getUTCMinutes())) {
+      t += MINUTE_MS;
+      continue;
+    }
+    const instants = timeZone === 'UTC' ? [t] : instantsOfWallTime(t, timeZone);
+    const first = instants.find((i) => i > afterMs);
+    // A wall time that occurs twice fires only at its first occurrence.
+    if (first !== undefined && first === instants[0]) return new Date(first);
+    t += MINUTE_MS;
+  }
+  return null;
+}
+
+function wallOf(instantMs: number, timeZone: string): number {
+  return timeZone === 'UTC' ? instantMs : instantMs + offsetMs(instantMs, timeZone);
+}
+
+/**
+ * The shortest gap between consecutive firings seen over a sample of the schedule (in UTC),
+ * used to hold cron schedules to the operator's minimum interval.
+ */
+export function shortestCronGapSeconds(expr: CronExpression, samples = 400): number {
+  let shortest = Number.POSITIVE_INFINITY;
+  // Two reference points: a leap year's start and a mid-year date, so month-bound patterns show.
+  for (const start of [Date.UTC(2024, 0, 1), Date.UTC(2025, 5, 15)]) {
+    let prev = nextCronFire(expr, new Date(start - 1));
+    for (let i = 0; i < samples && prev !== null; i += 1) {
+      const next = nextCronFire(expr, prev);
+      if (next === null) break;
+      shortest = Math.min(shortest, (next.getTime() - prev.getTime()) / 1000);
+      prev = next;
+    }
+  }
+  return shortest;
+}

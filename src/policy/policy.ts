@@ -1,0 +1,204 @@
+/**
+ * A volume's backup metadata → its backup policy, or the reasons it makes none.
+ *
+ * Keys (set in Horizon or with `openstack volume set --property KEY=VALUE VOL`):
+ * - `backup`: hourly | daily | weekly | monthly | a 5-field cron expression | off
+ *   (`on`/`enabled`/`true`/`yes` mean the operator's default schedule);
+ * - `backup:retention`: `7d`, `last=10`, `daily=7,weekly=4,monthly=6` (combinable);
+ * - `backup:on`: events that also trigger a backup (`detach`, `resize`, ...);
+ * - `backup:exclude`: comma-separated path globs inside the filesystems;
+ * - `backup:mysqldump`, `backup:freeze`: application consistency (parsed, run later).
+ * Any other `backup:*` key is refused, so a typo (`backup:retension`) is reported rather
+ * than silently ignored. A volume with an error gets no backups until it is fixed.
+ */
+import {
+  parseMysqldump,
+  parseFreeze,
+  type FreezeOption,
+  type MysqldumpOption,
+} from './consistency-options.js';
+import { parseExcludes } from './exclude-patterns.js';
+import { parseRetention, type RetentionSpec } from './retention-spec.js';
+import { parseSchedule, type Schedule } from './schedule.js';
+import { parseTriggerEvents, type TriggerEvent } from './trigger-events.js';
+
+/** What the controller runs for a tagged volume (contracts.md, "Backup policy type"). */
+export interface BackupPolicy {
+  schedule: Schedule;
+  /** The schedule as the user wrote it, normalized (`daily`, `0 3 * * *`). */
+  scheduleText: string;
+  retention: RetentionSpec;
+  onEvents: TriggerEvent[];
+  excludes: string[];
+  mysqldump: MysqldumpOption | null;
+  freeze: FreezeOption | null;
+}
+
+/** One refused key and why. */
+export interface PolicyProblem {
+  key: string;
+  reason: string;
+}
+
+/** Operator-wide defaults and ceilings (config). */
+export interface PolicyLimits {
+  /** Shortest schedule a tenant may ask for. */
+  minIntervalSeconds: number;
+  /** Schedule used for `backup=on` (a keyword or cron expression). */
+  defaultSchedule: string;
+  /** Retention when `backup:retention` is absent. */
+  defaultRetention: RetentionSpec;
+  maxKeepLast: number;
+  maxDaily: number;
+  maxWeekly: number;
+  maxMonthly: number;
+  maxAgeDays: number;
+  maxExcludePatterns: number;
+  maxExcludePatternLength: number;
+  /** Longest metadata value looked at; Cinder itself caps values at 255. */
+  maxValueLength: number;
+}
+
+export const DEFAULT_POLICY_LIMITS: PolicyLimits = {
+  minIntervalSeconds: 3600,
+  defaultSchedule: 'daily',
+  defaultRetention: { daily: 7, weekly: 4, monthly: 6 },
+  maxKeepLast: 100,
+  maxDaily: 62,
+  maxWeekly: 52,
+  maxMonthly: 36,
+  maxAgeDays: 3 * 366,
+  maxExcludePatterns: 32,
+  maxExcludePatternLength: 255,
+  maxValueLength: 1024,
+};
+
+/** The outcome: no tag, tagged off, a policy, or the problems that prevent one. */
+export type PolicyResult =
+  | { kind: 'untagged' }
+  | { kind: 'off' }
+  | { kind: 'policy'; policy: BackupPolicy }
+  | { kind: 'error'; problems: PolicyProblem[]; message: string };
+
+export const POLICY_KEYS = [
+  'backup',
+  'backup:retention',
+  'backup:on',
+  'backup:exclude',
+  'backup:mysqldump',
+  'backup:freeze',
+] as const;
+
+const ON_WORDS = new Set(['on', 'enabled', 'true', 'yes']);
+const OFF_WORDS = new Set(['off', 'disabled', 'false', 'no', 'none']);
+
+/** A key shown in an error: printable and short, whatever the tenant typed. */
+function showKey(key: string): string {
+  return JSON.stringify(key.length > 60 ? `${key.slice(0, 60)}…` : key);
+}
+
+/**
+ * Decides a volume's policy from its metadata. Pure: same input, same result. Values that
+ * are not strings (Cinder only stores strings, but the inventory is JSON) are refused.
+ */
+export function parsePolicy(
+  metadata: Readonly<Record<string, unknown>>,
+  limits: PolicyLimits = DEFAULT_POLICY_LIMITS,
+): PolicyResult {
+  const problems: PolicyProblem[] = [];
+  const values = new Map<string, string>();
+  for (const [key, value] of Object.entries(metadata)) {
+    if (key !== 'backup' && !key.startsWith('backup:')) continue;
+    if (!(POLICY_KEYS as readonly string[]).includes(key)) {
+      problems.push({
+        key,
+        reason: `unknown key ${showKey(key)}; known keys: ${POLICY_KEYS.join(', ')}`,
+      });
+      continue;
+    }
+    if (typeof value !== 'string') {
+      problems.push({ key, reason: `${key} must be a string, not ${typeof value}` });
+      continue;
+    }
+    if (value.length > limits.maxValueLength) {
+      problems.push({ key, reason: `${key} is longer than ${limits.maxValueLength} characters` });
+      continue;
+    }
+    values.set(key, value);
+  }
+  const scheduleValue = values.get('backup');
+  if (scheduleValue === undefined && !problems.some((p) => p.key === 'backup')) {
+    // Options without `backup=` make no policy; typos in them are still worth reporting.
+    return problems.length > 0 ? failure(problems) : { kind: 'untagged' };
+  }
+  const word = (scheduleValue ?? '').trim().toLowerCase();
+  if (OFF_WORDS.has(word)) return { kind: 'off' };
+
+  let schedule: Schedule | null = null;
+  let scheduleText = '';
+  if (scheduleValue !== undefined) {
+    const parsed = parseSchedule(
+      ON_WORDS.has(word) ? limits.defaultSchedule : scheduleValue,
+      limits.minIntervalSeconds,
+    );
+    if (parsed.ok) {
+      schedule = parsed.schedule;
+      scheduleText = parsed.text;
+    } else {
+      problems.push({ key: 'backup', reason: parsed.reason });
+    }
+  }
+
+  let retention: RetentionSpec = { ...limits.defaultRetention };
+  const retentionValue = values.get('backup:retention');
+  if (retentionValue !== undefined) {
+    const parsed = parseRetention(retentionValue, limits);
+    if (parsed.ok) retention = parsed.retention;
+    else problems.push({ key: 'backup:retention', reason: parsed.reason });
+  }
+
+  let onEvents: TriggerEvent[] = [];
+  const onValue = values.get('backup:on');
+  if (onValue !== undefined) {
+    const parsed = parseTriggerEvents(onValue);
+    if (parsed.ok) onEvents = parsed.events;
+    else problems.push({ key: 'backup:on', reason: parsed.reason });
+  }
+
+  let excludes: string[] = [];
+  const excludeValue = values.get('backup:exclude');
+  if (excludeValue !== undefined) {
+    const parsed = parseExcludes(excludeValue, {
+      maxPatterns: limits.maxExcludePatterns,
+      maxPatternLength: limits.maxExcludePatternLength,
+    });
+    if (parsed.ok) excludes = parsed.patterns;
+    else problems.push({ key: 'backup:exclude', reason: parsed.reason });
+  }
+
+  let mysqldump: MysqldumpOption | null = null;
+  const mysqlValue = values.get('backup:mysqldump');
+  if (mysqlValue !== undefined) {
+    const parsed = parseMysqldump(mysqlValue);
+    if (parsed.ok) mysqldump = parsed.value;
+    else problems.push({ key: 'backup:mysqldump', reason: parsed.reason });
+  }
+
+  let freeze: FreezeOption | null = null;
+  const freezeValue = values.get('backup:freeze');
+  if (freezeValue !== undefined) {
+    const parsed = parseFreeze(freezeValue);
+    if (parsed.ok) freeze = parsed.value;
+    else problems.push({ key: 'backup:freeze', reason: parsed.reason });
+  }
+
+  if (problems.length > 0 || schedule === null) return failure(problems);
+  return {
+    kind: 'policy',
+    policy: { schedule, scheduleText, retention, onEvents, excludes, mysqldump, freeze },
+  };
+}
+
+function failure(problems: PolicyProblem[]): PolicyResult {
+  return { kind: 'error', problems, message: problems.map((p) => p.reason).join('; ') };
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { parseExcludes } from '../../src/policy/exclude-patterns.js';
+
+const limits = { maxPatterns: 4, maxPatternLength: 40 };
+
+describe('parseExcludes', () => {
+  it.each([
+    ['', []],
+    ['*.tmp', ['*.tmp']],
+    ['/var/cache/*, *.log ,tmp/**', ['/var/cache/*', '*.log', 'tmp/**']],
+    ['a,a', ['a']],
+    ['/home/*/.cache', ['/home/*/.cache']],
+    ['répertoire/*', ['répertoire/*']],
+    ['foo..bar', ['foo..bar']],
+  ])('accepts %j', (value, expected) => {
+    expect(parseExcludes(value, limits)).toEqual({ ok: true, patterns: expected });
+  });
+
+  it.each([
+    ['../etc', /contains a ".." path segment/],
+    ['/var/../../etc/shadow', /".." path segment/],
+    ['a/..', /".." path segment/],
+    ['//host/share', /not name a path inside/],
+    ['~root/.ssh', /not name a path inside/],
+    ['--files-from=/etc/shadow', /starts with "-"/],
+    ['a\\*', /backslash/],
+    ['a\nb', /control character/],
+    ['*.log\n', /control character/],
+    ['a\u0000b', /control character/],
+    ['a\u001b[31m', /control character/],
+    ['evil\u202etxt', /control character/],
+    ['a,,b', /empty/],
+    ['x'.repeat(41), /longer than 40/],
+    ['a,b,c,d,e', /more than 4 exclude patterns/],
+    ['y'.repeat(200), /exclude list is longer than 164/],
+  ])('refuses %j', (value, reason) => {
+    const r = parseExcludes(value, limits);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(reason);
+  });
+});

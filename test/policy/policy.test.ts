@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY_LIMITS, parsePolicy, type PolicyResult } from '../../src/policy/policy.js';
+
+const defaults = DEFAULT_POLICY_LIMITS;
+
+function policyOf(metadata: Record<string, unknown>): PolicyResult {
+  return parsePolicy(metadata, defaults);
+}
+
+describe('parsePolicy: volumes without a policy', () => {
+  it.each([
+    ['no metadata', {}],
+    ['unrelated metadata', { created_by: 'osharness', 'backup.mysql': 'true', backupx: 'daily' }],
+  ])('%s is untagged', (_name, metadata) => {
+    expect(policyOf(metadata)).toEqual({ kind: 'untagged' });
+  });
+
+  it.each(['off', 'OFF', ' disabled ', 'false', 'no', 'none'])('backup=%j is off', (value) => {
+    expect(policyOf({ backup: value, 'backup:retention': 'garbage' })).toEqual({ kind: 'off' });
+  });
+});
+
+describe('parsePolicy: valid policies', () => {
+  it('makes a daily policy with the operator default retention', () => {
+    expect(policyOf({ backup: 'daily' })).toEqual({
+      kind: 'policy',
+      policy: {
+        schedule: { kind: 'interval', everySeconds: 86_400 },
+        scheduleText: 'daily',
+        retention: { daily: 7, weekly: 4, monthly: 6 },
+        onEvents: [],
+        excludes: [],
+        mysqldump: null,
+        freeze: null,
+      },
+    });
+  });
+
+  it.each([
+    ['enabled', 'daily'],
+    ['on', 'daily'],
+    ['0 3 * * *', '0 3 * * *'],
+    ['weekly', 'weekly'],
+  ])('backup=%j gives schedule %j', (value, text) => {
+    const r = policyOf({ backup: value });
+    expect(r.kind === 'policy' && r.policy.scheduleText).toBe(text);
+  });
+
+  it('reads every key together', () => {
+    const r = policyOf({
+      backup: '30 2 * * *',
+      'backup:retention': 'last=10',
+      'backup:on': 'detach, resize,detach',
+      'backup:exclude': '/var/cache/*,*.tmp',
+      'backup:mysqldump': 'shop,wiki',
+      'backup:freeze': '/var/lib/mysql',
+    });
+    expect(r).toEqual({
+      kind: 'policy',
+      policy: {
+        schedule: { kind: 'cron', expr: '30 2 * * *' },
+        scheduleText: '30 2 * * *',
+        retention: { keepLast: 10 },
+        onEvents: ['detach', 'resize'],
+        excludes: ['/var/cache/*', '*.tmp'],
+        mysqldump: { databases: ['shop', 'wiki'] },
+        freeze: { mountpoints: ['/var/lib/mysql'] },
+      },
+    });
+  });
+
+  it('uses the operator default schedule for backup=on', () => {
+    const r = parsePolicy({ backup: 'on' }, { ...defaults, defaultSchedule: '0 1 * * *' });
+    expect(r.kind === 'policy' && r.policy.schedule).toEqual({ kind: 'cron', expr: '0 1 * * *' });
+  });
+});
+
+describe('parsePolicy: policy errors', () => {
+  it.each([
+    ['an unknown schedule', { backup: 'sometimes' }, 'backup', /"sometimes" is not hourly/],
+    ['too frequent a schedule', { backup: '* * * * *' }, 'backup', /more often than the minimum/],
+    ['a bad cron field', { backup: '0 3 * * 9' }, 'backup', /day of week value 9/],
+    [
+      'a bad retention',
+      { backup: 'daily', 'backup:retention': 'forever' },
+      'backup:retention',
+      /forever/,
+    ],
+    [
+      'too long a retention',
+      { backup: 'daily', 'backup:retention': 'last=5000' },
+      'backup:retention',
+      /exceeds the maximum/,
+    ],
+    [
+      'an unknown event',
+      { backup: 'daily', 'backup:on': 'reboot' },
+      'backup:on',
+      /"reboot" is not one of/,
+    ],
+    [
+      'path traversal',
+      { backup: 'daily', 'backup:exclude': '../../etc' },
+      'backup:exclude',
+      /"\.\."/,
+    ],
+    [
+      'a control character',
+      { backup: 'daily', 'backup:exclude': 'a\u0007' },
+      'backup:exclude',
+      /control/,
+    ],
+    [
+      'a shell-laden database name',
+      { backup: 'daily', 'backup:mysqldump': 'db;rm -rf /' },
+      'backup:mysqldump',
+      /not a plain name/,
+    ],
+    [
+      'a relative freeze path',
+      { backup: 'daily', 'backup:freeze': 'var/lib' },
+      'backup:freeze',
+      /not a plain absolute/,
+    ],
+    [
+      'freezing /',
+      { backup: 'daily', 'backup:freeze': '/' },
+      'backup:freeze',
+      /cannot freeze "\/"/,
+    ],
+    [
+      'a freeze path with ..',
+      { backup: 'daily', 'backup:freeze': '/a/../b' },
+      'backup:freeze',
+      /not a plain/,
+    ],
+    [
+      'a typo in a key',
+      { backup: 'daily', 'backup:retension': '7d' },
+      'backup:retension',
+      /unknown key/,
+    ],
+    ['a non-string value', { backup: 7 }, 'backup', /must be a string, not number/],
+    ['an absurdly long value', { backup: 'd'.repeat(5000) }, 'backup', /longer than 1024/],
+    ['a typo without backup=', { 'backup:retension': '7d' }, 'backup:retension', /unknown key/],
+  ])('%s is an error on its key', (_name, metadata, key, reason) => {
+    const r = policyOf(metadata);
+    expect(r.kind).toBe('error');
+    if (r.kind === 'error') {
+      expect(r.problems.map((p) => p.key)).toEqual([key]);
+      expect(r.message).toMatch(reason);
+    }
+  });
+
+  it('reports every bad key at once', () => {
+    const r = policyOf({ backup: 'sometimes', 'backup:retention': 'x', 'backup:on': 'y' });
+    expect(r.kind === 'error' && r.problems.map((p) => p.key)).toEqual([
+      'backup',
+      'backup:retention',
+      'backup:on',
+    ]);
+  });
+
+  it('does not echo a huge hostile key back whole', () => {
+    const key = `backup:${'z'.repeat(10_000)}`;
+    const r = policyOf({ backup: 'daily', [key]: '1' });
+    expect(r.kind === 'error' && r.message.length).toBeLessThan(300);
+  });
+});
