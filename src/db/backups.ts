@@ -1,0 +1,221 @@
+/**
+ * Queries of the `backups` table: one row per backup attempt of a volume, written when the
+ * attempt starts and completed with its figures (or its error) when it ends.
+ */
+import type { Queryable } from './queryable.js';
+
+export type BackupStatus = 'running' | 'succeeded' | 'failed';
+
+export interface BackupRecord {
+  id: number;
+  volumeId: string;
+  jobId: number | null;
+  backupId: string | null;
+  node: string | null;
+  status: BackupStatus;
+  reason: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  bytesRead: number | null;
+  bytesWritten: number | null;
+  throughputBytesPerS: number | null;
+  archives: ArchiveLocation[];
+  location: string | null;
+  manifestPath: string | null;
+  consistency: string | null;
+  snapshotPeakPercent: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  verifiedAt: Date | null;
+  verifyOk: boolean | null;
+  prunedAt: Date | null;
+}
+
+/** One stored file of a backup: its checksum and where it is. */
+export interface ArchiveLocation {
+  file: string;
+  sha256: string;
+  bytes: number;
+  location: string;
+}
+
+interface BackupRow {
+  id: string;
+  volume_id: string;
+  job_id: string | null;
+  backup_id: string | null;
+  node: string | null;
+  status: BackupStatus;
+  reason: string;
+  started_at: Date;
+  finished_at: Date | null;
+  bytes_read: string | null;
+  bytes_written: string | null;
+  throughput_bytes_per_s: number | null;
+  archives: ArchiveLocation[];
+  location: string | null;
+  manifest_path: string | null;
+  consistency: string | null;
+  snapshot_peak_percent: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  verified_at: Date | null;
+  verify_ok: boolean | null;
+  pruned_at: Date | null;
+}
+
+const num = (v: string | null): number | null => (v === null ? null : Number(v));
+
+function backupFromRow(r: BackupRow): BackupRecord {
+  return {
+    id: Number(r.id),
+    volumeId: r.volume_id,
+    jobId: num(r.job_id),
+    backupId: r.backup_id,
+    node: r.node,
+    status: r.status,
+    reason: r.reason,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    bytesRead: num(r.bytes_read),
+    bytesWritten: num(r.bytes_written),
+    throughputBytesPerS: r.throughput_bytes_per_s,
+    archives: r.archives,
+    location: r.location,
+    manifestPath: r.manifest_path,
+    consistency: r.consistency,
+    snapshotPeakPercent: r.snapshot_peak_percent,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    verifiedAt: r.verified_at,
+    verifyOk: r.verify_ok,
+    prunedAt: r.pruned_at,
+  };
+}
+
+/** Opens the row of a backup attempt; returns its id. */
+export async function startBackup(
+  q: Queryable,
+  b: { volumeId: string; jobId: number | null; node: string; reason: string },
+): Promise<number> {
+  const res = await q.query<{ id: string }>(
+    `INSERT INTO backups (volume_id, job_id, node, reason) VALUES ($1, $2, $3, $4) RETURNING id`,
+    [b.volumeId, b.jobId, b.node, b.reason],
+  );
+  return Number(res.rows[0]?.id);
+}
+
+/**
+ * Closes rows of a job's earlier attempts that never finished (their agent died): the
+ * attempt is failed with LEASE_EXPIRED so the history shows it.
+ */
+export async function failUnfinishedBackupsOfJob(q: Queryable, jobId: number): Promise<number> {
+  const res = await q.query(
+    `UPDATE backups SET status = 'failed', finished_at = now(), error_code = 'LEASE_EXPIRED',
+            error_message = 'the agent running this attempt stopped (its lease lapsed)'
+      WHERE job_id = $1 AND status = 'running'`,
+    [jobId],
+  );
+  return res.rowCount ?? 0;
+}
+
+export interface BackupSuccess {
+  backupId: string;
+  location: string;
+  manifestPath: string;
+  manifest: unknown;
+  bytesRead: number;
+  bytesWritten: number;
+  throughputBytesPerS: number;
+  archives: ArchiveLocation[];
+  consistency: string;
+  snapshotPeakPercent: number | null;
+}
+
+/** Records a finished backup with its figures. */
+export async function recordBackupSuccess(
+  q: Queryable,
+  id: number,
+  s: BackupSuccess,
+): Promise<void> {
+  await q.query(
+    `UPDATE backups SET status = 'succeeded', finished_at = now(), backup_id = $2, location = $3,
+            manifest_path = $4, manifest = $5, bytes_read = $6, bytes_written = $7,
+            throughput_bytes_per_s = $8, archives = $9, consistency = $10,
+            snapshot_peak_percent = $11
+      WHERE id = $1`,
+    [
+      id,
+      s.backupId,
+      s.location,
+      s.manifestPath,
+      JSON.stringify(s.manifest),
+      s.bytesRead,
+      s.bytesWritten,
+      s.throughputBytesPerS,
+      JSON.stringify(s.archives),
+      s.consistency,
+      s.snapshotPeakPercent,
+    ],
+  );
+}
+
+/** Records a failed backup with its stable error code and message. */
+export async function recordBackupFailure(
+  q: Queryable,
+  id: number,
+  e: { code: string; message: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE backups SET status = 'failed', finished_at = now(), error_code = $2, error_message = $3
+      WHERE id = $1`,
+    [id, e.code, e.message],
+  );
+}
+
+/** Records the outcome of a verify run of a backup. */
+export async function recordVerifyResult(
+  q: Queryable,
+  id: number,
+  v: { ok: boolean; error: string | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE backups SET verified_at = now(), verify_ok = $2, verify_error = $3 WHERE id = $1`,
+    [id, v.ok, v.error],
+  );
+}
+
+/** Marks a backup's archives deleted by retention. */
+export async function markBackupPruned(q: Queryable, id: number): Promise<void> {
+  await q.query('UPDATE backups SET pruned_at = now() WHERE id = $1 AND pruned_at IS NULL', [id]);
+}
+
+/** Reads one backup row. */
+export async function getBackup(q: Queryable, id: number): Promise<BackupRecord | null> {
+  const res = await q.query<BackupRow>('SELECT * FROM backups WHERE id = $1', [id]);
+  const row = res.rows[0];
+  return row === undefined ? null : backupFromRow(row);
+}
+
+/** Every backup row of a volume, newest first. */
+export async function listBackupsOfVolume(q: Queryable, volumeId: string): Promise<BackupRecord[]> {
+  const res = await q.query<BackupRow>(
+    'SELECT * FROM backups WHERE volume_id = $1 ORDER BY started_at DESC, id DESC',
+    [volumeId],
+  );
+  return res.rows.map(backupFromRow);
+}
+
+/** The newest successful backup of a volume that is not pruned (what verify defaults to). */
+export async function latestSuccessfulBackup(
+  q: Queryable,
+  volumeId: string,
+): Promise<BackupRecord | null> {
+  const res = await q.query<BackupRow>(
+    `SELECT * FROM backups WHERE volume_id = $1 AND status = 'succeeded' AND pruned_at IS NULL
+      ORDER BY started_at DESC, id DESC LIMIT 1`,
+    [volumeId],
+  );
+  const row = res.rows[0];
+  return row === undefined ? null : backupFromRow(row);
+}
