@@ -4,18 +4,10 @@
  * or a comma-separated mix of these (`last=3,daily=7`). Selection itself lives in
  * retention.ts (catalog engineer); this module only turns text into its input.
  */
+import type { RetentionPolicy } from './retention.js';
 
-/**
- * The retention input, field for field the contract's `RetentionPolicy`
- * (src/policy/retention.ts); structural typing lets either name be used.
- */
-export interface RetentionSpec {
-  keepLast?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  maxAgeDays?: number;
-}
+/** The retention input: the contract's `RetentionPolicy` (src/policy/retention.ts). */
+export type RetentionSpec = RetentionPolicy;
 
 /** The operator's ceilings on what a tenant may ask to keep. */
 export interface RetentionLimits {
