@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   ARCHIVE_UNREADABLE: 'an archive cannot be decompressed or listed',
   TARGET_TOO_SMALL: 'the restore target is smaller than the backed-up volume',
   RESTORE_MISMATCH: 'the restored data does not match the manifest',
+  TARGET_IN_USE: 'the restore target is mounted or held by another device',
+  RESTORE_FAILED: 'writing the restored data to the target failed (mkfs, mount, tar, device write)',
   // services
   DB_UNAVAILABLE: 'PostgreSQL cannot be reached',
   SCHEMA_TOO_NEW: 'the database schema is newer than this code',
