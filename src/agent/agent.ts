@@ -1,0 +1,324 @@
+/**
+ * The storage-node agent: claims the jobs of its backend hosts, runs them through the
+ * engine within the node and per-VG limits, renews their leases, records each step, and
+ * stops in order.
+ *
+ * Start: check the schema, reap leftovers of crashed runs, listen for hints, claim.
+ * Stop (the signal passed to run() aborts): claim nothing more; let running jobs finish up
+ * to `stopTimeoutSeconds`; then abort them (the engine unwinds its cleanup stack) and give
+ * them back to the queue; close the listener.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { assertSchemaCurrent } from '../db/migrate.js';
+import { appendEvent } from '../db/events.js';
+import { AppError, isRetryable, toAppError } from '../errors.js';
+import { backoffSeconds } from '../jobs/backoff.js';
+import type { Job, JobKind } from '../jobs/job.js';
+import {
+  claimJobs,
+  completeJob,
+  failJob,
+  failLapsedJobs,
+  markJobCancelled,
+  releaseJob,
+  renewLease,
+} from '../jobs/queue.js';
+import type { Logger } from '../log.js';
+import type { AgentOptions, ServedHost } from './agent-options.js';
+import { planClaim } from './claim-plan.js';
+import type { EnginePort } from './engine-port.js';
+import { eventRecorder, type JobHandler } from './job-context.js';
+import { runBackup } from './run-backup.js';
+import { runPrune } from './run-prune.js';
+import { runRestore } from './run-restore.js';
+import { runVerify } from './run-verify.js';
+import { QueueWakeup } from './wakeup.js';
+
+const HANDLERS: Record<JobKind, JobHandler> = {
+  backup: runBackup,
+  verify: runVerify,
+  restore: runRestore,
+  prune: runPrune,
+};
+
+/** Why a running job was stopped from outside its handler. */
+type StopReason = 'shutdown' | 'cancel' | 'lease-lost';
+
+interface RunningJob {
+  job: Job;
+  controller: AbortController;
+  stopReason: StopReason | null;
+  /** Renew (and so look for a cancel request) now rather than at the next tick. */
+  checkNow: () => void;
+  done: Promise<void>;
+}
+
+/** A unique id per agent process: host name, pid and a random suffix. */
+export function newAgentId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export interface AgentDeps {
+  pool: pg.Pool;
+  /** Connection string for the LISTEN connection (a pool client cannot hold LISTEN). */
+  databaseUrl: string;
+  engine: EnginePort;
+  options: AgentOptions;
+  logger: Logger;
+  agentId?: string;
+}
+
+export class Agent {
+  readonly agentId: string;
+  private readonly running = new Map<number, RunningJob>();
+  private wake: () => void = () => undefined;
+  private hostOrder: ServedHost[];
+
+  constructor(private readonly deps: AgentDeps) {
+    this.agentId = deps.agentId ?? newAgentId();
+    this.hostOrder = [...deps.options.hosts];
+  }
+
+  private get log(): Logger {
+    return this.deps.logger;
+  }
+
+  private async event(
+    kind: string,
+    message: string,
+    data: Record<string, unknown> = {},
+  ): Promise<void> {
+    await appendEvent(this.deps.pool, { kind, node: this.agentId, message, data }).catch(
+      (err: unknown) => this.log.warn({ err, kind }, 'cannot record an agent event'),
+    );
+  }
+
+  /** Runs until `signal` aborts, then stops in order; resolves when everything is closed. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { pool, options } = this.deps;
+    const hosts = options.hosts.map((h) => h.host);
+    await assertSchemaCurrent(pool);
+    await this.event('agent.started', this.agentId, { hosts: options.hosts, dest: options.dest });
+    this.log.info({ agentId: this.agentId, hosts }, 'agent started');
+
+    // Leftovers of a crashed run on this node go first: a lapsed job we take over may
+    // find its old snapshot in the way otherwise.
+    const reaped = await this.deps.engine.reap({ logger: this.log, signal });
+    await this.event('agent.reaped', `${reaped.removed.length} removed`, { ...reaped });
+    if (reaped.errors.length > 0) this.log.warn({ errors: reaped.errors }, 'reap left errors');
+
+    const wakeup = new QueueWakeup(
+      this.deps.databaseUrl,
+      new Set(hosts),
+      {
+        onJobs: () => this.wake(),
+        onCancel: (id) => this.running.get(id)?.checkNow(),
+      },
+      this.log,
+    );
+    await wakeup.start();
+    try {
+      while (!signal.aborted) {
+        try {
+          const ended = await failLapsedJobs(pool, hosts);
+          for (const j of ended) {
+            await this.event('job.lease-expired', `job ${j.id} ended: ${j.state}`, { jobId: j.id });
+          }
+          await this.claimRound();
+        } catch (err) {
+          // The database may be restarting; keep running jobs and try again at the next tick.
+          this.log.warn({ err: toAppError(err).message }, 'claim round failed');
+        }
+        const woken = new AbortController();
+        this.wake = () => woken.abort();
+        await sleep(options.pollSeconds * 1000, AbortSignal.any([signal, woken.signal]));
+        this.wake = () => undefined;
+      }
+      await this.stopJobs();
+    } finally {
+      await wakeup.stop();
+      await this.event('agent.stopped', this.agentId);
+      this.log.info({ agentId: this.agentId }, 'agent stopped');
+    }
+  }
+
+  /** Claims what the limits allow, host by host, rotating which host goes first. */
+  private async claimRound(): Promise<void> {
+    const { pool, options } = this.deps;
+    for (const host of this.hostOrder) {
+      const step = planClaim({
+        host,
+        hosts: options.hosts,
+        running: [...this.running.values()].map((r) => ({
+          host: r.job.backendHost,
+          kind: r.job.kind,
+        })),
+        concurrency: options.concurrency,
+        perVg: options.perVg,
+      });
+      if (step === null) break;
+      const jobs = await claimJobs(pool, {
+        agentId: this.agentId,
+        hosts: [step.host],
+        kinds: step.kinds,
+        limit: step.limit,
+        leaseSeconds: options.leaseSeconds,
+      });
+      for (const job of jobs) this.start(job, host);
+    }
+    this.hostOrder.push(this.hostOrder.shift() as ServedHost);
+  }
+
+  private start(job: Job, served: ServedHost): void {
+    const controller = new AbortController();
+    let checkNow: () => void = () => undefined;
+    const entry: RunningJob = {
+      job,
+      controller,
+      stopReason: null,
+      checkNow: () => checkNow(),
+      done: Promise.resolve(),
+    };
+    const stopRenewing = new AbortController();
+    const renewLoop = this.renewLoop(entry, stopRenewing.signal, (f) => (checkNow = f));
+    entry.done = this.execute(entry, served).finally(async () => {
+      stopRenewing.abort();
+      await renewLoop;
+      this.running.delete(job.id);
+      this.wake();
+    });
+    this.running.set(job.id, entry);
+  }
+
+  /** Renews the lease every third of it; aborts the job on cancel or when the lease is gone. */
+  private async renewLoop(
+    entry: RunningJob,
+    stop: AbortSignal,
+    setCheckNow: (f: () => void) => void,
+  ): Promise<void> {
+    const { pool, options } = this.deps;
+    const every = (options.leaseSeconds * 1000) / 3;
+    let lastOk = Date.now();
+    while (!stop.aborted) {
+      const early = new AbortController();
+      setCheckNow(() => early.abort());
+      await sleep(every, AbortSignal.any([stop, early.signal]));
+      if (stop.aborted) return;
+      try {
+        const lease = await renewLease(pool, entry.job.id, this.agentId, options.leaseSeconds);
+        lastOk = Date.now();
+        if (!lease.held) this.stopJob(entry, 'lease-lost');
+        else if (lease.cancelRequested) this.stopJob(entry, 'cancel');
+      } catch (err) {
+        this.log.warn(
+          { err: toAppError(err).message, jobId: entry.job.id },
+          'lease renewal failed',
+        );
+        // Past the lease another agent may take the job over: stop before it does.
+        if (Date.now() - lastOk > options.leaseSeconds * 1000) this.stopJob(entry, 'lease-lost');
+      }
+    }
+  }
+
+  private stopJob(entry: RunningJob, reason: StopReason): void {
+    if (entry.stopReason !== null) return;
+    entry.stopReason = reason;
+    entry.controller.abort(new AppError('ABORTED', `job ${entry.job.id} stopped: ${reason}`));
+  }
+
+  /** Runs one job's handler and records its outcome in the queue. */
+  private async execute(entry: RunningJob, served: ServedHost): Promise<void> {
+    const { pool, options, engine } = this.deps;
+    const { job } = entry;
+    const logger = this.log.child({ jobId: job.id, volumeId: job.volumeId, kind: job.kind });
+    const record = eventRecorder(pool, job, this.agentId);
+    try {
+      await record('job.claimed', `attempt ${job.attempts}`, { attempt: job.attempts });
+      const result = await HANDLERS[job.kind]({
+        job,
+        pool,
+        engine,
+        options,
+        served,
+        agentId: this.agentId,
+        signal: entry.controller.signal,
+        logger,
+        record,
+      });
+      if (await completeJob(pool, job.id, this.agentId, result)) {
+        await record('job.succeeded', undefined, result);
+      } else {
+        logger.warn('job finished after its lease was lost; another agent owns it');
+      }
+    } catch (err) {
+      const e = toAppError(err);
+      await this.recordFailure(entry, e, logger).catch((recordErr: unknown) =>
+        logger.error({ err: toAppError(recordErr).message }, 'cannot record the job outcome'),
+      );
+    }
+  }
+
+  private async recordFailure(entry: RunningJob, e: AppError, logger: Logger): Promise<void> {
+    const { pool } = this.deps;
+    const { job } = entry;
+    const record = eventRecorder(pool, job, this.agentId);
+    switch (entry.stopReason) {
+      case 'shutdown':
+        if (await releaseJob(pool, job.id, this.agentId)) {
+          await record('job.released', 'agent shutting down');
+        }
+        return;
+      case 'cancel':
+        if (await markJobCancelled(pool, job.id, this.agentId)) {
+          await record('job.cancelled', e.message);
+        }
+        return;
+      case 'lease-lost':
+        logger.warn('lease lost; the job belongs to another agent now');
+        await record('job.lease-lost', e.message);
+        return;
+      case null: {
+        const retryable = isRetryable(e);
+        const state = await failJob(pool, job.id, this.agentId, {
+          code: e.code,
+          message: e.message,
+          retryable,
+          retryInSeconds: backoffSeconds(job.attempts),
+        });
+        await record(state === 'queued' ? 'job.retry-scheduled' : 'job.failed', e.message, {
+          code: e.code,
+          retryable,
+          attempt: job.attempts,
+        });
+        logger.warn({ code: e.code, err: e.message, state }, 'job failed');
+      }
+    }
+  }
+
+  /** Graceful stop of the running jobs: wait up to the deadline, then abort and release. */
+  private async stopJobs(): Promise<void> {
+    const pending = () => [...this.running.values()].map((r) => r.done);
+    if (this.running.size === 0) return;
+    const deadline = this.deps.options.stopTimeoutSeconds * 1000;
+    this.log.info({ jobs: this.running.size, deadlineMs: deadline }, 'waiting for running jobs');
+    await Promise.race([Promise.allSettled(pending()), sleep(deadline)]);
+    if (this.running.size === 0) return;
+    this.log.warn({ jobs: [...this.running.keys()] }, 'stop deadline passed; aborting jobs');
+    for (const entry of this.running.values()) this.stopJob(entry, 'shutdown');
+    await Promise.allSettled(pending());
+  }
+}

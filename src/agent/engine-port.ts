@@ -1,0 +1,64 @@
+/**
+ * What the agent needs from the storage-node engine, as a small interface: the real
+ * implementation (real-engine.ts) calls backupLv/verifyBackup/reap/restoreBackup; tests of
+ * the queue may plug in one that does real but cheap work (writes files). The shapes follow
+ * contracts.md.
+ */
+import type { Logger } from '../log.js';
+import type { Manifest } from '../engine/manifest.js';
+
+export interface EngineProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
+export interface EngineBackupRequest {
+  vg: string;
+  lv: string;
+  dest: string;
+  runId: string;
+  snapshotSize?: string;
+  excludes?: string[];
+  signal: AbortSignal;
+  logger: Logger;
+  onProgress?: (p: EngineProgress) => void;
+}
+
+export interface EngineBackupResult {
+  manifestPath: string;
+  backupDir: string;
+  manifest: Manifest;
+}
+
+export interface EngineVerifyResult {
+  ok: boolean;
+  archives: { file: string; ok: boolean; error?: string }[];
+}
+
+export interface EngineRestoreRequest {
+  manifestPath: string;
+  target: string;
+  signal: AbortSignal;
+  logger: Logger;
+  onProgress?: (p: EngineProgress) => void;
+}
+
+export interface EngineRestoreResult {
+  ok: boolean;
+  checks: { name: string; ok: boolean; detail?: string }[];
+}
+
+export interface EngineReapResult {
+  removed: { kind: 'process' | 'mount' | 'map' | 'snapshot' | 'dir'; name: string }[];
+  errors: { name: string; message: string }[];
+}
+
+/** The engine operations the agent runs. */
+export interface EnginePort {
+  backup(req: EngineBackupRequest): Promise<EngineBackupResult>;
+  verify(req: { manifestPath: string; signal: AbortSignal }): Promise<EngineVerifyResult>;
+  restore(req: EngineRestoreRequest): Promise<EngineRestoreResult>;
+  /** Removes what crashed runs left (snapshots, mappings, mounts, run directories). */
+  reap(req: { logger: Logger; signal: AbortSignal }): Promise<EngineReapResult>;
+}

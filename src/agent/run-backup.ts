@@ -1,0 +1,112 @@
+/**
+ * The backup job: opens the backup row, runs the engine on the volume's LV, and closes the
+ * row with the manifest's figures or the error; then queues a prune of the volume.
+ */
+import {
+  failUnfinishedBackupsOfJob,
+  recordBackupFailure,
+  recordBackupSuccess,
+  startBackup,
+  type ArchiveLocation,
+} from '../db/backups.js';
+import { getVolume } from '../db/volumes.js';
+import { AppError, toAppError } from '../errors.js';
+import { enqueueJob } from '../jobs/queue.js';
+import type { Manifest } from '../engine/manifest.js';
+import { phaseRecorder, type JobHandler } from './job-context.js';
+import { policyInputs } from './policy-inputs.js';
+
+/** Every stored file of a backup with its checksum and full path. */
+export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
+  const files = [manifest.head, ...manifest.partitions.map((p) => p.archive ?? null)];
+  return files
+    .filter((f): f is NonNullable<typeof f> => f !== null && f !== undefined)
+    .map((f) => ({
+      file: f.file,
+      sha256: f.sha256,
+      bytes: f.bytes,
+      location: `${backupDir}/${f.file}`,
+    }));
+}
+
+export const runBackup: JobHandler = async (ctx) => {
+  const { job, pool } = ctx;
+  if (job.attempts > 1) {
+    const closed = await failUnfinishedBackupsOfJob(pool, job.id);
+    if (closed > 0) await ctx.record('backup.orphan-closed', `${closed} earlier attempt(s)`);
+  }
+  const volume = await getVolume(pool, job.volumeId);
+  if (volume === null)
+    throw new AppError('VOLUME_NOT_FOUND', `volume ${job.volumeId} is not in the inventory`);
+  const inputs = policyInputs(volume.policy);
+  const rowId = await startBackup(pool, {
+    volumeId: job.volumeId,
+    jobId: job.id,
+    node: ctx.agentId,
+    reason: job.reason,
+  });
+  const runId = `j${job.id}a${job.attempts}`;
+  await ctx.record('backup.started', `${ctx.served.vg}/${job.lvName}`, {
+    backupRowId: rowId,
+    runId,
+  });
+  const progress = phaseRecorder(ctx, 'backup.step');
+  const started = Date.now();
+  try {
+    const result = await ctx.engine.backup({
+      vg: ctx.served.vg,
+      lv: job.lvName,
+      dest: ctx.options.dest,
+      runId,
+      excludes: inputs.excludes,
+      ...(ctx.options.snapshotSize === undefined ? {} : { snapshotSize: ctx.options.snapshotSize }),
+      signal: ctx.signal,
+      logger: ctx.logger,
+      onProgress: progress.onProgress,
+    });
+    await progress.flush();
+    const m = result.manifest;
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    await recordBackupSuccess(pool, rowId, {
+      backupId: m.backupId,
+      location: result.backupDir,
+      manifestPath: result.manifestPath,
+      manifest: m,
+      bytesRead: m.totals.archivedBytes,
+      bytesWritten: m.totals.storedBytes,
+      throughputBytesPerS: m.totals.archivedBytes / seconds,
+      archives: archiveLocations(m, result.backupDir),
+      consistency: m.consistency,
+      snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+    });
+    await ctx.record('backup.succeeded', m.backupId, {
+      backupRowId: rowId,
+      bytesRead: m.totals.archivedBytes,
+      bytesWritten: m.totals.storedBytes,
+      seconds,
+    });
+    let pruneJobId: number | null = null;
+    if (inputs.hasRetention) {
+      const prune = await enqueueJob(pool, {
+        kind: 'prune',
+        volumeId: job.volumeId,
+        backendHost: job.backendHost,
+        lvName: job.lvName,
+        reason: `after-backup:${job.id}`,
+      });
+      pruneJobId = prune?.id ?? null;
+    }
+    return {
+      backupRowId: rowId,
+      backupId: m.backupId,
+      manifestPath: result.manifestPath,
+      pruneJobId,
+    };
+  } catch (err) {
+    await progress.flush();
+    const e = toAppError(err);
+    await recordBackupFailure(pool, rowId, { code: e.code, message: e.message });
+    await ctx.record('backup.failed', e.message, { backupRowId: rowId, code: e.code });
+    throw e;
+  }
+};

@@ -1,0 +1,175 @@
+/**
+ * An EnginePort that does real, cheap work instead of LVM: a backup writes a small archive,
+ * a manifest and a SHA256SUMS file under `<dest>/<lv>/<backupId>/`, holds a run directory
+ * `${CLB_RUN_DIR}/<runId>/` while it works (the leftover a crash leaves), and appends
+ * `<lv> <runId> <pid>` to `<dest>/runs.log` when it completes. Verify recomputes the
+ * checksums; reap removes leftover run directories.
+ *
+ * Knobs (environment): CLB_FAKE_WORK_MS (default 20) per backup; volumes whose LV name
+ * contains `slow` take CLB_FAKE_SLOW_MS (default 30000) on their first attempt.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type {
+  EngineBackupRequest,
+  EngineBackupResult,
+  EnginePort,
+  EngineReapResult,
+  EngineRestoreResult,
+  EngineVerifyResult,
+} from '../../src/agent/engine-port.js';
+import { AppError } from '../../src/errors.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/engine/manifest.js';
+
+function runDirRoot(): string {
+  return process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup';
+}
+
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new AppError('ABORTED', 'aborted'));
+      return;
+    }
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    function onAbort(): void {
+      clearTimeout(t);
+      reject(new AppError('ABORTED', 'aborted', { cause: signal.reason }));
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function backupIdNow(): string {
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(4).toString('hex')}`;
+}
+
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+export class FileEngine implements EnginePort {
+  async backup(req: EngineBackupRequest): Promise<EngineBackupResult> {
+    const runDir = path.join(runDirRoot(), req.runId);
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    await writeFile(path.join(runDir, 'owner'), `${process.pid}\n`);
+    const slow = req.lv.includes('slow') && req.runId.endsWith('a1');
+    const ms = Number(
+      slow ? (process.env['CLB_FAKE_SLOW_MS'] ?? 30_000) : (process.env['CLB_FAKE_WORK_MS'] ?? 20),
+    );
+    try {
+      req.onProgress?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: null });
+      await wait(ms, req.signal);
+      req.onProgress?.({ phase: 'archive', bytesDone: 0, bytesTotal: 4096 });
+      const backupId = backupIdNow();
+      const dir = path.join(req.dest, req.lv, backupId);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const data = Buffer.from(`${req.vg}/${req.lv} ${req.runId}\n`.repeat(64));
+      await writeFile(path.join(dir, 'p0.tar.zst'), data, { mode: 0o600 });
+      const archive = {
+        file: 'p0.tar.zst',
+        bytes: data.length,
+        sha256: sha256(data),
+        format: 'tar+zstd' as const,
+        uncompressedBytes: data.length * 4,
+      };
+      const now = new Date().toISOString();
+      const manifest: Manifest = {
+        format: MANIFEST_FORMAT,
+        version: MANIFEST_VERSION,
+        backupId,
+        startedAt: now,
+        finishedAt: now,
+        source: {
+          kind: 'lv',
+          device: `/dev/${req.vg}/clb-${req.runId}`,
+          vg: req.vg,
+          lv: req.lv,
+          volumeId: req.lv.replace(/^volume-/, ''),
+          lvType: 'thick',
+          sizeBytes: 1 << 30,
+        },
+        snapshot: {
+          name: `clb-${req.runId}`,
+          kind: 'thick',
+          sizeBytes: 1 << 28,
+          peakPercent: 1.5,
+          tags: ['cinder_lvm_backup'],
+        },
+        partitionTable: { label: 'none', sfdiskDump: null },
+        head: null,
+        partitions: [
+          {
+            number: null,
+            startSector: 0,
+            sizeBytes: 1 << 30,
+            fsType: 'ext4',
+            uuid: null,
+            label: null,
+            partUuid: null,
+            partType: null,
+            action: 'archived',
+            archive,
+          },
+        ],
+        consistency: 'crash-consistent',
+        compression: { program: 'zstd', level: 3, threads: 1 },
+        excludes: req.excludes ?? [],
+        tools: { engine: 'file-engine (test)' },
+        timings: { total: ms },
+        totals: {
+          archivedBytes: archive.uncompressedBytes,
+          storedBytes: data.length,
+          fileCount: 1,
+        },
+      };
+      const manifestPath = path.join(dir, 'manifest.json');
+      await writeFile(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+      await writeFile(path.join(dir, 'SHA256SUMS'), `${archive.sha256}  p0.tar.zst\n`);
+      await appendFile(path.join(req.dest, 'runs.log'), `${req.lv} ${req.runId} ${process.pid}\n`);
+      return { manifestPath, backupDir: dir, manifest };
+    } finally {
+      // The cleanup a real backup does on its way out (success, failure or abort).
+      await rm(runDir, { recursive: true, force: true });
+    }
+  }
+
+  async verify(req: { manifestPath: string }): Promise<EngineVerifyResult> {
+    const manifest = JSON.parse(await readFile(req.manifestPath, 'utf8')) as Manifest;
+    const dir = path.dirname(req.manifestPath);
+    const archives = await Promise.all(
+      manifest.partitions
+        .flatMap((p) => (p.archive === undefined ? [] : [p.archive]))
+        .map(async (a) => {
+          const got = await readFile(path.join(dir, a.file)).then(sha256, () => 'missing');
+          return got === a.sha256
+            ? { file: a.file, ok: true }
+            : { file: a.file, ok: false, error: `sha256 ${got}` };
+        }),
+    );
+    return { ok: archives.every((a) => a.ok), archives };
+  }
+
+  restore(): Promise<EngineRestoreResult> {
+    return Promise.reject(
+      new AppError('INTERNAL', 'the file engine of the queue tests cannot restore'),
+    );
+  }
+
+  async reap(): Promise<EngineReapResult> {
+    const root = runDirRoot();
+    const names = await readdir(root).catch(() => [] as string[]);
+    const removed: EngineReapResult['removed'] = [];
+    for (const name of names) {
+      await rm(path.join(root, name), { recursive: true, force: true });
+      removed.push({ kind: 'dir', name: path.join(root, name) });
+    }
+    return { removed, errors: [] };
+  }
+}
