@@ -35,7 +35,10 @@ export function tarListArgs(): string[] {
   return ['--list', '--file=-', ...TAR_METADATA_OPTIONS];
 }
 
-/** zstd compressing stdin (or `input`) to stdout. */
+/**
+ * zstd compressing stdin (or `input`) to stdout. `-f` because zstd otherwise refuses a block
+ * device as input ("not a regular file").
+ */
 export function zstdCompressArgs(opts: {
   level: number;
   threads: number;
@@ -46,7 +49,7 @@ export function zstdCompressArgs(opts: {
     `-T${opts.threads}`,
     '-q',
     '-c',
-    ...(opts.input !== undefined ? ['--', opts.input] : []),
+    ...(opts.input !== undefined ? ['-f', '--', opts.input] : []),
   ];
 }
 

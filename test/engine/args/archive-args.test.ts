@@ -48,6 +48,7 @@ describe('archive argument builders', () => {
       '-T0',
       '-q',
       '-c',
+      '-f',
       '--',
       '/dev/loop0p2',
     ]);

@@ -1,0 +1,210 @@
+/**
+ * Archives one block device that is already a frozen copy (our snapshot, or a device
+ * handed to `backup --device`): head, partition table, then per partition a filesystem
+ * archive, a raw image, or a recorded skip. Mounts and maps go on the caller's cleanup
+ * stack; files go into the caller's work directory.
+ */
+import { join } from 'node:path';
+import type { RunOptions } from '../exec/run-command.js';
+import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import type { Logger } from '../log.js';
+import { writeArchive } from './archive-stream.js';
+import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-device.js';
+import type { ArchiveFile, ManifestPartition, Manifest } from './manifest.js';
+import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
+import { mountOptionsFor, partitionDisposition } from './parse/mount-options.js';
+import type { TablePartition } from './parse/sfdisk.js';
+import { partitionDevices } from './partition-devices.js';
+import { readPartitionTable } from './partition-table.js';
+import { probeDevice } from './probe.js';
+
+export interface VolumeProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
+export interface ArchiveVolumeRequest {
+  device: string;
+  workDir: string;
+  runDir: string;
+  excludes: readonly string[];
+  compression: { level: number; threads: number };
+  /** True on our own snapshot (journal replay allowed), false on someone else's device. */
+  replayJournal: boolean;
+  stack: CleanupStack;
+  timings: Record<string, number>;
+  signal?: AbortSignal;
+  logger: Logger;
+  onProgress?: (p: VolumeProgress) => void;
+}
+
+export type ArchivedVolume = Pick<Manifest, 'partitionTable' | 'head' | 'partitions' | 'totals'> & {
+  deviceInfo: BlockDeviceInfo;
+};
+
+interface Planned {
+  entry: ManifestPartition;
+  device: string;
+  mountpoint?: string;
+  /** Bytes the archive step will read (used bytes of a filesystem, size of a raw image). */
+  expectedBytes: number;
+}
+
+function checkAbort(signal?: AbortSignal): void {
+  signal?.throwIfAborted();
+}
+
+async function timed<T>(
+  timings: Record<string, number>,
+  key: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings[key] = (timings[key] ?? 0) + (Date.now() - t0);
+  }
+}
+
+/** Archives `req.device` into `req.workDir`; returns the manifest's volume sections. */
+export async function archiveVolume(req: ArchiveVolumeRequest): Promise<ArchivedVolume> {
+  const run: RunOptions = { logger: req.logger, ...(req.signal ? { signal: req.signal } : {}) };
+  const dev = await inspectBlockDevice(req.device, run);
+  const compression = req.compression;
+  const write = (
+    file: string,
+    source: Parameters<typeof writeArchive>[0]['source'],
+    onProgress?: (n: number) => void,
+  ): Promise<ArchiveFile> =>
+    writeArchive({
+      dir: req.workDir,
+      file,
+      source,
+      compression,
+      cwd: req.runDir,
+      ...(req.signal ? { signal: req.signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
+
+  // Discovery: the table (or none), and a device node per partition.
+  const whole = await probeDevice(dev.realPath, run);
+  let label: 'gpt' | 'dos' | 'none' = 'none';
+  let dump: string | null = null;
+  let targets: { partition: TablePartition | null; device: string }[];
+  await timed(req.timings, 'map', async () => {
+    if (whole.ptType !== null) {
+      const read = await readPartitionTable(dev.realPath, run);
+      label = read.table.label;
+      dump = read.dump;
+      targets = await partitionDevices(dev, read.table.partitions, req.stack, run);
+    } else {
+      targets = [{ partition: null, device: dev.realPath }];
+    }
+  });
+  checkAbort(req.signal);
+
+  // Probe and mount everything first, so progress knows the total before reading.
+  const planned: Planned[] = [];
+  await timed(req.timings, 'mount', async () => {
+    for (const t of targets) {
+      const probe = await probeDevice(t.device, run);
+      const p = t.partition;
+      const n = p?.number ?? 0;
+      const sizeBytes = p ? p.sizeSectors * 512 : dev.sizeBytes;
+      const entry: ManifestPartition = {
+        number: p ? p.number : null,
+        startSector: p ? p.startSector : 0,
+        sizeBytes,
+        fsType: probe.type,
+        uuid: probe.uuid,
+        label: probe.label,
+        partUuid: p?.uuid ?? null,
+        partType: p?.type ?? null,
+        action: 'archived',
+      };
+      const disposition = partitionDisposition(probe.type);
+      const plan = probe.type !== null ? mountOptionsFor(probe.type, req.replayJournal) : null;
+      if (disposition.action !== 'archived' || plan === null) {
+        entry.action = disposition.action === 'archived' ? 'raw' : disposition.action;
+        if ('reason' in disposition) entry.reason = disposition.reason;
+        planned.push({
+          entry,
+          device: t.device,
+          expectedBytes: entry.action === 'raw' ? sizeBytes : 0,
+        });
+        continue;
+      }
+      const mountpoint = join(req.runDir, `p${n}`);
+      await mountReadOnly(t.device, mountpoint, plan.fsType, plan.options, run);
+      req.stack.push(`umount ${mountpoint}`, () => unmountAndRemove(mountpoint, run));
+      entry.mountOptions = plan.options;
+      const fig = await filesystemFigures(mountpoint);
+      entry.fsSizeBytes = fig.fsSizeBytes;
+      entry.usedBytes = fig.usedBytes;
+      entry.fileCount = fig.inodesUsed;
+      planned.push({ entry, device: t.device, mountpoint, expectedBytes: fig.usedBytes });
+      checkAbort(req.signal);
+    }
+  });
+
+  const total = planned.reduce((s, p) => s + p.expectedBytes, 0) + Math.min(dev.sizeBytes, 1 << 20);
+  let done = 0;
+  // Callers draw bars or log lines: a few updates a second are plenty.
+  let lastReport = 0;
+  const progress = (phase: string, base: number) => (n: number) => {
+    const now = Date.now();
+    if (now - lastReport < 200) return;
+    lastReport = now;
+    req.onProgress?.({ phase, bytesDone: base + n, bytesTotal: total });
+  };
+
+  const headData = await readHead(dev.realPath, dev.sizeBytes);
+  const head = await timed(req.timings, 'head', () =>
+    write('head.bin.zst', { kind: 'buffer', data: headData }),
+  );
+  done += headData.length;
+
+  for (const p of planned) {
+    checkAbort(req.signal);
+    const n = p.entry.number ?? 0;
+    const base = done;
+    if (p.entry.action === 'archived' && p.mountpoint) {
+      const mountpoint = p.mountpoint;
+      req.logger.info({ partition: n, fsType: p.entry.fsType }, 'archiving filesystem');
+      p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
+        write(
+          `p${n}.tar.zst`,
+          { kind: 'tree', mountpoint, excludes: req.excludes },
+          progress(`archive p${n}`, base),
+        ),
+      );
+    } else if (p.entry.action === 'raw') {
+      req.logger.info({ partition: n, reason: p.entry.reason }, 'keeping partition as raw image');
+      p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
+        write(
+          `p${n}.raw.zst`,
+          { kind: 'device', device: p.device, sizeBytes: p.entry.sizeBytes },
+          progress(`raw p${n}`, base),
+        ),
+      );
+    }
+    done = base + p.expectedBytes;
+    req.onProgress?.({ phase: `done p${n}`, bytesDone: done, bytesTotal: total });
+  }
+
+  const partitions = planned.map((p) => p.entry);
+  const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
+  return {
+    deviceInfo: dev,
+    partitionTable: { label, sfdiskDump: dump },
+    head,
+    partitions,
+    totals: {
+      archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
+      storedBytes: archives.reduce((s, a) => s + a.bytes, head.bytes),
+      fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The destination of one backup: `<dest>/<source>/<backupId>/`. Work happens in
+ * `<backupId>.partial/`; only a finished backup (archives, manifest, SHA256SUMS all durable)
+ * is renamed to its final name, so a crash never leaves something that looks like a backup.
+ */
+import { mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError } from '../errors.js';
+import { destError, fsyncDir, PARTIAL_SUFFIX } from './durable-file.js';
+
+export interface BackupDir {
+  sourceDir: string;
+  workDir: string;
+  finalDir: string;
+}
+
+const SOURCE_NAME = /^[A-Za-z0-9+_.-]{1,255}$/;
+
+/**
+ * Creates the work directory (0700) and proves the destination takes a file, before any
+ * snapshot or mount exists. Fails with DEST_NOT_WRITABLE or DEST_FULL.
+ */
+export async function prepareBackupDir(
+  dest: string,
+  source: string,
+  backupId: string,
+): Promise<BackupDir> {
+  if (!SOURCE_NAME.test(source) || source === '.' || source === '..') {
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `cannot use ${JSON.stringify(source)} as a directory name`,
+    );
+  }
+  const sourceDir = join(dest, source);
+  const workDir = join(sourceDir, backupId + PARTIAL_SUFFIX);
+  const finalDir = join(sourceDir, backupId);
+  try {
+    await mkdir(sourceDir, { recursive: true, mode: 0o700 });
+    await mkdir(workDir, { mode: 0o700 });
+    // A directory can be creatable on a filesystem that has no room for data; write a block.
+    const probe = join(workDir, '.probe');
+    const h = await open(probe, 'wx', 0o600);
+    try {
+      await h.write(Buffer.alloc(4096));
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await unlink(probe);
+  } catch (err) {
+    await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    await rmdir(sourceDir).catch(() => undefined);
+    const e = destError(err, `the destination ${dest}`);
+    if (e.code === 'ARCHIVE_FAILED') {
+      throw new AppError('DEST_NOT_WRITABLE', `cannot use ${dest} as destination: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    throw e;
+  }
+  return { sourceDir, workDir, finalDir };
+}
+
+/** Renames the finished work directory to its final name and makes that durable. */
+export async function commitBackupDir(dir: BackupDir): Promise<void> {
+  try {
+    await fsyncDir(dir.workDir);
+    await rename(dir.workDir, dir.finalDir);
+    await fsyncDir(dir.sourceDir);
+  } catch (err) {
+    throw destError(err, dir.finalDir);
+  }
+}
+
+/** Removes an unfinished backup (and the source directory if it is left empty). */
+export async function discardBackupDir(dir: BackupDir): Promise<void> {
+  await rm(dir.workDir, { recursive: true, force: true });
+  await rmdir(dir.sourceDir).catch(() => undefined);
+}

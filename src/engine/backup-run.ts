@@ -1,0 +1,182 @@
+/**
+ * The frame every backup runs in: ids, destination and run directory set up before any
+ * work, a cleanup stack unwound whatever happens, the manifest and SHA256SUMS written last,
+ * and on failure the unfinished backup directory removed.
+ */
+import { cpus } from 'node:os';
+import { AppError, toAppError } from '../errors.js';
+import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { silentLogger, type Logger } from '../log.js';
+import { assertRunId, newBackupId } from './backup-id.js';
+import {
+  commitBackupDir,
+  discardBackupDir,
+  prepareBackupDir,
+  type BackupDir,
+} from './backup-dir.js';
+import { formatSha256Sums, manifestFiles } from './checksums.js';
+import { writeFileDurably } from './durable-file.js';
+import {
+  CHECKSUM_FILE,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type Manifest,
+} from './manifest.js';
+import { normalizeExcludes } from './parse/exclude-globs.js';
+import { createRunDir, removeRunDir } from './run-dir.js';
+import { join } from 'node:path';
+
+export interface BackupProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
+export interface BackupResult {
+  manifestPath: string;
+  backupDir: string;
+  manifest: Manifest;
+}
+
+export interface RunContext {
+  backupId: string;
+  runId: string;
+  runDir: string;
+  dir: BackupDir;
+  excludes: string[];
+  compression: { level: number; threads: number };
+  stack: CleanupStack;
+  timings: Record<string, number>;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export type ManifestBody = Omit<
+  Manifest,
+  | 'format'
+  | 'version'
+  | 'backupId'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'excludes'
+  | 'compression'
+  | 'timings'
+>;
+
+export const ZSTD_LEVEL = 3;
+
+export interface RunFrameRequest {
+  dest: string;
+  sourceName: string;
+  excludes?: string[];
+  runId?: string;
+  signal?: AbortSignal;
+  logger?: Logger;
+  onProgress?: (p: BackupProgress) => void;
+  /** Checks that run before the destination is touched (names, device exists, …). */
+  validate?: () => Promise<void>;
+  /**
+   * Called when the body failed, before cleanup: may replace the error with a better
+   * explanation (e.g. the snapshot overflowed, which made a mount fail).
+   */
+  explainFailure?: (err: AppError) => Promise<AppError>;
+}
+
+/** Runs `body` inside the frame and returns the committed backup. */
+export async function runBackupFrame(
+  req: RunFrameRequest,
+  body: (ctx: RunContext) => Promise<ManifestBody>,
+): Promise<BackupResult> {
+  const startedAt = new Date();
+  const t0 = Date.now();
+  const logger = req.logger ?? silentLogger;
+  const excludes = normalizeExcludes(req.excludes ?? []);
+  const backupId = newBackupId(startedAt);
+  const runId = assertRunId(req.runId ?? backupId);
+  req.signal?.throwIfAborted();
+  await req.validate?.();
+
+  const dir = await prepareBackupDir(req.dest, req.sourceName, backupId);
+  const stack = new CleanupStack();
+  const timings: Record<string, number> = {};
+  const log = logger.child({ backupId, runId, component: 'backup' });
+  let committed = false;
+  let failure: AppError | null = null;
+  try {
+    const runDir = await createRunDir(runId);
+    stack.push(`remove run dir ${runDir}`, () => removeRunDir(runDir));
+    const ctx: RunContext = {
+      backupId,
+      runId,
+      runDir,
+      dir,
+      excludes,
+      compression: { level: ZSTD_LEVEL, threads: Math.max(1, Math.min(cpus().length, 8)) },
+      stack,
+      timings,
+      logger: log,
+      ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+    };
+    let bodyResult: ManifestBody;
+    try {
+      bodyResult = await body(ctx);
+    } catch (err) {
+      let e = toAppError(err, 'INTERNAL');
+      if (req.signal?.aborted && e.code !== 'ABORTED') {
+        e = new AppError('ABORTED', `backup cancelled: ${e.message}`, { cause: err });
+      }
+      throw req.explainFailure ? await req.explainFailure(e) : e;
+    }
+    const tc = Date.now();
+    const outcomes = await stack.unwind();
+    timings['cleanup'] = Date.now() - tc;
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length > 0) {
+      throw new AppError(
+        'CLEANUP_FAILED',
+        `cleanup failed: ${failed.map((o) => `${o.name}: ${String((o.error as Error | undefined)?.message ?? o.error)}`).join('; ')}`,
+        { cause: failed[0]?.error },
+      );
+    }
+    timings['total'] = Date.now() - t0;
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      backupId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      ...bodyResult,
+      compression: { program: 'zstd', ...ctx.compression },
+      excludes,
+      timings,
+    };
+    await writeFileDurably(dir.workDir, CHECKSUM_FILE, formatSha256Sums(manifestFiles(manifest)));
+    await writeFileDurably(dir.workDir, MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');
+    await commitBackupDir(dir);
+    committed = true;
+    log.info({ storedBytes: manifest.totals.storedBytes, ms: timings['total'] }, 'backup done');
+    return { manifestPath: join(dir.finalDir, MANIFEST_FILE), backupDir: dir.finalDir, manifest };
+  } catch (err) {
+    failure = toAppError(err);
+    throw failure;
+  } finally {
+    if (!committed) {
+      const outcomes = await stack.unwind();
+      for (const o of outcomes.filter((x) => !x.ok)) {
+        log.error({ step: o.name, err: o.error }, 'cleanup step failed');
+      }
+      await discardBackupDir(dir).catch((e: unknown) =>
+        log.error({ err: e }, 'cannot remove unfinished backup'),
+      );
+      if (failure && outcomes.some((o) => !o.ok)) {
+        failure.message += ` (and cleanup failed: ${outcomes
+          .filter((o) => !o.ok)
+          .map((o) => o.name)
+          .join(', ')}; run "reap")`;
+      }
+    }
+  }
+}

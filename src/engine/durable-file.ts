@@ -1,0 +1,80 @@
+/**
+ * Durable writes: data goes to `<name>.partial` (0600), is fsynced, renamed into place and
+ * the directory fsynced, so after a crash a file either exists complete or not at all.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError } from '../errors.js';
+
+export const PARTIAL_SUFFIX = '.partial';
+
+/** Maps a filesystem error on the destination to DEST_FULL / DEST_NOT_WRITABLE. */
+export function destError(err: unknown, what: string): AppError {
+  if (err instanceof AppError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new AppError('DEST_FULL', `the destination ran out of space writing ${what}`, {
+      cause: err,
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
+    return new AppError('DEST_NOT_WRITABLE', `cannot write ${what}: ${code}`, { cause: err });
+  }
+  return new AppError('ARCHIVE_FAILED', `writing ${what} failed: ${String(err)}`, { cause: err });
+}
+
+/** Path of the temporary name of `<dir>/<name>`. */
+export function partialPath(dir: string, name: string): string {
+  return join(dir, name + PARTIAL_SUFFIX);
+}
+
+/** A write stream to `<dir>/<name>.partial` (0600; fails if the file exists). */
+export function createPartialStream(dir: string, name: string): WriteStream {
+  return createWriteStream(partialPath(dir, name), { flags: 'wx', mode: 0o600 });
+}
+
+/** fsyncs a directory so a rename in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Makes the closed `<name>.partial` durable (fsync through a fresh descriptor: fsync acts
+ * on the file, not the descriptor), renames it to `<name>` and fsyncs the directory.
+ */
+export async function commitPartial(dir: string, name: string): Promise<void> {
+  try {
+    const handle = await open(partialPath(dir, name), 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(partialPath(dir, name), join(dir, name));
+    await fsyncDir(dir);
+  } catch (err) {
+    throw destError(err, name);
+  }
+}
+
+/** Removes the partial file, ignoring errors (the caller is already failing). */
+export async function discardPartial(dir: string, name: string): Promise<void> {
+  await unlink(partialPath(dir, name)).catch(() => undefined);
+}
+
+/** Writes a small file (manifest, SHA256SUMS) durably. */
+export async function writeFileDurably(dir: string, name: string, data: string): Promise<void> {
+  try {
+    await writeFile(partialPath(dir, name), data, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    await discardPartial(dir, name);
+    throw destError(err, name);
+  }
+  await commitPartial(dir, name);
+}

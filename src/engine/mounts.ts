@@ -1,0 +1,64 @@
+/**
+ * Read-only mounts of a backup's filesystems inside its private run directory.
+ */
+import { mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
+import { runCommand, type RunOptions } from '../exec/run-command.js';
+import { AppError } from '../errors.js';
+import { mountArgs, umountArgs } from './args/lvm-args.js';
+import { parseMountinfo, type MountEntry } from './parse/mountinfo.js';
+import { withBusyRetries } from './retry.js';
+
+/** Mounts `device` read-only at `dir` (created 0700). */
+export async function mountReadOnly(
+  device: string,
+  dir: string,
+  fsType: string,
+  options: readonly string[],
+  run: RunOptions = {},
+): Promise<void> {
+  await mkdir(dir, { mode: 0o700 });
+  try {
+    await runCommand('mount', mountArgs(fsType, options, device, dir), run);
+  } catch (err) {
+    await rmdir(dir).catch(() => undefined);
+    if (err instanceof AppError && err.code !== 'COMMAND_FAILED') throw err;
+    throw new AppError(
+      'MOUNT_FAILED',
+      `cannot mount ${device} (${fsType}) read-only: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Unmounts `dir` (retrying while busy) and removes the directory. */
+export async function unmountAndRemove(
+  dir: string,
+  run: RunOptions = {},
+  lazy = false,
+): Promise<void> {
+  await withBusyRetries(async () => {
+    await runCommand('umount', umountArgs(dir, lazy), run);
+  });
+  await rmdir(dir);
+}
+
+/** Current mounts at or below `root`, deepest first (the order to unmount them in). */
+export async function mountsUnder(root: string): Promise<MountEntry[]> {
+  const all = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  const prefix = root.endsWith('/') ? root : root + '/';
+  return all
+    .filter((m) => m.mountPoint === root || m.mountPoint.startsWith(prefix))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
+}
+
+/** Size, used bytes and inodes in use of a mounted filesystem. */
+export async function filesystemFigures(
+  dir: string,
+): Promise<{ fsSizeBytes: number; usedBytes: number; inodesUsed: number }> {
+  const s = await statfs(dir);
+  return {
+    fsSizeBytes: s.blocks * s.bsize,
+    usedBytes: (s.blocks - s.bfree) * s.bsize,
+    inodesUsed: Math.max(0, s.files - s.ffree),
+  };
+}

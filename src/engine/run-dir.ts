@@ -1,0 +1,65 @@
+/**
+ * The private directory of a run (`${CLB_RUN_DIR:-/run/cinder-lvm-backup}/<runId>/`, 0700)
+ * that holds its mountpoints and an `owner` file (pid and start time), so the reaper can
+ * tell a live run from a crashed one.
+ */
+import { mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError } from '../errors.js';
+import { readProcessStartTime } from './proc-io.js';
+
+export const OWNER_FILE = 'owner';
+
+/** Root of all run directories. */
+export function runRoot(): string {
+  return process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup';
+}
+
+/** Creates the run directory of `runId` and records this process as its owner. */
+export async function createRunDir(runId: string): Promise<string> {
+  const root = runRoot();
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const dir = join(root, runId);
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new AppError('INVALID_ARGUMENT', `run ${runId} already has a run directory`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const startTime = await readProcessStartTime(process.pid);
+  await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: process.pid, startTime }), {
+    mode: 0o600,
+  });
+  return dir;
+}
+
+/**
+ * Removes the run directory: empty mountpoint directories (rmdir only, never a recursive
+ * delete: a forgotten mount below must not lose its contents), the owner file, the dir.
+ */
+export async function removeRunDir(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
+  if (entries === null) return;
+  for (const e of entries) {
+    if (e.isDirectory()) await rmdir(join(dir, e.name));
+  }
+  await unlink(join(dir, OWNER_FILE)).catch(() => undefined);
+  await rmdir(dir);
+}
+
+/** Whether the process recorded as owner of run directory `dir` is still alive. */
+export async function runDirOwnerAlive(dir: string): Promise<boolean> {
+  let owner: { pid?: unknown; startTime?: unknown };
+  try {
+    owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as typeof owner;
+  } catch {
+    return false;
+  }
+  if (typeof owner.pid !== 'number') return false;
+  const now = await readProcessStartTime(owner.pid);
+  return now !== null && now === owner.startTime;
+}
