@@ -1,0 +1,159 @@
+/**
+ * HTTP requests to OpenStack with capped, jittered exponential backoff for what may pass by
+ * itself: no answer (refused, reset, timeout), 5xx, and 429 (honouring Retry-After up to
+ * the cap). Non-idempotent requests are retried only when the server cannot have acted
+ * (refused connection, 429, 503).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import type { Logger } from '../log.js';
+import {
+  OpenStackApiError,
+  failureFacts,
+  isTransient,
+  sanitizedCause,
+  type FailureFacts,
+  type ServiceLabel,
+} from './api-error.js';
+
+/** How hard to try. */
+export interface RetryPolicy {
+  /** Total attempts including the first; default 5. */
+  attempts: number;
+  /** First backoff; doubles each time; default 500 ms. */
+  baseDelayMs: number;
+  /** Cap of one backoff (also of a Retry-After); default 15 s. */
+  maxDelayMs: number;
+  /** Per-attempt timeout; default 30 s. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 15_000,
+  timeoutMs: 30_000,
+};
+
+/** The delay before attempt `attempt + 1` (attempt counts from 1). Pure. */
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfterSeconds: number | null,
+  random: () => number = Math.random,
+): number {
+  if (retryAfterSeconds !== null) return Math.min(retryAfterSeconds * 1000, policy.maxDelayMs);
+  const exp = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
+  // Full jitter in the upper half: spreads controllers that failed together.
+  return Math.round(exp / 2 + (random() * exp) / 2);
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/**
+ * Sockets are kept alive for idempotent requests only: Cinder under uwsgi may close a kept
+ * connection without notice, and a POST on it would fail half-sent (wire reference G).
+ */
+const keepAliveHttp = new HttpAgent({ keepAlive: true, maxSockets: 8 });
+const keepAliveHttps = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+
+/** What one request needs besides its config. */
+export interface RetryContext {
+  service: ServiceLabel;
+  policy: RetryPolicy;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** For messages: the URL without query and secrets. */
+  label: string;
+  /** Treat a non-idempotent method as safe to repeat (issuing a Keystone token is). */
+  idempotent?: boolean;
+}
+
+function canRetry(idempotent: boolean, f: FailureFacts): boolean {
+  if (!isTransient(f)) return false;
+  if (idempotent) return true;
+  // The server did not act on a refused connection, a 429 or a 503.
+  return f.networkCode === 'ECONNREFUSED' || f.status === 429 || f.status === 503;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Describes a failure for people, without secrets. */
+export function describeFailure(service: ServiceLabel, label: string, f: FailureFacts): string {
+  if (f.status === null)
+    return `${service} at ${label} did not answer (${f.networkCode ?? 'network error'})`;
+  return `${service} answered ${f.status} to ${label}${f.faultMessage === null ? '' : `: ${f.faultMessage}`}`;
+}
+
+/**
+ * Sends `config` with retries. Resolves with the response of a 2xx; rejects with an
+ * OpenStackApiError otherwise (code OPENSTACK_UNAVAILABLE for what stayed transient,
+ * OPENSTACK_API_ERROR for other answers, whose `status` callers branch on).
+ */
+export async function requestWithRetry<T>(
+  config: AxiosRequestConfig,
+  ctx: RetryContext,
+): Promise<AxiosResponse<T>> {
+  const method = (config.method ?? 'GET').toUpperCase();
+  const idempotent = ctx.idempotent ?? IDEMPOTENT.has(method);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await axios.request<T>({
+        ...config,
+        method,
+        timeout: ctx.policy.timeoutMs,
+        httpAgent: idempotent ? keepAliveHttp : undefined,
+        httpsAgent: idempotent ? keepAliveHttps : undefined,
+        headers: { ...(idempotent ? {} : { Connection: 'close' }), ...config.headers },
+        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        // Never follow redirects silently with an auth token.
+        maxRedirects: 0,
+      });
+    } catch (err) {
+      if (ctx.signal?.aborted === true) throw err;
+      const f = failureFacts(err);
+      const message = describeFailure(ctx.service, `${method} ${ctx.label}`, f);
+      if (!canRetry(idempotent, f) || attempt >= ctx.policy.attempts) {
+        const transient = isTransient(f);
+        throw new OpenStackApiError(
+          transient ? 'OPENSTACK_UNAVAILABLE' : 'OPENSTACK_API_ERROR',
+          transient
+            ? `${message} (gave up after ${attempt} attempt${attempt > 1 ? 's' : ''})`
+            : message,
+          {
+            status: f.status,
+            service: ctx.service,
+            cause: sanitizedCause(f, method, ctx.label),
+          },
+        );
+      }
+      const delayMs = backoffDelay(
+        ctx.policy,
+        attempt,
+        f.status === 429 ? f.retryAfterSeconds : null,
+      );
+      ctx.logger.warn(
+        { service: ctx.service, status: f.status, networkCode: f.networkCode, attempt, delayMs },
+        `${message}; retrying`,
+      );
+      await sleep(delayMs, ctx.signal);
+    }
+  }
+}
