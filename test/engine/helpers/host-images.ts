@@ -33,13 +33,13 @@ export async function attach(image: string, readOnly: boolean): Promise<string> 
 /** Adds the kernel partitions of a loop device if the kernel did not scan them. */
 export async function ensurePartitions(dev: string, count: number): Promise<void> {
   for (let n = 1; n <= count; n++) {
-    if (!existsSync(`${dev}p${n}`) || !(await sysfsHas(dev, n))) {
+    if (!existsSync(`${dev}p${n}`) || !sysfsHas(dev, n)) {
       await runCommand('partx', ['-a', '--nr', String(n), dev]);
     }
   }
 }
 
-async function sysfsHas(dev: string, n: number): Promise<boolean> {
+function sysfsHas(dev: string, n: number): boolean {
   const base = dev.replace('/dev/', '');
   return existsSync(`/sys/class/block/${base}/${base}p${n}`);
 }
