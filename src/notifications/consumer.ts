@@ -1,0 +1,331 @@
+/**
+ * The AMQP side of the notification consumer (amqplib): connects, declares its topology,
+ * consumes with a bounded prefetch and manual acks, and hands each message to a handler
+ * that commits its effect before the message is acknowledged. Messages are handled one at
+ * a time in delivery order, so events of one volume apply in the order they arrived.
+ *
+ * - ack: only after the handler says the effect is committed (or there is none);
+ * - dead-letter: the body is republished (persistent, confirmed) to the dead-letter queue
+ *   with the reason in its headers, then the original is acked; the consumer goes on;
+ * - retry: after a growing pause the message is requeued (database or Cinder down);
+ * - connection lost (broker restart): reconnect with capped, jittered backoff; unacked
+ *   messages come back from the broker and the handler's idempotency makes them harmless.
+ * Payloads are never logged: attachment rows carry target credentials.
+ */
+import { createHash } from 'node:crypto';
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { AppError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
+import type { Disposition } from './process-message.js';
+
+/** What the consumer records about a dead-lettered message (never its body). */
+export interface DeadLetterRecord {
+  messageId: string | null;
+  eventType: string | null;
+  reason: string;
+  exchange: string;
+  routingKey: string;
+  bodyBytes: number;
+  bodySha256: string;
+}
+
+export interface ConsumerOptions extends TopologyOptions {
+  url: string;
+  prefetch: number;
+  handle: (body: Buffer) => Promise<Disposition>;
+  /** Called after a message went to the dead-letter queue (e.g. to record it in Postgres). */
+  onDeadLetter?: (record: DeadLetterRecord) => Promise<void>;
+  logger?: Logger;
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface ConsumerStats {
+  received: number;
+  acked: number;
+  deadLettered: number;
+  retried: number;
+  duplicates: number;
+  connects: number;
+}
+
+/** A header value safe for AMQP and logs: printable ASCII, bounded. */
+function headerText(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 500);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Exponential backoff with full jitter in [base/2, base]. */
+function backoffMs(attempt: number, initial: number, max: number): number {
+  const base = Math.min(max, initial * 2 ** Math.min(attempt, 20));
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+export class NotificationConsumer {
+  readonly stats: ConsumerStats = {
+    received: 0,
+    acked: 0,
+    deadLettered: 0,
+    retried: 0,
+    duplicates: 0,
+    connects: 0,
+  };
+  private conn: ChannelModel | null = null;
+  private channel: ConfirmChannel | null = null;
+  private consumerTag: string | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly stopController = new AbortController();
+  private connectLoop: Promise<void> | null = null;
+  private readonly retries = new Map<string, number>();
+  private readonly log: Logger;
+  private readyResolve: (() => void) | null = null;
+
+  constructor(private readonly o: ConsumerOptions) {
+    const problem = topologyProblem(o);
+    if (problem !== null) throw new AppError('CONFIG_INVALID', problem);
+    if (!Number.isInteger(o.prefetch) || o.prefetch < 1 || o.prefetch > 1000) {
+      throw new AppError('CONFIG_INVALID', 'prefetch must be an integer from 1 to 1000');
+    }
+    this.log = (o.logger ?? silentLogger).child({ component: 'notification-consumer' });
+  }
+
+  /**
+   * Starts consuming; resolves once the first connection consumes. Keeps reconnecting in
+   * the background until stop().
+   */
+  async start(): Promise<void> {
+    const ready = new Promise<void>((resolve) => {
+      this.readyResolve = resolve;
+    });
+    this.connectLoop = this.runConnectLoop();
+    await Promise.race([ready, this.stopped()]);
+  }
+
+  private stopped(): Promise<void> {
+    const signal = this.stopController.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  private async runConnectLoop(): Promise<void> {
+    const signal = this.stopController.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      let closed: Promise<void>;
+      try {
+        ({ closed } = await this.connectOnce());
+        attempt = 0;
+        this.readyResolve?.();
+      } catch (err) {
+        const wait = backoffMs(
+          attempt,
+          this.o.reconnectInitialMs ?? 500,
+          this.o.reconnectMaxMs ?? 30_000,
+        );
+        attempt += 1;
+        this.log.warn({ err: (err as Error).message, retryInMs: wait }, 'AMQP connect failed');
+        await this.closeQuietly();
+        await sleep(wait, signal);
+        continue;
+      }
+      await Promise.race([closed, this.stopped()]);
+      if (signal.aborted) break;
+      this.log.warn('AMQP connection lost; reconnecting');
+      await this.closeQuietly();
+      await sleep(
+        backoffMs(0, this.o.reconnectInitialMs ?? 500, this.o.reconnectMaxMs ?? 30_000),
+        signal,
+      );
+    }
+  }
+
+  /** Connects, declares, consumes; resolves to a promise that settles when the link drops. */
+  private async connectOnce(): Promise<{ closed: Promise<void> }> {
+    const conn = await amqp.connect(this.o.url);
+    this.conn = conn;
+    let markClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      markClosed = resolve;
+    });
+    conn.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP connection error'));
+    conn.on('close', () => markClosed());
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP channel error'));
+    ch.on('close', () => markClosed());
+    const declared = await declareTopology(conn, ch, this.o);
+    await ch.prefetch(this.o.prefetch);
+    this.channel = ch;
+    const { consumerTag } = await ch.consume(
+      this.o.queue,
+      (msg) => {
+        if (msg === null) {
+          // The broker cancelled the consumer (queue deleted): reconnect and redeclare.
+          markClosed();
+          return;
+        }
+        this.stats.received += 1;
+        this.chain = this.chain.then(() => this.handleOne(ch, msg));
+      },
+      { noAck: false },
+    );
+    this.consumerTag = consumerTag;
+    this.stats.connects += 1;
+    this.log.info(
+      { queue: this.o.queue, exchanges: declared.exchanges, prefetch: this.o.prefetch },
+      'consuming notifications',
+    );
+    return { closed };
+  }
+
+  private async handleOne(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+    // Not yet started when stop() came: leave it unacked; closing the channel requeues it.
+    if (this.stopController.signal.aborted || ch !== this.channel) return;
+    let d: Disposition;
+    try {
+      d = await this.o.handle(msg.content);
+    } catch (err) {
+      d = {
+        action: 'retry',
+        reason: `handler failed: ${(err as Error).message}`,
+        notification: null,
+      };
+    }
+    try {
+      if (d.action === 'ack') {
+        if (d.result.outcome === 'duplicate') this.stats.duplicates += 1;
+        this.retries.delete(d.notification.messageId);
+        ch.ack(msg);
+        this.stats.acked += 1;
+        this.log.debug(
+          {
+            messageId: d.notification.messageId,
+            eventType: d.notification.eventType,
+            volumeId: d.result.volumeId,
+            outcome: d.result.outcome,
+            jobId: d.result.jobId,
+          },
+          'notification applied',
+        );
+      } else if (d.action === 'dead-letter') {
+        await this.deadLetter(ch, msg, d);
+      } else {
+        const key =
+          d.notification?.messageId ?? createHash('sha256').update(msg.content).digest('hex');
+        const attempt = this.retries.get(key) ?? 0;
+        this.retries.set(key, attempt + 1);
+        const wait = backoffMs(attempt, this.o.retryInitialMs ?? 500, this.o.retryMaxMs ?? 30_000);
+        this.stats.retried += 1;
+        this.log.warn(
+          { messageId: d.notification?.messageId, reason: d.reason, retryInMs: wait },
+          'notification not applied; will retry',
+        );
+        await sleep(wait, this.stopController.signal);
+        ch.nack(msg, false, true);
+      }
+    } catch (err) {
+      // The channel died under us (broker restart): the broker redelivers the message and
+      // the message-id ledger makes the repeat harmless.
+      this.log.warn(
+        { err: (err as Error).message },
+        'could not settle a message; it will be redelivered',
+      );
+    }
+  }
+
+  private async deadLetter(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    d: Extract<Disposition, { action: 'dead-letter' }>,
+  ): Promise<void> {
+    const reason = headerText(d.reason);
+    const record: DeadLetterRecord = {
+      messageId: d.notification?.messageId ?? null,
+      eventType: d.notification?.eventType ?? null,
+      reason,
+      exchange: msg.fields.exchange,
+      routingKey: msg.fields.routingKey,
+      bodyBytes: msg.content.length,
+      bodySha256: createHash('sha256').update(msg.content).digest('hex'),
+    };
+    const headers: Record<string, unknown> = {
+      ...(msg.properties.headers ?? {}),
+      'x-clb-reason': reason,
+      'x-clb-original-exchange': msg.fields.exchange,
+      'x-clb-original-routing-key': msg.fields.routingKey,
+      'x-clb-dead-lettered-at': new Date().toISOString(),
+    };
+    ch.sendToQueue(this.o.deadLetterQueue, msg.content, {
+      persistent: true,
+      headers,
+      contentType: msg.properties.contentType as string | undefined,
+    });
+    // The original is acked only once the broker has the copy.
+    await ch.waitForConfirms();
+    ch.ack(msg);
+    this.stats.deadLettered += 1;
+    this.log.warn(
+      {
+        messageId: record.messageId,
+        eventType: record.eventType,
+        reason,
+        bodyBytes: record.bodyBytes,
+        bodySha256: record.bodySha256,
+      },
+      'notification dead-lettered',
+    );
+    if (this.o.onDeadLetter !== undefined) {
+      await this.o
+        .onDeadLetter(record)
+        .catch((err: unknown) =>
+          this.log.warn({ err: (err as Error).message }, 'could not record a dead letter'),
+        );
+    }
+  }
+
+  private async closeQuietly(): Promise<void> {
+    const ch = this.channel;
+    const conn = this.conn;
+    this.channel = null;
+    this.conn = null;
+    this.consumerTag = null;
+    if (ch !== null) await ch.close().catch(() => undefined);
+    if (conn !== null) await conn.close().catch(() => undefined);
+  }
+
+  /**
+   * Orderly stop: stop consuming, let the message in hand finish (its ack goes out), then
+   * close the channel (unstarted prefetched messages return to the queue) and the connection.
+   */
+  async stop(): Promise<void> {
+    const ch = this.channel;
+    const tag = this.consumerTag;
+    if (ch !== null && tag !== null) await ch.cancel(tag).catch(() => undefined);
+    this.stopController.abort();
+    await this.chain;
+    await this.closeQuietly();
+    await this.connectLoop;
+    this.log.info({ ...this.stats }, 'notification consumer stopped');
+  }
+}
