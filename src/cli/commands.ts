@@ -12,6 +12,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  restore: {
+    summary: 'write a backup onto a block device and check it (--manifest FILE --target DEV)',
+    load: async () => (await import('./restore.js')).run,
+  },
   migrate: {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,

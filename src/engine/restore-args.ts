@@ -1,0 +1,60 @@
+/**
+ * Argument arrays for the programs restore runs. Pure, so tests read exactly what will run.
+ */
+import { TAR_METADATA_OPTIONS } from './args/archive-args.js';
+
+/**
+ * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
+ * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
+ * ACLs. Holes come back by themselves: the archive was made with `--sparse`.
+ */
+export function tarExtractArgs(directory: string): string[] {
+  return [
+    '--extract',
+    '--file=-',
+    ...TAR_METADATA_OPTIONS,
+    '--same-permissions',
+    '--same-owner',
+    `--directory=${directory}`,
+  ];
+}
+
+/** zstd decompressing stdin to stdout. */
+export function zstdDecompressStdinArgs(): string[] {
+  return ['-d', '-q', '-c'];
+}
+
+/**
+ * `sfdisk` writing the table given on stdin to `device`. The kernel is told nothing: for a
+ * dm device re-reading fails anyway (kpartx maps the partitions), for other devices
+ * `partx --update` does it afterwards.
+ */
+export function sfdiskWriteArgs(device: string): string[] {
+  return ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'always', device];
+}
+
+/** `sfdisk --dump DEV`: the table written, to check it. */
+export function sfdiskDumpArgs(device: string): string[] {
+  return ['--dump', device];
+}
+
+/**
+ * `wipefs --all DEV`: removes every signature the target still carries (an old filesystem,
+ * an old GPT and its backup copy at the end) so nothing stale is found next to the restore.
+ */
+export function wipefsArgs(device: string): string[] {
+  return ['--all', '--quiet', device];
+}
+
+/** `partx --update DEV`: makes the kernel's partitions of a non-dm device match its table. */
+export function partxUpdateArgs(device: string): string[] {
+  return ['--update', device];
+}
+
+/**
+ * `partx --add --nr N:N DEV`: adds one partition. Needed after `--update` because partx
+ * 2.38 stops updating at the first gap in the numbering (partitions 1, 3, 4: 4 is missed).
+ */
+export function partxAddOneArgs(device: string, n: number): string[] {
+  return ['--add', '--nr', `${n}:${n}`, device];
+}

@@ -1,0 +1,90 @@
+/**
+ * Making a filesystem again with the identity it had: type, UUID and label. Pure: returns
+ * the program and argument array to run.
+ */
+import { AppError } from '../errors.js';
+
+export interface MkfsCommand {
+  program: string;
+  args: string[];
+}
+
+/** Filesystem types restore can recreate and fill from a tar archive. */
+export const RESTORABLE_TYPES = ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat'] as const;
+
+/** `mkfs.vfat -i` wants the volume id as 8 hex digits; blkid shows it as `ABCD-1234`. */
+export function vfatVolumeId(uuid: string): string {
+  const id = uuid.replace('-', '');
+  if (!/^[0-9A-Fa-f]{8}$/.test(id)) {
+    throw new AppError('MANIFEST_INVALID', `not a FAT volume id: ${uuid}`);
+  }
+  return id.toUpperCase();
+}
+
+/**
+ * The mkfs command that makes a `fsType` filesystem on `device` with `uuid` and `label`
+ * (either may be null: then mkfs picks a UUID / sets no label).
+ */
+export function mkfsCommand(
+  fsType: string,
+  device: string,
+  uuid: string | null,
+  label: string | null,
+): MkfsCommand {
+  switch (fsType) {
+    case 'ext2':
+    case 'ext3':
+    case 'ext4':
+      return {
+        program: `mkfs.${fsType}`,
+        args: [
+          '-F',
+          '-q',
+          ...(uuid !== null ? ['-U', uuid] : []),
+          ...(label !== null ? ['-L', label] : []),
+          device,
+        ],
+      };
+    case 'xfs':
+      return {
+        program: 'mkfs.xfs',
+        args: [
+          '-f',
+          '-q',
+          ...(uuid !== null ? ['-m', `uuid=${uuid}`] : []),
+          ...(label !== null ? ['-L', label] : []),
+          device,
+        ],
+      };
+    case 'btrfs':
+      return {
+        program: 'mkfs.btrfs',
+        args: [
+          '-f',
+          '-q',
+          ...(uuid !== null ? ['-U', uuid] : []),
+          ...(label !== null ? ['-L', label] : []),
+          device,
+        ],
+      };
+    case 'vfat':
+      return {
+        program: 'mkfs.vfat',
+        args: [
+          ...(uuid !== null ? ['-i', vfatVolumeId(uuid)] : []),
+          ...(label !== null ? ['-n', label] : []),
+          device,
+        ],
+      };
+    default:
+      throw new AppError('MANIFEST_INVALID', `restore cannot make a ${fsType} filesystem`);
+  }
+}
+
+/**
+ * Read-write mount options for filling a freshly made filesystem. XFS refuses a second
+ * filesystem with a UUID already mounted (the source, or its snapshot) unless told nouuid.
+ */
+export function restoreMountOptions(fsType: string): string[] {
+  return fsType === 'xfs' ? ['rw', 'nouuid'] : ['rw'];
+}

@@ -1,0 +1,204 @@
+/**
+ * Reading one archive of a backup back: the compressed file is hashed as it is read (one
+ * pass, no separate verify read), decompressed by zstd and delivered to tar (a filesystem),
+ * to a block device (a raw image) or to memory (the volume's head). A checksum that does
+ * not match the manifest is CHECKSUM_MISMATCH, whatever else went wrong.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../errors.js';
+import { spawnCommand, stderrTail } from '../exec/run-command.js';
+import type { ArchiveFile } from './manifest.js';
+import { tarExtractArgs, zstdDecompressStdinArgs } from './restore-args.js';
+
+export type ArchiveSink =
+  | { kind: 'tar'; directory: string }
+  /** Written from offset 0; more than maxBytes of data is a failure, not a truncation. */
+  | { kind: 'device'; device: string; maxBytes: number }
+  | { kind: 'memory'; maxBytes: number };
+
+export interface ReadArchiveOptions {
+  /** Absolute path of the archive file. */
+  path: string;
+  archive: ArchiveFile;
+  sink: ArchiveSink;
+  signal?: AbortSignal;
+  /** Called with the number of compressed bytes read since the last call. */
+  onBytes?: (bytes: number) => void;
+}
+
+export interface ReadArchiveResult {
+  /** Decompressed bytes delivered to the sink. */
+  bytesOut: number;
+  /** The decompressed data, for a memory sink. */
+  data?: Buffer;
+}
+
+/** sha256 of a whole file (used only when a stream failed, to name the real cause). */
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Copies decompressed data to a block device, in order, then fsyncs it. */
+async function writeToDevice(
+  source: AsyncIterable<Buffer>,
+  device: string,
+  maxBytes: number,
+): Promise<number> {
+  const handle = await open(device, 'r+');
+  let written = 0;
+  try {
+    for await (const chunk of source) {
+      if (written + chunk.length > maxBytes) {
+        throw new AppError(
+          'RESTORE_FAILED',
+          `the image is larger than ${device} (${maxBytes} bytes)`,
+        );
+      }
+      await handle.write(chunk, 0, chunk.length, written);
+      written += chunk.length;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return written;
+}
+
+async function collect(source: AsyncIterable<Buffer>, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (size > maxBytes) throw new AppError('RESTORE_FAILED', `more than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Streams one archive into its sink, verifying its sha256 and size on the way. Throws
+ * CHECKSUM_MISMATCH, ARCHIVE_UNREADABLE (zstd failed on a file whose checksum is right),
+ * RESTORE_FAILED (tar or the device write failed) or ABORTED.
+ */
+export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchiveResult> {
+  const { path, archive, sink, signal } = opts;
+  const hash = createHash('sha256');
+  let bytesIn = 0;
+  const hasher = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytesIn += chunk.length;
+      opts.onBytes?.(chunk.length);
+      done(null, chunk);
+    },
+  });
+  const zstd = spawnCommand('zstd', zstdDecompressStdinArgs(), signal ? { signal } : {});
+  const tar =
+    sink.kind === 'tar'
+      ? spawnCommand('tar', tarExtractArgs(sink.directory), signal ? { signal } : {})
+      : null;
+  if (zstd.stdin === null || zstd.stdout === null)
+    throw new AppError('INTERNAL', 'zstd without pipes');
+
+  const feed = pipeline(createReadStream(path), hasher, zstd.stdin);
+  let deliver: Promise<number | Buffer>;
+  if (tar !== null) {
+    if (tar.stdin === null || tar.stdout === null)
+      throw new AppError('INTERNAL', 'tar without pipes');
+    tar.stdout.resume();
+    let out = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        out += chunk.length;
+        done(null, chunk);
+      },
+    });
+    deliver = pipeline(zstd.stdout, counter, tar.stdin).then(() => out);
+  } else if (sink.kind === 'device') {
+    deliver = writeToDevice(zstd.stdout, sink.device, sink.maxBytes);
+  } else if (sink.kind === 'memory') {
+    deliver = collect(zstd.stdout, sink.maxBytes);
+  } else {
+    throw new AppError('INTERNAL', 'tar sink without tar');
+  }
+
+  const [fed, delivered, zstdDone, tarDone] = await Promise.allSettled([
+    feed,
+    deliver,
+    zstd,
+    tar ?? Promise.resolve(null),
+  ]);
+  if (signal?.aborted) throw new AppError('ABORTED', `restore of ${archive.file} was cancelled`);
+
+  const digest = fed.status === 'fulfilled' ? hash.digest('hex') : await fileSha256(path);
+  if (digest !== archive.sha256) {
+    throw new AppError(
+      'CHECKSUM_MISMATCH',
+      `${archive.file}: sha256 ${digest} does not match the manifest (${archive.sha256})`,
+      { details: { file: archive.file, expected: archive.sha256, actual: digest } },
+    );
+  }
+  if (fed.status === 'fulfilled' && bytesIn !== archive.bytes) {
+    throw new AppError(
+      'CHECKSUM_MISMATCH',
+      `${archive.file}: ${bytesIn} bytes read, the manifest says ${archive.bytes}`,
+    );
+  }
+  const zstdResult = zstdDone.status === 'fulfilled' ? zstdDone.value : null;
+  const zstdStderr = stderrTail(String(zstdResult?.stderr ?? ''));
+  const zstdFailed = zstdResult === null || zstdResult.exitCode !== 0;
+  // zstd also dies when its reader went away first (tar failed, the device write failed):
+  // then the reader's error is the one that says what happened.
+  const zstdLostReader =
+    zstdResult !== null && (zstdResult.signal === 'SIGPIPE' || /broken pipe/i.test(zstdStderr));
+  if (zstdFailed && !zstdLostReader) {
+    throw new AppError(
+      'ARCHIVE_UNREADABLE',
+      `zstd could not decompress ${archive.file}: ${zstdStderr}`,
+    );
+  }
+  const tarResult = tarDone.status === 'fulfilled' ? tarDone.value : null;
+  if (tar !== null && (tarResult === null || tarResult.exitCode !== 0)) {
+    throw new AppError(
+      'RESTORE_FAILED',
+      `tar could not extract ${archive.file} (exit ${String(tarResult?.exitCode)}): ${stderrTail(String(tarResult?.stderr ?? ''))}`,
+    );
+  }
+  if (delivered.status === 'rejected') {
+    const err: unknown = delivered.reason;
+    if (err instanceof AppError) throw err;
+    throw new AppError('RESTORE_FAILED', `writing ${archive.file} out failed: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  if (zstdFailed) {
+    throw new AppError(
+      'ARCHIVE_UNREADABLE',
+      `zstd could not decompress ${archive.file}: ${zstdStderr}`,
+    );
+  }
+  if (fed.status === 'rejected') {
+    throw new AppError(
+      'ARCHIVE_UNREADABLE',
+      `reading ${archive.file} failed: ${String(fed.reason)}`,
+      {
+        cause: fed.reason,
+      },
+    );
+  }
+  const value = delivered.value;
+  const bytesOut = typeof value === 'number' ? value : value.length;
+  if (bytesOut !== archive.uncompressedBytes) {
+    throw new AppError(
+      'RESTORE_FAILED',
+      `${archive.file}: ${bytesOut} bytes decompressed, the manifest says ${archive.uncompressedBytes}`,
+    );
+  }
+  return typeof value === 'number' ? { bytesOut } : { bytesOut, data: value };
+}

@@ -1,0 +1,325 @@
+/**
+ * Restore: a backup (its manifest and archives) written back to a block device at least as
+ * large as the volume it came from. The partition table is recreated, each filesystem is
+ * made again with its type, UUID and label and filled from its archive (owners, modes,
+ * xattrs, ACLs, links, holes), raw images are written back, and the result is checked
+ * against the manifest. Every mapping and mount is on a CleanupStack: a failure leaves
+ * nothing mounted or mapped.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rmdir, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { AppError, toAppError } from '../errors.js';
+import { runCommand } from '../exec/run-command.js';
+import { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { silentLogger, type Logger } from '../log.js';
+import { blkidProbeArgs, mountArgs, umountArgs } from './args/lvm-args.js';
+import type { ArchiveFile, Manifest, ManifestPartition } from './manifest.js';
+import { parseBlkidExport } from './parse/blkid-export.js';
+import { sfdiskDumpArgs, sfdiskWriteArgs, wipefsArgs } from './restore-args.js';
+import {
+  checkFileCount,
+  checkIdentity,
+  checkTable,
+  partitionTag,
+  type RestoreCheck,
+} from './restore-checks.js';
+import { validateManifest } from './restore-manifest.js';
+import { mkfsCommand, restoreMountOptions } from './restore-mkfs.js';
+import { mapTargetPartitions } from './restore-partitions.js';
+import { readArchive } from './restore-stream.js';
+import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
+import { inspectTarget, targetBusyReason, type TargetDevice } from './restore-target.js';
+
+/** Progress of a restore; the same shape as a backup's. */
+export interface RestoreProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
+export interface RestoreRequest {
+  manifestPath: string;
+  /** The block device to overwrite. */
+  target: string;
+  signal?: AbortSignal;
+  logger?: Logger;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface RestoreResult {
+  ok: boolean;
+  checks: RestoreCheck[];
+}
+
+/** The MBR's boot code: the bytes before the disk signature and the partition entries. */
+const BOOT_CODE_BYTES = 440;
+/** The saved head is the first MiB; more would be a malformed backup. */
+const HEAD_MAX_BYTES = 1024 * 1024;
+
+/** Reads and checks a manifest file. */
+export async function readManifest(manifestPath: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    throw new AppError('MANIFEST_INVALID', `cannot read ${manifestPath}: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new AppError('MANIFEST_INVALID', `${manifestPath} is not JSON`, { cause: err });
+  }
+  return validateManifest(doc);
+}
+
+/** Every archive the restore will read, in order. */
+function archivesOf(manifest: Manifest): ArchiveFile[] {
+  const list: ArchiveFile[] = [];
+  if (manifest.partitionTable.label !== 'none' && manifest.head !== null) list.push(manifest.head);
+  for (const p of manifest.partitions)
+    if (p.action !== 'skipped' && p.archive) list.push(p.archive);
+  return list;
+}
+
+/** Fails before the target is touched when an archive is missing or has the wrong size. */
+async function checkArchivesPresent(backupDir: string, archives: ArchiveFile[]): Promise<void> {
+  for (const a of archives) {
+    const path = join(backupDir, a.file);
+    const size = await stat(path).then(
+      (s) => s.size,
+      () => null,
+    );
+    if (size === null) throw new AppError('ARCHIVE_UNREADABLE', `${path} is missing`);
+    if (size !== a.bytes) {
+      throw new AppError(
+        'CHECKSUM_MISMATCH',
+        `${path} has ${size} bytes, the manifest says ${a.bytes}`,
+      );
+    }
+  }
+}
+
+/**
+ * Inodes in use on a mounted filesystem: what the backup records as `fileCount` (statfs),
+ * so the two compare like for like (hard links are one inode; lost+found and the root are
+ * counted on both sides because mkfs makes them again).
+ */
+async function inodesInUse(mountpoint: string): Promise<number> {
+  const s = await statfs(mountpoint);
+  return Math.max(0, s.files - s.ffree);
+}
+
+async function writeAt(device: string, data: Buffer): Promise<void> {
+  const handle = await open(device, 'r+');
+  try {
+    await handle.write(data, 0, data.length, 0);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Restores a backup onto `req.target`. Throws AppError; resolves with the checks made. */
+export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult> {
+  const logger = req.logger ?? silentLogger;
+  const run = { logger, ...(req.signal ? { signal: req.signal } : {}) };
+  const manifest = await readManifest(req.manifestPath);
+  const backupDir = dirname(req.manifestPath);
+  const archives = archivesOf(manifest);
+  await checkArchivesPresent(backupDir, archives);
+
+  const target = await inspectTarget(req.target);
+  if (target.sizeBytes < manifest.source.sizeBytes) {
+    throw new AppError(
+      'TARGET_TOO_SMALL',
+      `${req.target} has ${target.sizeBytes} bytes, the backed-up volume had ${manifest.source.sizeBytes}`,
+      { details: { targetBytes: target.sizeBytes, sourceBytes: manifest.source.sizeBytes } },
+    );
+  }
+  const busy = await targetBusyReason(target);
+  if (busy !== null)
+    throw new AppError('TARGET_IN_USE', `${req.target} cannot be overwritten: ${busy}`);
+
+  const bytesTotal = archives.reduce((sum, a) => sum + a.bytes, 0);
+  let bytesDone = 0;
+  let phase = 'prepare';
+  const progress = (bytes: number): void => {
+    bytesDone += bytes;
+    req.onProgress?.({ phase, bytesDone, bytesTotal });
+  };
+  const read = (archive: ArchiveFile, sink: Parameters<typeof readArchive>[0]['sink']) =>
+    readArchive({
+      path: join(backupDir, archive.file),
+      archive,
+      sink,
+      onBytes: progress,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+
+  const stack = new CleanupStack();
+  const checks: RestoreCheck[] = [];
+  const runDir = join(
+    process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup',
+    `restore-${randomBytes(4).toString('hex')}`,
+  );
+  let failure: unknown = null;
+  try {
+    logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
+    await runCommand('wipefs', wipefsArgs(target.realPath), run);
+
+    let devices: Map<number | null, string>;
+    if (manifest.partitionTable.label === 'none') {
+      devices = new Map([[null, target.realPath]]);
+    } else {
+      devices = await restoreTable(manifest, target, {
+        stack,
+        logger,
+        checks,
+        readHead: async (head) => {
+          phase = 'head';
+          return (await read(head, { kind: 'memory', maxBytes: HEAD_MAX_BYTES })).data as Buffer;
+        },
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    }
+
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    stack.push(`rmdir ${runDir}`, () => rmdir(runDir));
+    for (const p of manifest.partitions) {
+      const tag = partitionTag(p);
+      phase = tag;
+      const device = devices.get(p.number);
+      if (p.action === 'skipped') {
+        checks.push({ name: `${tag} skipped`, ok: true, detail: p.reason ?? 'skipped at backup' });
+        continue;
+      }
+      if (device === undefined) throw new AppError('INTERNAL', `no device for ${tag}`);
+      const archive = p.archive as ArchiveFile;
+      if (p.action === 'raw') {
+        await read(archive, { kind: 'device', device, maxBytes: p.sizeBytes });
+        checks.push({
+          name: `${tag} raw image`,
+          ok: true,
+          detail: `${archive.uncompressedBytes} bytes written`,
+        });
+        continue;
+      }
+      checks.push(
+        ...(await restoreFilesystem(p, device, {
+          mountpoint: join(runDir, tag),
+          stack,
+          run,
+          read,
+          hadExcludes: manifest.excludes.length > 0,
+        })),
+      );
+    }
+  } catch (err) {
+    failure = err;
+  } finally {
+    const outcomes = await stack.unwind();
+    const failed = outcomes.filter((o) => !o.ok);
+    for (const o of failed)
+      logger.error({ step: o.name, err: o.error }, 'restore cleanup step failed');
+    if (failure === null && failed.length > 0) {
+      failure = new AppError(
+        'CLEANUP_FAILED',
+        `restore cleanup failed: ${failed.map((o) => `${o.name}: ${String(o.error)}`).join('; ')}`,
+      );
+    }
+  }
+  if (failure !== null) throw toAppError(failure, 'RESTORE_FAILED');
+  const ok = checks.every((c) => c.ok);
+  logger.info({ target: req.target, ok }, 'restore finished');
+  return { ok, checks };
+}
+
+interface TableOptions {
+  stack: CleanupStack;
+  logger: Logger;
+  checks: RestoreCheck[];
+  signal?: AbortSignal;
+  readHead: (head: ArchiveFile) => Promise<Buffer>;
+}
+
+/**
+ * Writes the saved head (boot code, and whatever lives between the table and the first
+ * partition), recreates the table for the target's size, puts the MBR boot code back
+ * (sfdisk writes a fresh protective MBR for GPT), checks the table and maps the partitions.
+ */
+async function restoreTable(
+  manifest: Manifest,
+  target: TargetDevice,
+  opts: TableOptions,
+): Promise<Map<number | null, string>> {
+  const run = { logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const savedDump = manifest.partitionTable.sfdiskDump as string;
+  const head = manifest.head !== null ? await opts.readHead(manifest.head) : null;
+  if (head !== null) await writeAt(target.realPath, head);
+  await runCommand('sfdisk', sfdiskWriteArgs(target.realPath), {
+    ...run,
+    input: rewriteDumpForTarget(savedDump, target.realPath),
+  });
+  if (head !== null) await writeAt(target.realPath, head.subarray(0, BOOT_CODE_BYTES));
+  const written = await runCommand('sfdisk', sfdiskDumpArgs(target.realPath), run);
+  const tableCheck = checkTable(savedDump, written.stdout);
+  opts.checks.push(tableCheck);
+  if (!tableCheck.ok) {
+    throw new AppError(
+      'RESTORE_MISMATCH',
+      `the recreated partition table differs: ${String(tableCheck.detail)}`,
+    );
+  }
+  const numbers = new Set(dumpPartitionNumbers(savedDump));
+  const wanted = manifest.partitions
+    .filter((p) => p.action !== 'skipped' && p.number !== null && numbers.has(p.number))
+    .map((p) => ({ number: p.number as number, startSector: p.startSector }));
+  const mapped = await mapTargetPartitions(target, wanted, opts);
+  return new Map([...mapped].map(([n, m]) => [n, m.device]));
+}
+
+interface FilesystemOptions {
+  mountpoint: string;
+  stack: CleanupStack;
+  run: { logger: Logger; signal?: AbortSignal };
+  read: (archive: ArchiveFile, sink: { kind: 'tar'; directory: string }) => Promise<unknown>;
+  /** The backup left files out, so fewer inodes come back. */
+  hadExcludes: boolean;
+}
+
+/** mkfs with the saved identity, mount read-write, extract, count, unmount, probe. */
+async function restoreFilesystem(
+  p: ManifestPartition,
+  device: string,
+  opts: FilesystemOptions,
+): Promise<RestoreCheck[]> {
+  const { mountpoint, stack, run, read } = opts;
+  const logger = run.logger;
+  const fsType = p.fsType as string;
+  const mkfs = mkfsCommand(fsType, device, p.uuid, p.label);
+  await runCommand(mkfs.program, mkfs.args, run);
+  await mkdir(mountpoint, { mode: 0o700 });
+  const dropDir = stack.push(`rmdir ${mountpoint}`, () => rmdir(mountpoint));
+  await runCommand(
+    'mount',
+    mountArgs(fsType, restoreMountOptions(fsType), device, mountpoint),
+    run,
+  );
+  const dropMount = stack.push(`umount ${mountpoint}`, async () => {
+    await runCommand('umount', umountArgs(mountpoint), { logger });
+  });
+  await read(p.archive as ArchiveFile, { kind: 'tar', directory: mountpoint });
+  const restored = await inodesInUse(mountpoint);
+  // Unmount now rather than at the end: the data must be on the device before it is probed.
+  dropMount();
+  await runCommand('umount', umountArgs(mountpoint), run);
+  dropDir();
+  await rmdir(mountpoint);
+  const probe = parseBlkidExport((await runCommand('blkid', blkidProbeArgs(device), run)).stdout);
+  logger.info({ partition: partitionTag(p), fsType, inodes: restored }, 'filesystem restored');
+  return [checkIdentity(p, probe), checkFileCount(p, restored, opts.hadExcludes)];
+}
