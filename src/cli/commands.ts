@@ -16,8 +16,33 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'write a backup onto a block device and check it (--manifest FILE --target DEV)',
     load: async () => (await import('./restore.js')).run,
   },
+  status: {
+    summary: 'show backup_status: one line per tagged volume (DATABASE_URL)',
+    load: async () => (await import('./status.js')).run,
+  },
+  enqueue: {
+    summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
+    load: async () => (await import('./enqueue.js')).run,
+  },
   migrate: {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,
+  },
+  controller: {
+    summary: 'run the controller daemon: notifications, poller, scheduler (configured from env)',
+    load: async () => (await import('./controller.js')).run,
+  },
+  backup: {
+    summary:
+      'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR',
+    load: async () => (await import('./backup.js')).run,
+  },
+  verify: {
+    summary: 'check the checksums and readability of a backup (--manifest FILE)',
+    load: async () => (await import('./verify.js')).run,
+  },
+  reap: {
+    summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
+    load: async () => (await import('./reap.js')).run,
   },
 };

@@ -1,0 +1,175 @@
+/**
+ * The controller process: the notification consumer on every instance, and, on the holder
+ * of the leadership lock only, the inventory poller, the scheduler and housekeeping.
+ *
+ * Close order (stop): leader work stops (a pass in progress finishes), the consumer stops
+ * consuming and finishes the message in hand, its channel and connection close, the
+ * leadership session ends (releasing the lock), and last the Postgres pool.
+ */
+import type pg from 'pg';
+import { assertSchemaCurrent } from '../db/migrate.js';
+import { createPool } from '../db/pool.js';
+import { runSchedulerPass } from '../jobs/scheduler.js';
+import { silentLogger, type Logger } from '../log.js';
+import { NotificationConsumer } from '../notifications/consumer.js';
+import {
+  pruneProcessedNotifications,
+  recordDeadLetter,
+} from '../notifications/notification-ledger.js';
+import { processMessage } from '../notifications/process-message.js';
+import type { VolumeLookup } from '../notifications/volume-lookup.js';
+import type { ControllerConfig } from './controller-config.js';
+import { Leadership } from './leadership.js';
+import { PeriodicTask } from './periodic-task.js';
+
+/** Something only the leader runs (the poller, when OpenStack is configured). */
+export interface LeaderService {
+  name: string;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface ControllerDeps {
+  logger?: Logger;
+  /** Cinder lookup for payloads that are not enough (absent: payloads alone). */
+  lookup?: VolumeLookup;
+  /** Builds the leader-only services that need OpenStack (the inventory poller). */
+  leaderServices?: (pool: pg.Pool, hooks: { afterPoll: () => Promise<void> }) => LeaderService[];
+}
+
+export class Controller {
+  private pool: pg.Pool | null = null;
+  private consumer: NotificationConsumer | null = null;
+  private leadership: Leadership | null = null;
+  private leaderTasks: LeaderService[] = [];
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: ControllerConfig,
+    private readonly deps: ControllerDeps = {},
+  ) {
+    this.log = (deps.logger ?? silentLogger).child({ component: 'controller' });
+  }
+
+  get isLeader(): boolean {
+    return this.leadership?.isLeader ?? false;
+  }
+
+  /** Starts; throws (after undoing what started) if Postgres, the schema or RabbitMQ fail. */
+  async start(): Promise<void> {
+    const c = this.config;
+    const pool = createPool({
+      url: c.databaseUrl,
+      max: 6,
+      applicationName: 'cinder-lvm-backup controller',
+    });
+    this.pool = pool;
+    try {
+      await assertSchemaCurrent(pool);
+      const consumer = new NotificationConsumer({
+        url: c.amqpUrl,
+        exchanges: c.exchanges,
+        queue: c.queue,
+        deadLetterQueue: c.deadLetterQueue,
+        routingKeys: c.routingKeys,
+        prefetch: c.prefetch,
+        logger: this.deps.logger,
+        handle: (body) =>
+          processMessage(body, {
+            pool,
+            limits: c.limits,
+            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+          }),
+        onDeadLetter: (record) => recordDeadLetter(pool, record),
+      });
+      this.consumer = consumer;
+      await consumer.start();
+      const leadership = new Leadership({
+        databaseUrl: c.databaseUrl,
+        retrySeconds: c.leaderRetrySeconds,
+        logger: this.deps.logger,
+        onElected: () => this.startLeaderWork(pool),
+        onDeposed: () => this.stopLeaderWork(),
+      });
+      this.leadership = leadership;
+      leadership.start();
+      this.log.info(
+        { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },
+        'controller started',
+      );
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private schedulerPass(pool: pg.Pool): Promise<unknown> {
+    return runSchedulerPass(
+      pool,
+      {
+        limits: this.config.limits,
+        timeZone: this.config.timeZone,
+        retryAfterSeconds: this.config.retryAfterSeconds,
+      },
+      { logger: this.deps.logger },
+    );
+  }
+
+  private startLeaderWork(pool: pg.Pool): void {
+    const log = this.deps.logger ?? silentLogger;
+    const scheduler = new PeriodicTask(
+      'scheduler',
+      this.config.scheduleIntervalSeconds,
+      () => this.schedulerPass(pool),
+      log,
+    );
+    const housekeeping = new PeriodicTask(
+      'prune processed notifications',
+      3600,
+      () => pruneProcessedNotifications(pool, this.config.processedRetentionDays),
+      log,
+    );
+    const tasks: LeaderService[] = [
+      { name: 'scheduler', start: () => scheduler.start(), stop: () => scheduler.stop() },
+      { name: 'housekeeping', start: () => housekeeping.start(), stop: () => housekeeping.stop() },
+    ];
+    // After a poll, a pass at once: a freshly tagged volume gets its policy within one poll.
+    const extra =
+      this.deps.leaderServices?.(pool, {
+        afterPoll: async () => void (await this.schedulerPass(pool)),
+      }) ?? [];
+    this.leaderTasks = [...tasks, ...extra];
+    for (const t of this.leaderTasks) t.start();
+  }
+
+  private async stopLeaderWork(): Promise<void> {
+    const tasks = this.leaderTasks;
+    this.leaderTasks = [];
+    for (const t of tasks.reverse()) {
+      await t
+        .stop()
+        .catch((err: unknown) =>
+          this.log.warn(
+            { task: t.name, err: (err as Error).message },
+            'leader task did not stop cleanly',
+          ),
+        );
+    }
+  }
+
+  /** Orderly stop; safe to call more than once and after a failed start. */
+  async stop(): Promise<void> {
+    const leadership = this.leadership;
+    this.leadership = null;
+    // Stops leader work first (it needs the pool), then drops the lock session.
+    const leaderStopped = leadership?.stop() ?? Promise.resolve();
+    const consumer = this.consumer;
+    this.consumer = null;
+    await consumer?.stop();
+    await leaderStopped;
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end().catch(() => undefined);
+    this.log.info('controller stopped');
+  }
+}
