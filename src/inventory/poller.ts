@@ -1,0 +1,259 @@
+/**
+ * The Cinder inventory poller: reads every volume (`GET /volumes/detail?all_tenants=1`, page
+ * by page to the end), then writes the whole view in one transaction: upserts, and
+ * `deleted_at` for what Cinder no longer lists. A poll that fails anywhere (Keystone down,
+ * 5xx/429/timeouts after their retries, a non-admin token) writes nothing, so the inventory
+ * is never wiped by an outage.
+ */
+import type pg from 'pg';
+import { withTransaction } from '../db/pool.js';
+import type { Queryable } from '../db/queryable.js';
+import { AppError, toAppError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { OpenStackApiError } from '../openstack/api-error.js';
+import type { CinderClient } from '../openstack/cinder.js';
+import {
+  lockInventoryWrites,
+  markUnseenVolumesDeleted,
+  touchSeenVolumes,
+  upsertPolledVolumes,
+  type PolledVolume,
+} from './inventory-queries.js';
+import { HOST_ATTR, inventoryVolumeOf, type InventoryVolume } from './volume-from-cinder.js';
+
+/** What changed in one poll, handed to `afterUpsert` inside the poll's transaction. */
+export interface PollChange {
+  inserted: InventoryVolume[];
+  changed: InventoryVolume[];
+  deleted: string[];
+}
+
+export interface PollOptions {
+  pool: pg.Pool;
+  cinder: CinderClient;
+  logger?: Logger;
+  /** Volumes per request; Cinder caps it at osapi_max_limit (1000 by default). */
+  pageSize?: number;
+  /**
+   * Runs in the poll's transaction after the upsert, e.g. to recompute policies of new and
+   * changed volumes; if it throws, the whole poll rolls back.
+   */
+  afterUpsert?: (q: Queryable, change: PollChange) => Promise<void>;
+  /** Listing restarts when the marker volume vanished mid-poll (Cinder answers 404). */
+  maxRestarts?: number;
+  now?: () => Date;
+  signal?: AbortSignal;
+}
+
+export interface PollResult {
+  /** Volumes Cinder listed (after de-duplication). */
+  volumes: number;
+  pages: number;
+  inserted: number;
+  changed: number;
+  /** Rows left alone because an event updated them after their page was fetched. */
+  stale: number;
+  deleted: string[];
+  /** Volumes Cinder listed that could not be mapped, with why (they are not marked gone). */
+  skipped: { id: string | null; reason: string }[];
+  fetchMs: number;
+  writeMs: number;
+}
+
+interface Fetched {
+  rows: Map<string, PolledVolume>;
+  skipped: { id: string | null; reason: string }[];
+  skippedSeen: { id: string; seenAt: Date }[];
+  pages: number;
+}
+
+async function fetchAll(opts: PollOptions, now: () => Date): Promise<Fetched> {
+  const maxRestarts = opts.maxRestarts ?? 3;
+  for (let restart = 0; ; restart++) {
+    const out: Fetched = { rows: new Map(), skipped: [], skippedSeen: [], pages: 0 };
+    let marker: string | null = null;
+    try {
+      const markers = new Set<string>();
+      for (;;) {
+        const seenAt = now();
+        const page = await opts.cinder.listVolumesPage({
+          marker,
+          ...(opts.pageSize === undefined ? {} : { limit: opts.pageSize }),
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        });
+        out.pages += 1;
+        for (const raw of page.volumes) {
+          const m = inventoryVolumeOf(raw);
+          if (m.ok) {
+            out.rows.set(m.value.id, { volume: m.value, seenAt });
+            continue;
+          }
+          if (m.reason.startsWith(HOST_ATTR)) {
+            // Without the admin role Cinder silently lists one project only: reconciling
+            // that would mark every other project's volumes deleted.
+            throw new AppError(
+              'OPENSTACK_API_ERROR',
+              `Cinder hides ${HOST_ATTR} from these credentials: they lack the admin role, so ` +
+                'all_tenants=1 is ignored and the inventory cannot be polled (nothing was changed)',
+            );
+          }
+          out.skipped.push({ id: m.id, reason: m.reason });
+          if (m.id !== null) out.skippedSeen.push({ id: m.id, seenAt });
+        }
+        if (page.nextMarker === null) return out;
+        if (markers.has(page.nextMarker)) {
+          throw new AppError(
+            'OPENSTACK_API_ERROR',
+            `Cinder pagination loops at marker ${page.nextMarker}`,
+          );
+        }
+        markers.add(page.nextMarker);
+        marker = page.nextMarker;
+      }
+    } catch (err) {
+      // A 404 on a later page means the marker volume was deleted meanwhile.
+      const markerGone = marker !== null && err instanceof OpenStackApiError && err.status === 404;
+      if (!markerGone || restart >= maxRestarts) throw err;
+      (opts.logger ?? silentLogger).warn(
+        { restart: restart + 1 },
+        'the marker volume vanished during the listing (404); listing again from the start',
+      );
+    }
+  }
+}
+
+/** One full poll. Throws an AppError (and changes nothing) when any part fails. */
+export async function pollInventory(opts: PollOptions): Promise<PollResult> {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'inventory-poller' });
+  const now = opts.now ?? (() => new Date());
+  const pollStartedAt = now();
+  const t0 = performance.now();
+  let fetched: Fetched;
+  try {
+    fetched = await fetchAll({ ...opts, logger }, now);
+  } catch (err) {
+    const e = toAppError(err, 'OPENSTACK_API_ERROR');
+    throw new AppError(e.code, `inventory poll failed, inventory left unchanged: ${e.message}`, {
+      cause: e,
+      retryable: e.retryable,
+    });
+  }
+  const t1 = performance.now();
+  const rows = [...fetched.rows.values()];
+
+  const result = await withTransaction(opts.pool, async (client) => {
+    await lockInventoryWrites(client);
+    const outcomes = await upsertPolledVolumes(client, rows);
+    for (const s of fetched.skippedSeen) await touchSeenVolumes(client, [s.id], s.seenAt);
+    const deleted = await markUnseenVolumesDeleted(client, pollStartedAt, now());
+    const byId = fetched.rows;
+    const change: PollChange = {
+      inserted: outcomes
+        .filter((o) => o.inserted)
+        .map((o) => (byId.get(o.id) as PolledVolume).volume),
+      changed: outcomes
+        .filter((o) => o.changed)
+        .map((o) => (byId.get(o.id) as PolledVolume).volume),
+      deleted,
+    };
+    if (opts.afterUpsert !== undefined) await opts.afterUpsert(client, change);
+    return { outcomes, change };
+  });
+  const t2 = performance.now();
+
+  const out: PollResult = {
+    volumes: rows.length,
+    pages: fetched.pages,
+    inserted: result.change.inserted.length,
+    changed: result.change.changed.length,
+    stale: rows.length - result.outcomes.length,
+    deleted: result.change.deleted,
+    skipped: fetched.skipped,
+    fetchMs: Math.round(t1 - t0),
+    writeMs: Math.round(t2 - t1),
+  };
+  for (const s of out.skipped.slice(0, 20)) {
+    logger.warn({ volumeId: s.id, reason: s.reason }, 'Cinder volume skipped: cannot be mapped');
+  }
+  logger.info(
+    {
+      volumes: out.volumes,
+      pages: out.pages,
+      inserted: out.inserted,
+      changed: out.changed,
+      stale: out.stale,
+      deleted: out.deleted.length,
+      skipped: out.skipped.length,
+      fetchMs: out.fetchMs,
+      writeMs: out.writeMs,
+    },
+    'inventory poll done',
+  );
+  return out;
+}
+
+/** Polls every `intervalSeconds` (after the previous poll ends) until stopped. */
+export class InventoryPoller {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<PollResult> | null = null;
+  private abort = new AbortController();
+  private stopped = true;
+  lastResult: PollResult | null = null;
+  lastError: AppError | null = null;
+  lastSuccessAt: Date | null = null;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: Omit<PollOptions, 'signal'> & { intervalSeconds: number }) {
+    this.logger = (opts.logger ?? silentLogger).child({ component: 'inventory-poller' });
+  }
+
+  /** Starts polling now and then every interval. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.abort = new AbortController();
+    this.schedule(0);
+  }
+
+  /** Runs a poll now, or joins the one under way. */
+  pollNow(): Promise<PollResult> {
+    this.running ??= pollInventory({ ...this.opts, signal: this.abort.signal })
+      .then((r) => {
+        this.lastResult = r;
+        this.lastError = null;
+        this.lastSuccessAt = new Date();
+        return r;
+      })
+      .catch((err: unknown) => {
+        const e = toAppError(err);
+        this.lastError = e;
+        throw e;
+      })
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  /** Stops the timer, aborts a poll under way (its transaction never starts) and waits. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.abort.abort(new AppError('ABORTED', 'the inventory poller is stopping'));
+    await this.running?.catch(() => undefined);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.pollNow()
+        .catch((err: unknown) => {
+          const e = toAppError(err);
+          this.logger.error({ code: e.code, retryable: e.retryable }, e.message);
+        })
+        .finally(() => this.schedule(this.opts.intervalSeconds * 1000));
+    }, delayMs);
+  }
+}
