@@ -28,4 +28,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,
   },
+  controller: {
+    summary: 'run the controller daemon: notifications, poller, scheduler (configured from env)',
+    load: async () => (await import('./controller.js')).run,
+  },
+  backup: {
+    summary:
+      'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR',
+    load: async () => (await import('./backup.js')).run,
+  },
+  verify: {
+    summary: 'check the checksums and readability of a backup (--manifest FILE)',
+    load: async () => (await import('./verify.js')).run,
+  },
+  reap: {
+    summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
+    load: async () => (await import('./reap.js')).run,
+  },
 };
