@@ -1,0 +1,220 @@
+/**
+ * `backup --lv VG/LV`: snapshot the LV (thick with a COW, thin in its pool), archive the
+ * snapshot, prove the snapshot stayed valid, and remove everything again.
+ */
+import type { RunOptions } from '../exec/run-command.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
+import { archiveVolume } from './archive-volume.js';
+import { runBackupFrame, type BackupProgress, type BackupResult } from './backup-run.js';
+import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
+import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';
+import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
+import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
+import { toolVersions } from './tool-versions.js';
+
+export interface LvBackupRequest {
+  vg: string;
+  lv: string;
+  dest: string;
+  snapshotSize?: string;
+  excludes?: string[];
+  runId?: string;
+  signal?: AbortSignal;
+  logger?: Logger;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+/** Thin pools this full refuse new snapshots: a pool that fills up fails every thin LV in it. */
+export const THIN_POOL_MAX_PERCENT = 90;
+const SNAPSHOT_POLL_MS = 2_000;
+
+interface Origin {
+  info: LvInfo;
+  kind: 'thick' | 'thin';
+  cowBytes: number | null;
+}
+
+/** Whether a thin pool can no longer be trusted (full, failed, or read-only metadata). */
+function poolExhausted(pool: LvInfo): boolean {
+  const health = pool.attr.charAt(8);
+  return (
+    (pool.dataPercent !== null && pool.dataPercent >= 100) ||
+    (pool.metadataPercent !== null && pool.metadataPercent >= 100) ||
+    health === 'F' ||
+    health === 'D' ||
+    health === 'M'
+  );
+}
+
+async function preflight(req: LvBackupRequest, run: RunOptions): Promise<Origin> {
+  const info = await findLv(req.vg, req.lv, run);
+  if (info === null) {
+    throw new AppError('LV_NOT_FOUND', `logical volume ${req.vg}/${req.lv} does not exist`);
+  }
+  const kind = lvKind(info.attr);
+  if (kind === 'thick') {
+    const spec = req.snapshotSize ? parseSnapshotSize(req.snapshotSize) : DEFAULT_SNAPSHOT_SIZE;
+    const vg = await getVg(req.vg, run);
+    const cowBytes = snapshotBytes(spec, info.sizeBytes, vg.extentBytes);
+    if (vg.freeBytes < cowBytes) {
+      throw new AppError(
+        'NO_SNAPSHOT_SPACE',
+        `volume group ${req.vg} has ${vg.freeBytes} bytes free; the snapshot needs ${cowBytes}`,
+        { details: { freeBytes: vg.freeBytes, neededBytes: cowBytes } },
+      );
+    }
+    return { info, kind, cowBytes };
+  }
+  if (kind === 'thin') {
+    const pool = info.pool !== null ? await findLv(req.vg, info.pool, run) : null;
+    if (pool === null) {
+      throw new AppError('SNAPSHOT_FAILED', `thin LV ${req.vg}/${req.lv} has no visible pool`);
+    }
+    const used = Math.max(pool.dataPercent ?? 0, pool.metadataPercent ?? 0);
+    if (used >= THIN_POOL_MAX_PERCENT || poolExhausted(pool)) {
+      throw new AppError(
+        'NO_SNAPSHOT_SPACE',
+        `thin pool ${req.vg}/${pool.name} is ${used}% full (limit ${THIN_POOL_MAX_PERCENT}%)`,
+        { details: { dataPercent: pool.dataPercent, metadataPercent: pool.metadataPercent } },
+      );
+    }
+    return { info, kind, cowBytes: null };
+  }
+  throw new AppError(
+    'INVALID_ARGUMENT',
+    `${req.vg}/${req.lv} is not a plain or thin volume (attr ${info.attr}); back up its origin instead`,
+  );
+}
+
+/** Reads the snapshot's state: invalid (overflowed) or not, and its fill percentage. */
+async function snapshotState(
+  vg: string,
+  name: string,
+  origin: Origin,
+  run: RunOptions,
+): Promise<{ exists: boolean; invalid: boolean; percent: number | null }> {
+  const snap = await findLv(vg, name, run);
+  if (snap === null) return { exists: false, invalid: false, percent: null };
+  if (origin.kind === 'thick') {
+    return { exists: true, invalid: snapshotInvalid(snap), percent: snap.snapPercent };
+  }
+  const pool = origin.info.pool !== null ? await findLv(vg, origin.info.pool, run) : null;
+  return {
+    exists: true,
+    invalid: pool !== null && poolExhausted(pool),
+    percent: pool?.dataPercent ?? null,
+  };
+}
+
+function overflowError(vg: string, name: string, cause?: unknown): AppError {
+  return new AppError(
+    'SNAPSHOT_OVERFLOW',
+    `snapshot ${vg}/${name} overflowed while it was read (the origin changed more than its COW holds); the archives were discarded`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
+  const vg = assertVgName(req.vg);
+  const lv = assertLvName(req.lv);
+  if (req.snapshotSize) parseSnapshotSize(req.snapshotSize);
+  const baseRun: RunOptions = {
+    ...(req.logger ? { logger: req.logger } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  };
+  let origin: Origin | null = null;
+  let snapName: string | null = null;
+  let peak: number | null = null;
+
+  return runBackupFrame(
+    {
+      ...req,
+      sourceName: lv,
+      validate: async () => {
+        origin = await preflight({ ...req, vg, lv }, baseRun);
+      },
+      explainFailure: async (err) => {
+        if (origin === null || snapName === null || err.code === 'SNAPSHOT_OVERFLOW') return err;
+        // A COW that overflowed early makes a mount or a read fail first: say why.
+        const state = await snapshotState(vg, snapName, origin, {}).catch(() => null);
+        return state?.invalid ? overflowError(vg, snapName, err) : err;
+      },
+    },
+    async (ctx) => {
+      const o: Origin | null = origin;
+      if (o === null) throw new AppError('INTERNAL', 'preflight did not run');
+      const run: RunOptions = { logger: ctx.logger, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+      const name = snapshotLvName(ctx.runId);
+      const tags = [SERVICE_TAG, runTag(ctx.runId)];
+      const tools = toolVersions(true, run);
+
+      // Registered before lvcreate: a half-made snapshot is removed too. The removal gets
+      // no abort signal: it must run even after the backup was cancelled.
+      ctx.stack.push(`lvremove ${vg}/${name}`, async () => {
+        await removeLvIfPresent(vg, name, { logger: ctx.logger });
+      });
+      const t0 = Date.now();
+      await createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
+      snapName = name;
+      ctx.timings['snapshot'] = Date.now() - t0;
+      ctx.logger.info(
+        { snapshot: `${vg}/${name}`, kind: o.kind, cowBytes: o.cowBytes },
+        'snapshot made',
+      );
+
+      const poll = setInterval(() => {
+        void snapshotState(vg, name, o, {})
+          .then((s) => {
+            if (s.percent !== null) peak = Math.max(peak ?? 0, s.percent);
+          })
+          .catch(() => undefined);
+      }, SNAPSHOT_POLL_MS);
+      let vol;
+      try {
+        vol = await archiveVolume({
+          device: `/dev/${vg}/${name}`,
+          workDir: ctx.dir.workDir,
+          runDir: ctx.runDir,
+          excludes: ctx.excludes,
+          compression: ctx.compression,
+          replayJournal: true,
+          stack: ctx.stack,
+          timings: ctx.timings,
+          logger: ctx.logger,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+        });
+      } finally {
+        clearInterval(poll);
+      }
+
+      // Reads can succeed from the page cache after the COW overflowed: only LVM knows.
+      const tc = Date.now();
+      const state = await snapshotState(vg, name, o, run);
+      ctx.timings['check'] = Date.now() - tc;
+      if (state.percent !== null) peak = Math.max(peak ?? 0, state.percent);
+      if (!state.exists || state.invalid) throw overflowError(vg, name);
+
+      return {
+        source: {
+          kind: 'lv',
+          device: `/dev/${vg}/${name}`,
+          vg,
+          lv,
+          volumeId: cinderVolumeId(lv),
+          lvType: o.kind,
+          sizeBytes: o.info.sizeBytes,
+        },
+        snapshot: { name, kind: o.kind, sizeBytes: o.cowBytes, peakPercent: peak, tags },
+        partitionTable: vol.partitionTable,
+        head: vol.head,
+        partitions: vol.partitions,
+        consistency: 'crash-consistent',
+        tools: await tools,
+        totals: vol.totals,
+      };
+    },
+  );
+}

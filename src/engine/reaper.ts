@@ -1,0 +1,200 @@
+/**
+ * The reaper: after a crash (SIGKILL, power loss, OOM) it finds what a backup left behind
+ * and removes it, newest layer first, reporting each thing:
+ *   1. tar/zstd processes still reading from a dead run's directory (and only those: a
+ *      dmeventd that inherited a backup's environment is not ours to kill),
+ *   2. mounts under dead run directories,
+ *   3. kpartx maps of snapshots tagged `cinder_lvm_backup`, then the snapshots,
+ *   4. the dead run directories.
+ * A run whose owner process is alive is left alone, so reaping beside a running backup
+ * is safe.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand, type RunOptions } from '../exec/run-command.js';
+import { AppError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { kpartxDeleteArgs, SERVICE_TAG } from './args/lvm-args.js';
+import { listLvs, removeLvIfPresent } from './lvm.js';
+import { mountsUnder, unmountAndRemove } from './mounts.js';
+import { parseDmsetupLs } from './parse/dmsetup.js';
+import { isKpartxMapOf } from './parse/kpartx.js';
+import { dmNameOf } from './parse/lvm-names.js';
+import { readProcessInfo } from './proc-io.js';
+import { removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
+import { withBusyRetries } from './retry.js';
+
+export type ReapedKind = 'process' | 'mount' | 'map' | 'snapshot' | 'dir';
+
+export interface ReapResult {
+  removed: { kind: ReapedKind; name: string }[];
+  errors: { name: string; message: string }[];
+}
+
+/** Programs a backup starts that can outlive it. */
+const OUR_PROGRAMS = new Set(['tar', 'zstd']);
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function liveAndDeadRuns(root: string): Promise<{ live: Set<string>; dead: string[] }> {
+  const live = new Set<string>();
+  const dead: string[] = [];
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    if (await runDirOwnerAlive(join(root, e.name))) live.add(e.name);
+    else dead.push(e.name);
+  }
+  return { live, dead };
+}
+
+function inside(path: string | null | undefined, dir: string): boolean {
+  return path !== null && path !== undefined && (path === dir || path.startsWith(dir + '/'));
+}
+
+async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string }[]> {
+  const found: { pid: number; comm: string }[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const info = await readProcessInfo(pid);
+    if (!info || !OUR_PROGRAMS.has(info.comm)) continue;
+    const ours = dirs.some(
+      (d) =>
+        inside(info.cwd, d) || info.args.some((a) => inside(a.replace(/^--directory=/, ''), d)),
+    );
+    if (ours) found.push({ pid, comm: info.comm });
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function endProcess(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 30 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 30 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+async function lvmAvailable(run: RunOptions): Promise<boolean> {
+  try {
+    await runCommand('dmsetup', ['version'], run);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Finds and removes this service's leftovers. Never throws for one failed item. */
+export async function reap(
+  req: { logger?: Logger; signal?: AbortSignal } = {},
+): Promise<ReapResult> {
+  const logger = (req.logger ?? silentLogger).child({ component: 'reaper' });
+  const run: RunOptions = { logger, ...(req.signal ? { signal: req.signal } : {}) };
+  const result: ReapResult = { removed: [], errors: [] };
+  const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      logger.error({ name, err }, 'cannot remove leftover');
+      result.errors.push({ name, message: message(err) });
+    }
+  };
+  const removed = (kind: ReapedKind, name: string): void => {
+    logger.info({ kind, name }, 'removed leftover');
+    result.removed.push({ kind, name });
+  };
+
+  const root = runRoot();
+  const { live, dead } = await liveAndDeadRuns(root);
+  const deadDirs = dead.map((d) => join(root, d));
+
+  // 1. Processes first: they hold the mounts busy.
+  for (const p of await processesIn(deadDirs)) {
+    await attempt(`${p.comm}[${p.pid}]`, async () => {
+      await endProcess(p.pid);
+      removed('process', `${p.comm}[${p.pid}]`);
+    });
+  }
+
+  // 2. Mounts under dead runs, deepest first.
+  for (const dir of deadDirs) {
+    for (const m of await mountsUnder(dir)) {
+      await attempt(m.mountPoint, async () => {
+        try {
+          await unmountAndRemove(m.mountPoint, run);
+        } catch (err) {
+          logger.warn({ mountPoint: m.mountPoint, err }, 'umount failed; detaching lazily');
+          await unmountAndRemove(m.mountPoint, run, true);
+        }
+        removed('mount', m.mountPoint);
+      });
+    }
+  }
+
+  // 3. Tagged snapshots of runs that are not alive, their maps first.
+  if (await lvmAvailable(run)) {
+    let lvs: Awaited<ReturnType<typeof listLvs>> = [];
+    await attempt('lvs', async () => {
+      lvs = await listLvs(run);
+    });
+    const dmNames = await runCommand('dmsetup', ['ls'], run)
+      .then((r) => parseDmsetupLs(r.stdout))
+      .catch(() => [] as string[]);
+    for (const lv of lvs.filter((x) => x.tags.includes(SERVICE_TAG))) {
+      const runTagValue = lv.tags.find((t) => t.startsWith('clb_run_'))?.slice('clb_run_'.length);
+      if (runTagValue !== undefined && live.has(runTagValue)) continue;
+      const full = `${lv.vg}/${lv.name}`;
+      const dm = dmNameOf(lv.vg, lv.name);
+      const maps = dmNames.filter((n) => isKpartxMapOf(dm, n));
+      if (maps.length > 0) {
+        await attempt(`maps of ${full}`, async () => {
+          await withBusyRetries(async () => {
+            await runCommand('kpartx', kpartxDeleteArgs(`/dev/${lv.vg}/${lv.name}`), run);
+          }).catch(async (err: unknown) => {
+            // kpartx needs the LV's node; dmsetup removes the maps by name regardless.
+            logger.warn({ err }, 'kpartx -d failed; removing maps with dmsetup');
+            for (const mapName of maps) await runCommand('dmsetup', ['remove', mapName], run);
+          });
+          for (const mapName of maps) removed('map', mapName);
+        });
+      }
+      await attempt(full, async () => {
+        if (await removeLvIfPresent(lv.vg, lv.name, run)) removed('snapshot', full);
+      });
+    }
+  }
+
+  // 4. The run directories themselves (only empty mountpoints are removed, never data).
+  for (const dir of deadDirs) {
+    await attempt(dir, async () => {
+      await removeRunDir(dir);
+      removed('dir', dir);
+    });
+  }
+  if (result.errors.length > 0 && result.removed.length === 0) {
+    logger.warn({ errors: result.errors.length }, 'reaper could not remove some leftovers');
+  }
+  return result;
+}
+
+/** Throws CLEANUP_FAILED when a reap left errors (for callers that must not go on). */
+export function assertReaped(r: ReapResult): void {
+  if (r.errors.length > 0) {
+    throw new AppError(
+      'CLEANUP_FAILED',
+      `reaper left ${r.errors.length} item(s): ${r.errors.map((e) => `${e.name}: ${e.message}`).join('; ')}`,
+    );
+  }
+}
