@@ -16,9 +16,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'write a backup onto a block device and check it (--manifest FILE --target DEV)',
     load: async () => (await import('./restore.js')).run,
   },
+  status: {
+    summary: 'show backup_status: one line per tagged volume (DATABASE_URL)',
+    load: async () => (await import('./status.js')).run,
+  },
+  enqueue: {
+    summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
+    load: async () => (await import('./enqueue.js')).run,
+  },
   migrate: {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,
+  },
+  controller: {
+    summary: 'run the controller daemon: notifications, poller, scheduler (configured from env)',
+    load: async () => (await import('./controller.js')).run,
   },
   backup: {
     summary:
