@@ -46,15 +46,15 @@ export function wipefsArgs(device: string): string[] {
   return ['--all', '--quiet', device];
 }
 
-/** `partx --update DEV`: makes the kernel's partitions of a non-dm device match its table. */
-export function partxUpdateArgs(device: string): string[] {
-  return ['--update', device];
+/**
+ * `partx --delete DEV` then `partx --add DEV`: the kernel's partitions of a non-dm device
+ * made to match the table just written. Not `--update`: partx 2.38 leaves stale entries
+ * and misses partitions after a gap in the numbering (seen with 1, 3, 4).
+ */
+export function partxDeleteArgs(device: string): string[] {
+  return ['--delete', device];
 }
 
-/**
- * `partx --add --nr N:N DEV`: adds one partition. Needed after `--update` because partx
- * 2.38 stops updating at the first gap in the numbering (partitions 1, 3, 4: 4 is missed).
- */
-export function partxAddOneArgs(device: string, n: number): string[] {
-  return ['--add', '--nr', `${n}:${n}`, device];
+export function partxAddArgs(device: string): string[] {
+  return ['--add', device];
 }

@@ -10,7 +10,7 @@ import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import type { Logger } from '../log.js';
 import { kpartxAddArgs, kpartxDeleteArgs, kpartxListArgs } from './args/lvm-args.js';
 import { parseKpartxList } from './parse/kpartx.js';
-import { partxAddOneArgs, partxUpdateArgs } from './restore-args.js';
+import { partxAddArgs, partxDeleteArgs } from './restore-args.js';
 import { kernelPartitions, waitForDevice, type TargetDevice } from './restore-target.js';
 
 export interface MappedPartition {
@@ -64,13 +64,9 @@ export async function mapTargetPartitions(
       });
     }
   } else {
-    await runCommand('partx', partxUpdateArgs(target.realPath), run);
-    const present = new Set((await kernelPartitions(target)).map((k) => k.number));
-    for (const want of table) {
-      if (!present.has(want.number)) {
-        await runCommand('partx', partxAddOneArgs(target.realPath, want.number), run);
-      }
-    }
+    // --delete fails (exit 1) when there is nothing to delete.
+    await runCommand('partx', partxDeleteArgs(target.realPath), { ...run, okExitCodes: [0, 1] });
+    await runCommand('partx', partxAddArgs(target.realPath), run);
     for (const k of await kernelPartitions(target)) {
       const entry = table.find((p) => p.startSector === k.startSector);
       if (entry === undefined) continue;

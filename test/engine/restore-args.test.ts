@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  partxAddOneArgs,
+  partxAddArgs,
+  partxDeleteArgs,
   sfdiskWriteArgs,
   tarExtractArgs,
   wipefsArgs,
@@ -34,9 +35,10 @@ describe('restore argument builders', () => {
     ]);
   });
 
-  it('wipes every signature and adds single partitions by number', () => {
+  it('wipes every signature and renews the kernel partitions', () => {
     expect(wipefsArgs('/dev/loop3')).toEqual(['--all', '--quiet', '/dev/loop3']);
-    expect(partxAddOneArgs('/dev/loop3', 4)).toEqual(['--add', '--nr', '4:4', '/dev/loop3']);
+    expect(partxDeleteArgs('/dev/loop3')).toEqual(['--delete', '/dev/loop3']);
+    expect(partxAddArgs('/dev/loop3')).toEqual(['--add', '/dev/loop3']);
   });
 });
 

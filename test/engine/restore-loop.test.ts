@@ -155,7 +155,7 @@ beforeAll(async () => {
     `${sourceDev}p4 : start=821248, size=4096, type=21686148-6449-6E6F-744E-656564454649, uuid=8D1C7A10-0000-4000-8000-000000000004, name="bios"`,
   ].join('\n');
   await sh('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', sourceDev], dump + '\n');
-  await sh('partx', ['--update', sourceDev]);
+  await sh('partx', ['--add', sourceDev]);
   const savedDump = await sh('sfdisk', ['--dump', sourceDev]);
   await sh('mkfs.ext4', [
     '-q',
@@ -173,7 +173,14 @@ beforeAll(async () => {
     'uuid=5a5a5a5a-0000-4000-8000-00000000abcd',
     `${sourceDev}p3`,
   ]);
-  await sh('dd', ['if=/dev/urandom', `of=${sourceDev}p4`, 'bs=1M', 'count=2', 'status=none']);
+  await sh('dd', [
+    'if=/dev/urandom',
+    `of=${sourceDev}p4`,
+    'bs=1M',
+    'count=2',
+    'conv=nocreat',
+    'status=none',
+  ]);
 
   const backupDir = join(work, 'backup');
   await sh('mkdir', ['-p', backupDir]);
@@ -272,7 +279,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const dir of [...mounts].reverse()) await execa('umount', [dir], { reject: false });
-  for (const dev of loops) await execa('losetup', ['-d', dev], { reject: false });
+  for (const dev of loops) {
+    // Kernel partitions added with partx outlive the loop device unless deleted first.
+    await execa('partx', ['--delete', dev], { reject: false });
+    await execa('losetup', ['-d', dev], { reject: false });
+  }
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -42,7 +42,7 @@ clb_thin_lv() {
 #   3: a BIOS boot partition holding random bytes and no filesystem (8 MiB).
 # Fixed disk and partition UUIDs so that a restore can be checked against them.
 clb_gpt_layout() {
-  sfdisk -q --no-reread "$1" >/dev/null 2>&1 <<'TABLE' || true
+  sfdisk -q --no-reread --no-tell-kernel "$1" >/dev/null <<'TABLE'
 label: gpt
 label-id: 5B0C1D2E-3F40-4A5B-8C6D-7E8F90A1B2C3
 first-lba: 2048
@@ -50,7 +50,6 @@ start=2048, size=200MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=1111111
 size=320MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=11111111-2222-4333-8444-555555555502, name="logs"
 size=8MiB, type=21686148-6449-6E6F-744E-656564454649, uuid=11111111-2222-4333-8444-555555555503, name="bios boot"
 TABLE
-  # sfdisk warns that re-reading the table of a dm device failed: harmless. Check instead.
   [ "$(sfdisk -d "$1" | grep -c 'start=')" = 3 ] || { echo "partitioning $1 failed" >&2; return 1; }
 }
 
