@@ -2,6 +2,7 @@
  * The backup job: opens the backup row, runs the engine on the volume's LV, and closes the
  * row with the manifest's figures or the error; then queues a prune of the volume.
  */
+import { randomBytes } from 'node:crypto';
 import {
   failUnfinishedBackupsOfJob,
   recordBackupFailure,
@@ -45,7 +46,9 @@ export const runBackup: JobHandler = async (ctx) => {
     node: ctx.agentId,
     reason: job.reason,
   });
-  const runId = `j${job.id}a${job.attempts}`;
+  // Unique per run (a released job comes back with the same attempt number); names the
+  // snapshot (clb-<runId>) and the run directory, so a leftover can be traced to its job.
+  const runId = `j${job.id}-a${job.attempts}-${randomBytes(3).toString('hex')}`;
   await ctx.record('backup.started', `${ctx.served.vg}/${job.lvName}`, {
     backupRowId: rowId,
     runId,

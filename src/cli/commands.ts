@@ -24,6 +24,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
     load: async () => (await import('./enqueue.js')).run,
   },
+  agent: {
+    summary: "run the storage-node agent: claims and runs its hosts' jobs (--host H@B --dest DIR)",
+    load: async () => (await import('./agent.js')).run,
+  },
   migrate: {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,

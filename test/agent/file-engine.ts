@@ -59,7 +59,7 @@ export class FileEngine implements EnginePort {
     const runDir = path.join(runDirRoot(), req.runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await writeFile(path.join(runDir, 'owner'), `${process.pid}\n`);
-    const slow = req.lv.includes('slow') && req.runId.endsWith('a1');
+    const slow = req.lv.includes('slow') && /-a1-/.test(req.runId);
     const ms = Number(
       slow ? (process.env['CLB_FAKE_SLOW_MS'] ?? 30_000) : (process.env['CLB_FAKE_WORK_MS'] ?? 20),
     );

@@ -89,7 +89,9 @@ describe('leases', () => {
       first.child.kill('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
       // The crash left its run directory behind.
-      expect(await readdir(runDirs[0] ?? '')).toEqual([`j${jobId}a1`]);
+      const leftovers = await readdir(runDirs[0] ?? '');
+      expect(leftovers).toHaveLength(1);
+      expect(leftovers[0]).toMatch(new RegExp(`^j${jobId}-a1-[0-9a-f]{6}$`));
 
       await waitFor(
         'the job to succeed on the second agent',
@@ -135,9 +137,7 @@ describe('leases', () => {
         `SELECT data FROM events WHERE kind = 'agent.reaped' AND node = $1`,
         [back.agentId],
       );
-      expect(reaped.rows[0]?.data.removed.map((r) => path.basename(r.name))).toEqual([
-        `j${jobId}a1`,
-      ]);
+      expect(reaped.rows[0]?.data.removed.map((r) => path.basename(r.name))).toEqual(leftovers);
 
       for (const a of [second, back]) a.child.kill('SIGTERM');
       expect(await Promise.all([second.exited, back.exited])).toEqual([0, 0]);

@@ -1,0 +1,14 @@
+/**
+ * `cinder-lvm-backup agent --host HOST@BACKEND[=VG] [--host ...] --dest DIR [options]`:
+ * the storage-node daemon (see src/agent/agent.ts). Hosts and destination may also come
+ * from CLB_AGENT_HOSTS and CLB_BACKUP_DEST; the database from DATABASE_URL.
+ * Options: --concurrency N (2), --per-vg N (1), --lease-seconds N (60), --poll-seconds N
+ * (10), --stop-timeout SECONDS (600), --time-zone ZONE (UTC), --snapshot-size SIZE.
+ */
+import { runAgentProcess } from '../agent/agent-main.js';
+import { realEngine } from '../agent/real-engine.js';
+import type { CommandContext } from './output.js';
+
+export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+  return runAgentProcess(argv, ctx.signal, realEngine);
+}
