@@ -4,11 +4,34 @@
  * see src/controller/controller-config.ts). Runs until SIGTERM/SIGINT, then stops in order;
  * a second signal exits at once (src/cli.ts).
  */
-import { Controller } from '../controller/controller.js';
-import { controllerConfigFromEnv } from '../controller/controller-config.js';
+import { loadOpenStackCredentials } from '../config/openstack-credentials.js';
+import { Controller, type ControllerDeps } from '../controller/controller.js';
+import { controllerConfigFromEnv, type ControllerConfig } from '../controller/controller-config.js';
 import { AppError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { InventoryPoller } from '../inventory/poller.js';
+import { createLogger, type Logger } from '../log.js';
+import { CinderClient } from '../openstack/cinder.js';
+import { KeystoneSession } from '../openstack/keystone.js';
 import type { CommandContext } from './output.js';
+
+/** The OpenStack side: Cinder lookups for the consumer and the poller for the leader. */
+async function openstackDeps(config: ControllerConfig, logger: Logger): Promise<ControllerDeps> {
+  const credentials = await loadOpenStackCredentials({ env: process.env });
+  const cinder = new CinderClient(new KeystoneSession({ credentials, logger }));
+  return {
+    lookup: cinderVolumeLookup(cinder),
+    leaderServices: (pool, hooks) => [
+      new InventoryPoller({
+        pool,
+        cinder,
+        logger,
+        intervalSeconds: config.pollIntervalSeconds,
+        onPolled: () => hooks.afterPoll(),
+      }),
+    ],
+  };
+}
 
 function waitForAbort(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -26,10 +49,13 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
   }
   const config = controllerConfigFromEnv(process.env);
   const logger = createLogger({ name: 'cinder-lvm-backup-controller' });
-  if (!config.openstackConfigured) {
+  let deps: ControllerDeps = {};
+  if (config.openstackConfigured) {
+    deps = await openstackDeps(config, logger);
+  } else {
     logger.warn('neither OS_CLOUD nor OS_AUTH_URL is set: no inventory poller, notifications only');
   }
-  const controller = new Controller(config, { logger });
+  const controller = new Controller(config, { ...deps, logger });
   await controller.start();
   await waitForAbort(ctx.signal);
   logger.info('stopping');

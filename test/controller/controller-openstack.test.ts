@@ -1,0 +1,138 @@
+/**
+ * The controller against the OpenStack emulator (Keystone, Cinder, oslo notifier on the real
+ * RabbitMQ) and Postgres: a tag set through the metadata endpoint (which notifies nothing)
+ * shows up with its policy and a job within one poll; attach, detach, resize, retype and
+ * delete events update the inventory; `backup:on=detach` enqueues a job on the detach.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
+import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
+import { ControllerProcess } from './controller-process.js';
+
+const suffix = randomBytes(4).toString('hex');
+const exchange = `clb_test_emu_${suffix}`;
+const queue = `clb-test-emu-${suffix}.notifications`;
+const POLL_SECONDS = 5;
+
+let db: FreshDatabase;
+let emu: OpenStackEmulator;
+let ctl: ControllerProcess | null = null;
+
+interface Row {
+  status: string;
+  size_gb: number;
+  volume_type: string | null;
+  deleted_at: Date | null;
+  attachments: unknown[];
+  policy: Record<string, unknown> | null;
+  backend_host: string | null;
+}
+
+async function row(id: string): Promise<Row | undefined> {
+  const r = await db.pool.query<Row>('SELECT * FROM volumes WHERE id = $1', [id]);
+  return r.rows[0];
+}
+
+async function jobs(id: string): Promise<{ reason: string; backend_host: string }[]> {
+  const r = await db.pool.query<{ reason: string; backend_host: string }>(
+    'SELECT reason, backend_host FROM jobs WHERE volume_id = $1 ORDER BY id',
+    [id],
+  );
+  return r.rows;
+}
+
+async function waitFor(
+  what: string,
+  fn: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<number> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out waiting for ${what}; log tail:\n${ctl?.raw.slice(-1500) ?? ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Date.now() - t0;
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  emu = await startOpenStackEmulator({ notifier: { exchange, declareDefaultQueue: false } });
+});
+
+afterAll(async () => {
+  ctl?.kill('SIGKILL');
+  await ctl?.exited;
+  await emu?.close();
+  await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
+  await db?.drop();
+});
+
+describe('controller with the OpenStack emulator', () => {
+  it('follows tags through polls and volume life through notifications', async () => {
+    ctl = new ControllerProcess('controller', {
+      DATABASE_URL: db.url,
+      AMQP_URL,
+      CLB_NOTIFICATION_EXCHANGES: exchange,
+      CLB_NOTIFICATION_QUEUE: queue,
+      CLB_POLL_INTERVAL: String(POLL_SECONDS),
+      CLB_SCHEDULE_INTERVAL: '1',
+      CLB_LEADER_RETRY: '1',
+      ...emu.env('password'),
+    });
+    await ctl.waitForLog('consuming notifications');
+    await ctl.waitForLog('elected leader: running poller and scheduler');
+
+    // Tag through the metadata endpoint: no notification, so only the poll can see it.
+    const v1 = await emu.control.createVolume({ name: 'db01', size: 10 });
+    await waitFor(
+      'v1 known from its create notification',
+      async () => (await row(v1.id)) !== undefined,
+    );
+    expect((await row(v1.id))?.policy).toBeNull();
+    emu.control.setMetadata(v1.id, { backup: 'daily' });
+    const seenMs = await waitFor('v1 policy and scheduled job', async () => {
+      const r = await row(v1.id);
+      return r?.policy != null && (await jobs(v1.id)).length === 1;
+    });
+    expect(seenMs).toBeLessThan((POLL_SECONDS + 3) * 1000);
+    expect(await jobs(v1.id)).toEqual([{ reason: 'schedule', backend_host: 'stor1@lvm' }]);
+
+    // backup:on=detach on a volume whose cron schedule is not due: only the detach enqueues.
+    const v2 = await emu.control.createVolume({
+      name: 'web01',
+      size: 5,
+      metadata: { backup: '0 3 1 1 *', 'backup:on': 'detach' },
+    });
+    const server = randomUUID();
+    await emu.control.attachVolume(v2.id, server);
+    await waitFor('v2 attached', async () => (await row(v2.id))?.status === 'in-use');
+    expect((await row(v2.id))?.attachments).toHaveLength(1);
+    expect(await jobs(v2.id)).toEqual([]);
+    await emu.control.detachVolume(v2.id, server);
+    await waitFor('detach job', async () => (await jobs(v2.id)).length === 1);
+    expect(await jobs(v2.id)).toEqual([
+      { reason: 'event:volume.detach.end', backend_host: 'stor1@lvm' },
+    ]);
+    expect((await row(v2.id))?.attachments).toEqual([]);
+
+    await emu.control.resizeVolume(v1.id, 20);
+    await waitFor('resize', async () => (await row(v1.id))?.size_gb === 20);
+    await emu.control.retypeVolume(v2.id, 'lvm-fast');
+    await waitFor(
+      'retype (type name fetched from Cinder)',
+      async () => (await row(v2.id))?.volume_type === 'lvm-fast',
+    );
+    await emu.control.deleteVolume(v1.id);
+    await waitFor('delete', async () => (await row(v1.id))?.deleted_at != null);
+
+    ctl.kill('SIGTERM');
+    expect(await ctl.exited).toEqual({ code: 0, signal: null });
+    expect(ctl.raw).not.toMatch(/S3cret/);
+    console.log(
+      `controller+emulator: metadata tag seen with policy and job ${seenMs} ms after the change (poll every ${POLL_SECONDS} s)`,
+    );
+  }, 90_000);
+});
