@@ -192,8 +192,19 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
   return out;
 }
 
-/** Polls every `intervalSeconds` (after the previous poll ends) until stopped. */
+/** Settings of the poller loop. */
+export interface InventoryPollerOptions extends Omit<PollOptions, 'signal'> {
+  intervalSeconds: number;
+  /** Runs after each successful poll, outside its transaction (e.g. a scheduler pass). */
+  onPolled?: (result: PollResult) => Promise<void>;
+}
+
+/**
+ * Polls every `intervalSeconds` (after the previous poll ends) until stopped. Shaped as the
+ * controller's LeaderService (`name`, `start`, `stop`).
+ */
 export class InventoryPoller {
+  readonly name = 'inventory poller';
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<PollResult> | null = null;
   private abort = new AbortController();
@@ -203,7 +214,7 @@ export class InventoryPoller {
   lastSuccessAt: Date | null = null;
   private readonly logger: Logger;
 
-  constructor(private readonly opts: Omit<PollOptions, 'signal'> & { intervalSeconds: number }) {
+  constructor(private readonly opts: InventoryPollerOptions) {
     this.logger = (opts.logger ?? silentLogger).child({ component: 'inventory-poller' });
   }
 
@@ -249,6 +260,14 @@ export class InventoryPoller {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.pollNow()
+        .then(async (r) => {
+          try {
+            await this.opts.onPolled?.(r);
+          } catch (err) {
+            const e = toAppError(err);
+            this.logger.error({ code: e.code }, `after-poll hook failed: ${e.message}`);
+          }
+        })
         .catch((err: unknown) => {
           const e = toAppError(err);
           this.logger.error({ code: e.code, retryable: e.retryable }, e.message);

@@ -118,7 +118,11 @@ export function volumeUsagePayload(
 export function pythonReprDict(d: Record<string, string>): string {
   const entries = Object.entries(d);
   if (entries.length === 0) return '';
-  const q = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  // Python's repr picks double quotes when the text has a ' and no ", else single quotes.
+  const q = (s: string) => {
+    const b = s.replaceAll('\\', '\\\\');
+    return s.includes("'") && !s.includes('"') ? `"${b}"` : `'${b.replaceAll("'", "\\'")}'`;
+  };
   return `{${entries.map(([k, v]) => `${q(k)}: ${q(v)}`).join(', ')}}`;
 }
 

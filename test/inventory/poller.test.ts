@@ -346,11 +346,16 @@ describe('the poller loop and the volume lookup', () => {
   it('polls on start and at its interval, and logs a failed poll without throwing', async () => {
     emu.control.seedVolumes(3);
     const cap = captureLogger();
+    let polled = 0;
     const poller = new InventoryPoller({
       pool: db.pool,
       cinder,
       intervalSeconds: 0.1,
       logger: cap.logger,
+      onPolled: () => {
+        polled += 1;
+        return Promise.resolve();
+      },
     });
     poller.start();
     try {
@@ -369,6 +374,7 @@ describe('the poller loop and the volume lookup', () => {
       await poller.stop();
     }
     expect(cap.text()).toContain('inventory poll failed, inventory left unchanged');
+    expect(polled).toBeGreaterThanOrEqual(2);
     expect(await counts()).toEqual({ live: 5, deleted: 0 });
   });
 

@@ -6,6 +6,7 @@ import {
 import { AppError } from '../../src/errors.js';
 import { OpenStackApiError } from '../../src/openstack/api-error.js';
 import { CinderClient } from '../../src/openstack/cinder.js';
+import { createOpenStackClients } from '../../src/openstack/clients.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { NovaClient, serverAddresses } from '../../src/openstack/nova.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
@@ -239,6 +240,16 @@ describe('failures', () => {
     const before = emu.control.requests('cinder').length;
     expect(await new CinderClient(s).getVolume('00000000-0000-4000-8000-000000000000')).toBeNull();
     expect(emu.control.requests('cinder').length - before).toBe(1);
+  });
+});
+
+describe('createOpenStackClients', () => {
+  it('builds Cinder and Nova clients that share one Keystone session', async () => {
+    const c = await createOpenStackClients({ env: emu.env('application_credential'), retry: FAST });
+    await c.cinder.listVolumesPage();
+    await c.nova.getServer('00000000-0000-4000-8000-000000000002');
+    expect(c.session.authentications).toBe(1);
+    expect(c.credentials.auth.type).toBe('application_credential');
   });
 });
 
