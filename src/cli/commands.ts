@@ -28,6 +28,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "run the storage-node agent: claims and runs its hosts' jobs (--host H@B --dest DIR)",
     load: async () => (await import('./agent.js')).run,
   },
+  prune: {
+    summary: 'show what retention keeps and prunes for a volume (--volume ID); --apply queues it',
+    load: async () => (await import('./prune.js')).run,
+  },
   migrate: {
     summary: 'apply the database migrations (DATABASE_URL)',
     load: async () => (await import('./migrate.js')).run,

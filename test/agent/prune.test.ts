@@ -115,6 +115,16 @@ describe('pruning', () => {
       );
       expect(expected.prune.sort()).toEqual([rows[1]?.id, rows[2]?.id].sort());
 
+      // `prune --json` (no --apply) previews the same decision from the catalog.
+      const preview = await run(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli.ts', 'prune', '--volume', vol.id, '--json'],
+        { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url, CLB_LOG_LEVEL: 'warn' } },
+      );
+      expect((JSON.parse(preview.stdout) as { prune: number[] }).prune.sort()).toEqual(
+        expected.prune.sort(),
+      );
+
       const job = await enqueueWait('prune', vol.id);
       expect(job.state).toBe('succeeded');
       expect((job.result as { pruned: number[] }).pruned.sort()).toEqual(expected.prune.sort());
