@@ -56,9 +56,15 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
     logger.warn('neither OS_CLOUD nor OS_AUTH_URL is set: no inventory poller, notifications only');
   }
   const controller = new Controller(config, { ...deps, logger });
-  await controller.start();
-  await waitForAbort(ctx.signal);
+  // start() waits for RabbitMQ (it retries with backoff); a signal meanwhile stops it.
+  const started = controller.start();
+  await Promise.race([started, waitForAbort(ctx.signal)]);
+  if (!ctx.signal.aborted) {
+    await started;
+    await waitForAbort(ctx.signal);
+  }
   logger.info('stopping');
   await controller.stop();
+  await started.catch(() => undefined);
   return 0;
 }

@@ -42,6 +42,7 @@ export class Controller {
   private consumer: NotificationConsumer | null = null;
   private leadership: Leadership | null = null;
   private leaderTasks: LeaderService[] = [];
+  private stopRequested = false;
   private readonly log: Logger;
 
   constructor(
@@ -84,6 +85,8 @@ export class Controller {
       });
       this.consumer = consumer;
       await consumer.start();
+      // stop() came while we waited for the broker: start nothing more.
+      if (this.stopRequested) return;
       const leadership = new Leadership({
         databaseUrl: c.databaseUrl,
         retrySeconds: c.leaderRetrySeconds,
@@ -159,6 +162,7 @@ export class Controller {
 
   /** Orderly stop; safe to call more than once and after a failed start. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
     const leadership = this.leadership;
     this.leadership = null;
     // Stops leader work first (it needs the pool), then drops the lock session.

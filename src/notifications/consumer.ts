@@ -75,6 +75,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Adds a 20 s heartbeat unless the URL sets one: amqplib would take the broker's 60 s, and a
+ * silently dead link (network partition) is only noticed after two missed beats.
+ */
+export function withHeartbeat(url: string): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}heartbeat=20`;
+}
+
 /** Exponential backoff with full jitter in [base/2, base]. */
 function backoffMs(attempt: number, initial: number, max: number): number {
   const base = Math.min(max, initial * 2 ** Math.min(attempt, 20));
@@ -163,7 +172,7 @@ export class NotificationConsumer {
 
   /** Connects, declares, consumes; resolves to a promise that settles when the link drops. */
   private async connectOnce(): Promise<{ closed: Promise<void> }> {
-    const conn = await amqp.connect(this.o.url);
+    const conn = await amqp.connect(withHeartbeat(this.o.url));
     this.conn = conn;
     let markClosed: () => void = () => undefined;
     const closed = new Promise<void>((resolve) => {

@@ -160,6 +160,20 @@ describe('controller daemon', () => {
     );
   }, 90_000);
 
+  it('keeps retrying an unreachable broker and still stops at once on SIGTERM', async () => {
+    const p = new ControllerProcess('D', {
+      DATABASE_URL: db.url,
+      AMQP_URL: 'amqp://guest:guest@127.0.0.1:1',
+      CLB_NOTIFICATION_QUEUE: `clb-test-unreachable-${suffix}`,
+    });
+    procs.push(p);
+    await p.waitForLog('AMQP connect failed', 20_000, 2);
+    const t0 = Date.now();
+    p.kill('SIGTERM');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('refuses to start without AMQP_URL, naming the variable', async () => {
     const p = new ControllerProcess('C', { DATABASE_URL: db.url });
     procs.push(p);
