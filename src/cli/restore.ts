@@ -93,6 +93,7 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
       manifest: args.manifest,
       durationMs,
       checks: result.checks,
+      timings: result.timings,
       ...(result.ok
         ? {}
         : {

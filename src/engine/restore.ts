@@ -50,6 +50,21 @@ export interface RestoreRequest {
 export interface RestoreResult {
   ok: boolean;
   checks: RestoreCheck[];
+  /** Milliseconds per step (wipe, table, mkfs:pN, extract:pN, check:pN, raw:pN, total). */
+  timings: Record<string, number>;
+}
+
+type Timer = <T>(name: string, step: () => Promise<T>) => Promise<T>;
+
+function timerInto(timings: Record<string, number>): Timer {
+  return async (name, step) => {
+    const started = Date.now();
+    try {
+      return await step();
+    } finally {
+      timings[name] = (timings[name] ?? 0) + Date.now() - started;
+    }
+  };
 }
 
 /** The MBR's boot code: the bytes before the disk signature and the partition entries. */
@@ -162,6 +177,9 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
 
   const stack = new CleanupStack();
   const checks: RestoreCheck[] = [];
+  const timings: Record<string, number> = {};
+  const timed = timerInto(timings);
+  const started = Date.now();
   const runDir = join(
     process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup',
     `restore-${randomBytes(4).toString('hex')}`,
@@ -169,22 +187,24 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   let failure: unknown = null;
   try {
     logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
-    await runCommand('wipefs', wipefsArgs(target.realPath), run);
+    await timed('wipe', () => runCommand('wipefs', wipefsArgs(target.realPath), run));
 
     let devices: Map<number | null, string>;
     if (manifest.partitionTable.label === 'none') {
       devices = new Map([[null, target.realPath]]);
     } else {
-      devices = await restoreTable(manifest, target, {
-        stack,
-        logger,
-        checks,
-        readHead: async (head) => {
-          phase = 'head';
-          return (await read(head, { kind: 'memory', maxBytes: HEAD_MAX_BYTES })).data as Buffer;
-        },
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
+      devices = await timed('table', () =>
+        restoreTable(manifest, target, {
+          stack,
+          logger,
+          checks,
+          readHead: async (head) => {
+            phase = 'head';
+            return (await read(head, { kind: 'memory', maxBytes: HEAD_MAX_BYTES })).data as Buffer;
+          },
+          ...(req.signal ? { signal: req.signal } : {}),
+        }),
+      );
     }
 
     await mkdir(runDir, { recursive: true, mode: 0o700 });
@@ -200,7 +220,9 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       if (device === undefined) throw new AppError('INTERNAL', `no device for ${tag}`);
       const archive = p.archive as ArchiveFile;
       if (p.action === 'raw') {
-        await read(archive, { kind: 'device', device, maxBytes: p.sizeBytes });
+        await timed(`raw:${tag}`, () =>
+          read(archive, { kind: 'device', device, maxBytes: p.sizeBytes }),
+        );
         checks.push({
           name: `${tag} raw image`,
           ok: true,
@@ -214,6 +236,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
           stack,
           run,
           read,
+          timed,
+          tag,
           hadExcludes: manifest.excludes.length > 0,
         })),
       );
@@ -234,8 +258,9 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   }
   if (failure !== null) throw toAppError(failure, 'RESTORE_FAILED');
   const ok = checks.every((c) => c.ok);
-  logger.info({ target: req.target, ok }, 'restore finished');
-  return { ok, checks };
+  timings['total'] = Date.now() - started;
+  logger.info({ target: req.target, ok, timings }, 'restore finished');
+  return { ok, checks, timings };
 }
 
 interface TableOptions {
@@ -287,6 +312,8 @@ interface FilesystemOptions {
   stack: CleanupStack;
   run: { logger: Logger; signal?: AbortSignal };
   read: (archive: ArchiveFile, sink: { kind: 'tar'; directory: string }) => Promise<unknown>;
+  timed: Timer;
+  tag: string;
   /** The backup left files out, so fewer inodes come back. */
   hadExcludes: boolean;
 }
@@ -297,11 +324,11 @@ async function restoreFilesystem(
   device: string,
   opts: FilesystemOptions,
 ): Promise<RestoreCheck[]> {
-  const { mountpoint, stack, run, read } = opts;
+  const { mountpoint, stack, run, read, timed, tag } = opts;
   const logger = run.logger;
   const fsType = p.fsType as string;
   const mkfs = mkfsCommand(fsType, device, p.uuid, p.label);
-  await runCommand(mkfs.program, mkfs.args, run);
+  await timed(`mkfs:${tag}`, () => runCommand(mkfs.program, mkfs.args, run));
   await mkdir(mountpoint, { mode: 0o700 });
   const dropDir = stack.push(`rmdir ${mountpoint}`, () => rmdir(mountpoint));
   await runCommand(
@@ -312,17 +339,23 @@ async function restoreFilesystem(
   const dropMount = stack.push(`umount ${mountpoint}`, async () => {
     await runCommand('umount', umountArgs(mountpoint), { logger });
   });
-  await read(p.archive as ArchiveFile, { kind: 'tar', directory: mountpoint });
-  // syncfs first: XFS frees unlinked inodes in the background (tar's placeholders for
-  // symlinks are such), and statfs counts them until then (seen: 3 too many for 3 links).
-  await runCommand('sync', ['--file-system', mountpoint], run);
-  const restored = await inodesInUse(mountpoint);
-  // Unmount now rather than at the end: the data must be on the device before it is probed.
-  dropMount();
-  await runCommand('umount', umountArgs(mountpoint), run);
-  dropDir();
-  await rmdir(mountpoint);
-  const probe = parseBlkidExport((await runCommand('blkid', blkidProbeArgs(device), run)).stdout);
+  await timed(`extract:${tag}`, () =>
+    read(p.archive as ArchiveFile, { kind: 'tar', directory: mountpoint }),
+  );
+  const { restored, probe } = await timed(`check:${tag}`, async () => {
+    // syncfs first: XFS frees unlinked inodes in the background (tar's placeholders for
+    // symlinks are such), and statfs counts them until then (seen: 3 too many for 3 links).
+    await runCommand('sync', ['--file-system', mountpoint], run);
+    const inodes = await inodesInUse(mountpoint);
+    // Unmount now rather than at the end: the data must be on the device before it is
+    // probed. The stack keeps its entry until the unmount has worked.
+    await runCommand('umount', umountArgs(mountpoint), run);
+    dropMount();
+    await rmdir(mountpoint);
+    dropDir();
+    const blkid = await runCommand('blkid', blkidProbeArgs(device), run);
+    return { restored: inodes, probe: parseBlkidExport(blkid.stdout) };
+  });
   logger.info({ partition: partitionTag(p), fsType, inodes: restored }, 'filesystem restored');
   return [checkIdentity(p, probe), checkFileCount(p, restored, opts.hadExcludes)];
 }

@@ -212,3 +212,25 @@ clb_mount_ro() {
     mount -o ro "$1" "$2"
   fi
 }
+
+# clb_dos_layout DEV: an MBR table: 1: 200 MiB (ext4), 2: 320 MiB (xfs), fixed disk id.
+clb_dos_layout() {
+  sfdisk -q --no-reread --no-tell-kernel "$1" >/dev/null <<'TABLE'
+label: dos
+label-id: 0x1badcafe
+start=2048, size=200MiB, type=83, bootable
+size=320MiB, type=83
+TABLE
+  [ "$(sfdisk -d "$1" | grep -c 'start=')" = 2 ] || { echo "partitioning $1 failed" >&2; return 1; }
+}
+
+# clb_leftovers: what a backup or restore could have left behind (snapshots of ours, maps
+# of them, mounts under the run directory); prints nothing when the node is clean.
+clb_leftovers() {
+  lvs --noheadings -o lv_name,lv_tags "$VG" 2>/dev/null | awk '$1 ~ /^clb-/ || $2 ~ /cinder_lvm_backup/ { print "lv:", $1 }'
+  dmsetup ls 2>/dev/null | awk '$1 ~ /clb--/ { print "map:", $1 }'
+  awk -v d="${CLB_RUN_DIR:-/run/cinder-lvm-backup}" 'index($2, d) == 1 { print "mount:", $2 }' /proc/self/mounts
+}
+
+# clb_elapsed START: seconds since START (a `date +%s.%N` value), one decimal.
+clb_elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }

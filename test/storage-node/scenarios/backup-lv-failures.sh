@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Guest scenario for the backup engine on real LVM (runs INSIDE the storage-node guest):
+#   thick and thin backups that succeed and leave nothing behind; bad input (shell
+#   metacharacters, missing LV, no room for the COW, unwritable or full destination);
+#   snapshot overflow while archiving; SIGKILL mid-archive, then `reap`, then a good backup.
+# Disks: /dev/vda (the VG), /dev/vdb (the backup destination). Needs $CLB_CLI (cli.js).
+# Prints "RESULT <name> ok|fail [detail]" lines that the test asserts on; exits 0 unless
+# the setup itself broke.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+CLI=(node "$CLB_CLI")
+DEST=/backups
+RUNROOT=/run/cinder-lvm-backup
+WORK=$(mktemp -d)
+result() { echo "RESULT $1 $2${3:+ $3}"; }
+t() { cut -d' ' -f1 /proc/uptime; }
+
+# What a backup may leave behind: our snapshots, their maps, mounts under the run root,
+# run directories, unfinished backup directories.
+leftovers() {
+  lvs --noheadings -o lv_name "$VG" 2>/dev/null | awk '$1 ~ /^clb-/ { print "lv:" $1 }'
+  dmsetup ls 2>/dev/null | awk '$1 ~ /-clb--/ { print "map:" $1 }'
+  awk -v r="$RUNROOT/" 'index($2, r) == 1 { print "mount:" $2 }' /proc/mounts
+  [ -d "$RUNROOT" ] && find "$RUNROOT" -mindepth 1 -maxdepth 1 -printf 'rundir:%f\n'
+  find "$DEST" -name '*.partial' -printf 'partial:%P\n' 2>/dev/null
+}
+check_clean() {
+  local l; l=$(leftovers | tr '\n' ' ')
+  if [ -z "$l" ]; then result "$1-clean" ok; else result "$1-clean" fail "$l"; fi
+}
+# json FILE EXPR: evaluates EXPR on the JSON object in FILE (as `j`).
+json() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const v = eval(process.argv[2]); console.log(typeof v === "string" ? v : JSON.stringify(v));' "$1" "$2"; }
+# expect_code NAME FILE CODE: the command's JSON result failed with CODE.
+expect_code() {
+  local got; got=$(json "$2" 'j.status + ":" + (j.error ? j.error.code : "-")' 2>&1)
+  if [ "$got" = "failed:$3" ]; then result "$1" ok; else result "$1" fail "$got $(head -c 400 "$2")"; fi
+}
+
+clb_log "setup"
+clb_make_vg /dev/vda
+mkfs.ext4 -q /dev/vdb && mkdir -p "$DEST" && mount /dev/vdb "$DEST"
+LV=volume-$(clb_new_uuid)
+dev=$(clb_thick_lv "$LV" 560)
+clb_gpt_layout "$dev"
+mapfile -t parts < <(clb_map "$dev")
+mkfs.ext4 -q -L data "${parts[0]}"
+mkfs.xfs -q -f -L logs "${parts[1]}"
+head -c 8M /dev/urandom >"${parts[2]}"
+mkdir -p /mnt/o1 /mnt/o2
+mount "${parts[0]}" /mnt/o1 && mount "${parts[1]}" /mnt/o2
+clb_populate /mnt/o1 && clb_populate /mnt/o2
+# Bulk so that archiving takes a few seconds even here (overflow and SIGKILL need time).
+head -c 100M /dev/urandom >/mnt/o1/bulk/random-100M
+umount /mnt/o1 /mnt/o2
+clb_unmap "$dev"
+THIN=volume-$(clb_new_uuid)
+clb_thin_pool pool 400
+tdev=$(clb_thin_lv "$THIN" 300 pool)
+mkfs.ext4 -q -L thin "$tdev"
+mount "$tdev" /mnt/o1 && clb_populate /mnt/o1 && umount /mnt/o1
+clb_log "setup done"
+
+# --- a good thick backup, verified ----------------------------------------------------
+s=$(t)
+"${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/thick.json" 2>"$WORK/thick.err"
+echo "thick backup: rc=$? $(awk -v a="$s" -v b="$(t)" 'BEGIN{print b-a}') s"
+got=$(json "$WORK/thick.json" '[j.status, j.consistency, j.partitions.map(p => p.fsType + "/" + p.action).join(","), j.source.lvType].join(" ")')
+if [ "$got" = "ok crash-consistent ext4/archived,xfs/archived,null/raw thick" ]; then result thick-backup ok; else result thick-backup fail "$got $(tail -c 600 "$WORK/thick.err")"; fi
+M=$(json "$WORK/thick.json" 'j.manifest')
+result thick-manifest "$(json "$M" 'j.snapshot && j.snapshot.name.startsWith("clb-") && j.snapshot.tags.includes("cinder_lvm_backup") && typeof j.snapshot.peakPercent === "number" ? "ok" : "fail"')" "$(json "$M" 'j.snapshot')"
+(cd "$(dirname "$M")" && sha256sum -c --quiet SHA256SUMS) && result thick-sha256sum ok || result thick-sha256sum fail
+"${CLI[@]}" verify --manifest "$M" --json >"$WORK/verify.json"
+result thick-verify "$(json "$WORK/verify.json" 'j.status')"
+check_clean thick
+
+# --- a good thin backup ---------------------------------------------------------------
+"${CLI[@]}" backup --lv "$VG/$THIN" --dest "$DEST" --json >"$WORK/thin.json" 2>"$WORK/thin.err"
+got=$(json "$WORK/thin.json" '[j.status, j.source.lvType, j.partitions.map(p => p.number + "/" + p.fsType + "/" + p.action).join(",")].join(" ")')
+if [ "$got" = "ok thin null/ext4/archived" ]; then result thin-backup ok; else result thin-backup fail "$got $(tail -c 600 "$WORK/thin.err")"; fi
+check_clean thin
+
+# --- bad input ------------------------------------------------------------------------
+touch /tmp/canary
+"${CLI[@]}" backup --lv "$VG/x;rm -f /tmp/canary" --dest "$DEST" --json >"$WORK/meta.json" 2>/dev/null
+expect_code bad-name "$WORK/meta.json" INVALID_LV_NAME
+[ -e /tmp/canary ] && result bad-name-no-shell ok || result bad-name-no-shell fail
+"${CLI[@]}" backup --lv "$VG/volume-missing" --dest "$DEST" --json >"$WORK/missing.json" 2>/dev/null
+expect_code missing-lv "$WORK/missing.json" LV_NOT_FOUND
+"${CLI[@]}" backup --lv "$VG/$LV" --snapshot-size 100G --dest "$DEST" --json >"$WORK/space.json" 2>/dev/null
+expect_code no-space "$WORK/space.json" NO_SNAPSHOT_SPACE
+check_clean no-space
+mkdir -p /ro && mount -t tmpfs -o ro,size=1m tmpfs /ro
+"${CLI[@]}" backup --lv "$VG/$LV" --dest /ro/backups --json >"$WORK/ro.json" 2>/dev/null
+expect_code dest-not-writable "$WORK/ro.json" DEST_NOT_WRITABLE
+check_clean dest-not-writable
+mkdir -p /small && mount -t tmpfs -o size=4m tmpfs /small
+"${CLI[@]}" backup --lv "$VG/$LV" --dest /small --json >"$WORK/full.json" 2>"$WORK/full.err"
+expect_code dest-full "$WORK/full.json" DEST_FULL
+check_clean dest-full
+[ -z "$(ls -A /small)" ] && result dest-full-nothing-kept ok || result dest-full-nothing-kept fail "$(ls -R /small | head)"
+
+# --- snapshot overflow while archiving --------------------------------------------------
+before=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
+mapfile -t parts < <(clb_map "$dev")
+mount "${parts[0]}" /mnt/o1
+s=$(t)
+"${CLI[@]}" backup --lv "$VG/$LV" --snapshot-size 8M --dest "$DEST" --json >"$WORK/overflow.json" 2>"$WORK/overflow.err" &
+bpid=$!
+for _ in $(seq 1 300); do lvs --noheadings -o lv_name "$VG" | grep -q clb- && break; sleep 0.1; done
+# Writes to the origin after the snapshot go to the COW: 48 MiB into 8 MiB.
+dd if=/dev/urandom of=/mnt/o1/overflow.bin bs=1M count=48 conv=fsync status=none
+wait $bpid
+echo "overflow backup: $(awk -v a="$s" -v b="$(t)" 'BEGIN{print b-a}') s"
+expect_code overflow "$WORK/overflow.json" SNAPSHOT_OVERFLOW
+after=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
+[ "$before" = "$after" ] && result overflow-no-archive ok || result overflow-no-archive fail "$before -> $after"
+check_clean overflow
+rm -f /mnt/o1/overflow.bin
+umount /mnt/o1 && clb_unmap "$dev"
+
+# --- SIGKILL mid-archive, reap, back up again ------------------------------------------
+"${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/killed.json" 2>&1 &
+bpid=$!
+for _ in $(seq 1 600); do
+  pgrep -x tar >/dev/null && grep -q " $RUNROOT/" /proc/mounts && break
+  sleep 0.1
+done
+sleep 1
+kill -KILL $bpid
+wait $bpid 2>/dev/null
+left=$(leftovers | tr '\n' ' ')
+echo "left after SIGKILL: $left"
+case "$left" in *lv:clb-*mount:*) result killed-left-something ok ;; *) result killed-left-something fail "$left" ;; esac
+"${CLI[@]}" reap --json >"$WORK/reap.json" 2>"$WORK/reap.err"
+cat "$WORK/reap.json"
+result reap-status "$(json "$WORK/reap.json" 'j.status')" "$(tail -c 400 "$WORK/reap.err")"
+result reap-kinds "$(json "$WORK/reap.json" '["snapshot","mount","map","dir"].every(k => j.removed.some(r => r.kind === k)) ? "ok" : "fail"')" "$(json "$WORK/reap.json" 'j.removed.map(r => r.kind).join(",")')"
+pgrep -x dmeventd >/dev/null && result reap-spared-dmeventd ok || echo "note: no dmeventd running"
+# A SIGKILLed run's unfinished directory stays as <id>.partial (never as a backup).
+find "$DEST" -name '*.partial' -prune -exec rm -rf {} +
+check_clean reaped
+"${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/again.json" 2>"$WORK/again.err"
+result backup-after-reap "$(json "$WORK/again.json" 'j.status')" "$(tail -c 400 "$WORK/again.err")"
+check_clean after-reap
+clb_log "scenario done"

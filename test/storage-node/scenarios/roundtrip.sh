@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Round trips on real LVM, run INSIDE the storage-node guest (disk /dev/vda, >= 4 GiB):
+#   gpt    thick LV, GPT: ext4 + xfs + a raw BIOS-boot partition; restored to a LARGER LV
+#   plain  thick LV with ext4 directly on it (no partition table); restored to an equal LV
+#   thin   thin LV in a thin pool, MBR table: ext4 + xfs; restored to another thin LV
+# Each: populate (lib.sh), describe with the independent walk, `backup --lv ... --json`,
+# `restore --manifest ... --target ... --json`, describe the restored copy, compare.
+# Prints "RESULT <case> <check> PASS|FAIL [detail]" and "TIME <case> <step> <seconds>" lines.
+# usage: roundtrip.sh [CASE...]   (default: gpt plain thin)
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+PROJECT=$(cd "$HERE/../../.." && pwd)
+CLI=(node "$PROJECT/dist/cli.js")
+DEST=${DEST:-/out/backups}
+WORK=$(mktemp -d /tmp/roundtrip.XXXXXX)
+mkdir -p "$DEST"
+
+result() { echo "RESULT $1 $2 $3${4:+ $4}"; }
+check() { # check CASE NAME FILE_A FILE_B
+  if clb_compare "$2" "$3" "$4" >"$WORK/cmp.out" 2>&1; then
+    result "$1" "$2" PASS
+  else
+    result "$1" "$2" FAIL
+    cat "$WORK/cmp.out"
+  fi
+}
+
+# backup_and_restore CASE SOURCE_LV TARGET_LV: runs the CLI both ways, records times.
+backup_and_restore() {
+  local c=$1 src=$2 dst=$3 t manifest status
+  t=$(date +%s.%N)
+  if ! "${CLI[@]}" backup --lv "$VG/$src" --dest "$DEST" --json >"$WORK/$c-backup.json" 2>"$WORK/$c-backup.err"; then
+    result "$c" backup FAIL "$(cat "$WORK/$c-backup.json" "$WORK/$c-backup.err" | tail -5)"
+    return 1
+  fi
+  echo "TIME $c backup $(clb_elapsed "$t")"
+  manifest=$(jq -r .manifest "$WORK/$c-backup.json")
+  result "$c" backup PASS "$manifest"
+  jq -c -M '{partitions: [.partitions[] | {number, fsType, action, fileCount, bytes: .archive.bytes}], stored: .totals.storedBytes}' "$manifest"
+  t=$(date +%s.%N)
+  "${CLI[@]}" restore --manifest "$manifest" --target "/dev/$VG/$dst" --json >"$WORK/$c-restore.json" 2>"$WORK/$c-restore.err"
+  status=$(jq -r .status "$WORK/$c-restore.json" 2>/dev/null)
+  echo "TIME $c restore $(clb_elapsed "$t")"
+  if [ "$status" != ok ]; then
+    result "$c" restore FAIL "$(cat "$WORK/$c-restore.json" "$WORK/$c-restore.err" | tail -5)"
+    return 1
+  fi
+  result "$c" restore PASS "$(jq -c '[.checks[] | .name]' "$WORK/$c-restore.json")"
+}
+
+leftovers_check() {
+  local left
+  left=$(clb_leftovers)
+  if [ -z "$left" ]; then result "$1" leftovers PASS; else result "$1" leftovers FAIL "$left"; fi
+}
+
+case_gpt() {
+  local c=gpt src dst p q
+  src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid)
+  clb_log "gpt: source $src"
+  clb_thick_lv "$src" 540 >/dev/null
+  clb_gpt_layout "/dev/$VG/$src"
+  mapfile -t p < <(clb_map "/dev/$VG/$src")
+  mkfs.ext4 -q -L data "${p[0]}"
+  mkfs.xfs -q -L logs "${p[1]}"
+  dd if=/dev/urandom of="${p[2]}" bs=1M count=8 conv=nocreat status=none
+  for i in 1 2; do
+    mkdir -p "$WORK/$c-src$i"
+    mount "${p[$((i - 1))]}" "$WORK/$c-src$i"
+    clb_populate "$WORK/$c-src$i"
+    clb_walk "$WORK/$c-src$i" >"$WORK/$c-walk$i.before"
+    umount "$WORK/$c-src$i"
+    clb_identity "${p[$((i - 1))]}" >"$WORK/$c-id$i.before"
+  done
+  sha256sum <"${p[2]}" >"$WORK/$c-raw.before"
+  clb_table "/dev/$VG/$src" >"$WORK/$c-table.before"
+  clb_unmap "/dev/$VG/$src"
+  clb_thick_lv "$dst" 600 >/dev/null   # larger than the source: the table must adapt
+  backup_and_restore "$c" "$src" "$dst" || return 1
+  leftovers_check "$c"
+  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
+  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
+  mapfile -t q < <(clb_map "/dev/$VG/$dst")
+  for i in 1 2; do
+    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
+    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
+    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
+    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
+    umount "$WORK/$c-dst$i"
+    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
+  done
+  sha256sum <"${q[2]}" >"$WORK/$c-raw.after"
+  check "$c" raw-p3 "$WORK/$c-raw.before" "$WORK/$c-raw.after"
+  # Negative control: the walk must see a changed xattr (or these PASSes mean nothing).
+  mount "${q[0]}" "$WORK/$c-dst1"
+  setfattr -n user.comment -v changed "$WORK/$c-dst1/attrs/with-xattrs"
+  clb_walk "$WORK/$c-dst1" >"$WORK/$c-walk1.changed"
+  umount "$WORK/$c-dst1"
+  if clb_compare control "$WORK/$c-walk1.before" "$WORK/$c-walk1.changed" >/dev/null; then
+    result "$c" negative-control FAIL "the walk did not see a changed xattr"
+  else
+    result "$c" negative-control PASS
+  fi
+  clb_unmap "/dev/$VG/$dst"
+}
+
+case_plain() {
+  local c=plain src dst
+  src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid)
+  clb_log "plain: source $src"
+  clb_thick_lv "$src" 200 >/dev/null
+  mkfs.ext4 -q -L "plain vol" "/dev/$VG/$src"
+  mkdir -p "$WORK/$c-src"
+  mount "/dev/$VG/$src" "$WORK/$c-src"
+  clb_populate "$WORK/$c-src"
+  clb_walk "$WORK/$c-src" >"$WORK/$c-walk.before"
+  umount "$WORK/$c-src"
+  clb_identity "/dev/$VG/$src" >"$WORK/$c-id.before"
+  clb_thick_lv "$dst" 200 >/dev/null   # the same size is enough
+  backup_and_restore "$c" "$src" "$dst" || return 1
+  leftovers_check "$c"
+  clb_identity "/dev/$VG/$dst" >"$WORK/$c-id.after"
+  check "$c" identity "$WORK/$c-id.before" "$WORK/$c-id.after"
+  clb_mount_ro "/dev/$VG/$dst" "$WORK/$c-dst"
+  clb_walk "$WORK/$c-dst" >"$WORK/$c-walk.after"
+  umount "$WORK/$c-dst"
+  check "$c" tree "$WORK/$c-walk.before" "$WORK/$c-walk.after"
+}
+
+case_thin() {
+  local c=thin src dst p q i pool=cinder-volumes-pool
+  src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid)
+  clb_log "thin: source $src"
+  clb_thin_pool "$pool" 1200
+  clb_thin_lv "$src" 560 "$pool" >/dev/null
+  clb_dos_layout "/dev/$VG/$src"
+  mapfile -t p < <(clb_map "/dev/$VG/$src")
+  mkfs.ext4 -q -L thin-data "${p[0]}"
+  mkfs.xfs -q -L thin-logs "${p[1]}"
+  for i in 1 2; do
+    mkdir -p "$WORK/$c-src$i"
+    mount "${p[$((i - 1))]}" "$WORK/$c-src$i"
+    clb_populate "$WORK/$c-src$i"
+    clb_walk "$WORK/$c-src$i" >"$WORK/$c-walk$i.before"
+    umount "$WORK/$c-src$i"
+    clb_identity "${p[$((i - 1))]}" >"$WORK/$c-id$i.before"
+  done
+  clb_table "/dev/$VG/$src" >"$WORK/$c-table.before"
+  clb_unmap "/dev/$VG/$src"
+  clb_thin_lv "$dst" 560 "$pool" >/dev/null
+  backup_and_restore "$c" "$src" "$dst" || return 1
+  leftovers_check "$c"
+  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
+  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
+  mapfile -t q < <(clb_map "/dev/$VG/$dst")
+  for i in 1 2; do
+    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
+    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
+    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
+    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
+    umount "$WORK/$c-dst$i"
+    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
+  done
+  clb_unmap "/dev/$VG/$dst"
+  # A restore writes only what is in use: the thin target must not be filled up.
+  local used_src used_dst
+  used_src=$(lvs --noheadings --units b --nosuffix -o data_percent "$VG/$src" | tr -d ' ')
+  used_dst=$(lvs --noheadings --units b --nosuffix -o data_percent "$VG/$dst" | tr -d ' ')
+  if awk -v a="$used_src" -v b="$used_dst" 'BEGIN { exit !(b <= a * 1.5 + 2 && b < 50) }'; then
+    result "$c" thin-allocation PASS "source ${used_src}% target ${used_dst}%"
+  else
+    result "$c" thin-allocation FAIL "source ${used_src}% target ${used_dst}%"
+  fi
+}
+
+clb_make_vg /dev/vda
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(gpt plain thin)
+for c in "${cases[@]}"; do
+  t=$(date +%s.%N)
+  # Each case in its own subshell with -e: one failing case must not hide the others.
+  # (Not inside an `if`: bash ignores -e in a condition, subshells included.)
+  (set -e; "case_$c")
+  rc=$?
+  [ "$rc" = 0 ] || result "$c" scenario FAIL "exit $rc"
+  echo "TIME $c total $(clb_elapsed "$t")"
+done
+echo "ROUNDTRIP DONE"
