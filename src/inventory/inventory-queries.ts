@@ -23,12 +23,77 @@ export interface UpsertOutcome {
   changed: boolean;
 }
 
-/** Inserts or refreshes polled volumes in one statement; returns the rows it wrote. */
+/** Rows per statement: keeps each statement's JSON parameter a few MiB at most. */
+const CHUNK = 1000;
+
+interface CurrentRow {
+  id: string;
+  name: string | null;
+  status: string;
+  size_gb: number;
+  host: string | null;
+  lv_name: string;
+  metadata: unknown;
+  attachments: unknown;
+  bootable: boolean;
+  volume_type: string | null;
+  deleted_at: Date | null;
+}
+
+/** JSON with object keys sorted: jsonb ignores key order, so the comparison must too. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Whether the Cinder-side state of a row differs from what the poll saw. Pure. */
+export function rowDiffers(cur: CurrentRow, v: InventoryVolume): boolean {
+  return (
+    cur.deleted_at !== null ||
+    cur.name !== v.name ||
+    cur.status !== v.status ||
+    cur.size_gb !== v.sizeGb ||
+    cur.host !== v.host ||
+    cur.lv_name !== v.lvName ||
+    cur.bootable !== v.bootable ||
+    cur.volume_type !== v.volumeType ||
+    canonical(cur.metadata) !== canonical(v.metadata) ||
+    canonical(cur.attachments) !== canonical(v.attachments)
+  );
+}
+
+/**
+ * Inserts or refreshes polled volumes (in chunks, inside the caller's transaction); returns
+ * the rows it wrote. Rows an event touched after the page was fetched are left alone.
+ */
 export async function upsertPolledVolumes(
   q: Queryable,
   rows: PolledVolume[],
 ): Promise<UpsertOutcome[]> {
+  const out: UpsertOutcome[] = [];
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    out.push(...(await upsertChunk(q, rows.slice(i, i + CHUNK))));
+  }
+  return out;
+}
+
+async function upsertChunk(q: Queryable, rows: PolledVolume[]): Promise<UpsertOutcome[]> {
   if (rows.length === 0) return [];
+  // Read the current rows first: comparing in one statement (CTE join of old and new rows)
+  // planned as a nested loop and took 111 s for 20,000 volumes; this stays linear.
+  const current = await q.query<CurrentRow>(
+    `SELECT id::text AS id, name, status, size_gb, host, lv_name, metadata, attachments,
+            bootable, volume_type, deleted_at
+       FROM volumes WHERE id = ANY($1::uuid[])`,
+    [rows.map((r) => r.volume.id)],
+  );
+  const byId = new Map(current.rows.map((r) => [r.id, r]));
   const input = rows.map(({ volume: v, seenAt }) => ({
     id: v.id,
     name: v.name,
@@ -45,49 +110,33 @@ export async function upsertPolledVolumes(
     cinder_updated_at: v.cinderUpdatedAt?.toISOString() ?? null,
     seen_at: seenAt.toISOString(),
   }));
-  const res = await q.query<UpsertOutcome>(
-    `WITH input AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+  const written = await q.query<{ id: string }>(
+    `INSERT INTO volumes AS v (id, name, project_id, status, size_gb, host, backend_host,
+                               lv_name, metadata, attachments, bootable, volume_type,
+                               cinder_updated_at, seen_at, deleted_at)
+     SELECT id, name, project_id, status, size_gb, host, backend_host, lv_name, metadata,
+            attachments, bootable, volume_type, cinder_updated_at, seen_at, NULL
+       FROM jsonb_to_recordset($1::jsonb) AS r(
          id uuid, name text, project_id text, status text, size_gb integer, host text,
          backend_host text, lv_name text, metadata jsonb, attachments jsonb, bootable boolean,
          volume_type text, cinder_updated_at timestamptz, seen_at timestamptz)
-     ), old AS (
-       SELECT v.id, v.name, v.status, v.size_gb, v.host, v.lv_name, v.metadata, v.attachments,
-              v.bootable, v.volume_type, v.deleted_at
-         FROM volumes v JOIN input i ON i.id = v.id
-     ), up AS (
-       INSERT INTO volumes AS v (id, name, project_id, status, size_gb, host, backend_host,
-                                 lv_name, metadata, attachments, bootable, volume_type,
-                                 cinder_updated_at, seen_at, deleted_at)
-       SELECT id, name, project_id, status, size_gb, host, backend_host, lv_name, metadata,
-              attachments, bootable, volume_type, cinder_updated_at, seen_at, NULL
-         FROM input
-       ON CONFLICT (id) DO UPDATE SET
-         name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
-         size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
-         lv_name = EXCLUDED.lv_name, metadata = EXCLUDED.metadata,
-         attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
-         volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
-         seen_at = EXCLUDED.seen_at, deleted_at = NULL
-       WHERE v.seen_at <= EXCLUDED.seen_at
-       RETURNING v.id, v.name, v.status, v.size_gb, v.host, v.lv_name, v.metadata,
-                 v.attachments, v.bootable, v.volume_type
-     )
-     SELECT up.id::text AS id,
-            old.id IS NULL AS inserted,
-            old.id IS NOT NULL AND (
-              old.deleted_at IS NOT NULL
-              OR old.name IS DISTINCT FROM up.name OR old.status IS DISTINCT FROM up.status
-              OR old.size_gb IS DISTINCT FROM up.size_gb OR old.host IS DISTINCT FROM up.host
-              OR old.lv_name IS DISTINCT FROM up.lv_name
-              OR old.metadata IS DISTINCT FROM up.metadata
-              OR old.attachments IS DISTINCT FROM up.attachments
-              OR old.bootable IS DISTINCT FROM up.bootable
-              OR old.volume_type IS DISTINCT FROM up.volume_type) AS changed
-       FROM up LEFT JOIN old ON old.id = up.id`,
+     ON CONFLICT (id) DO UPDATE SET
+       name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
+       size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
+       lv_name = EXCLUDED.lv_name, metadata = EXCLUDED.metadata,
+       attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
+       volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
+       seen_at = EXCLUDED.seen_at, deleted_at = NULL
+     WHERE v.seen_at <= EXCLUDED.seen_at
+     RETURNING v.id::text AS id`,
     [JSON.stringify(input)],
   );
-  return res.rows;
+  const vols = new Map(rows.map((r) => [r.volume.id, r.volume]));
+  return written.rows.map(({ id }) => {
+    const cur = byId.get(id);
+    const v = vols.get(id) as InventoryVolume;
+    return { id, inserted: cur === undefined, changed: cur !== undefined && rowDiffers(cur, v) };
+  });
 }
 
 /** Marks as seen volumes that Cinder listed but the poller could not map (never "gone"). */
