@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Tests that restart RabbitMQ run alone afterwards (package.json `test`).
+    exclude: [...configDefaults.exclude, 'test/**/broker-restart/**'],
     pool: 'forks',
     // Guest (QEMU) tests take minutes under TCG on 2 cores; they set their own timeouts.
     testTimeout: 30_000,

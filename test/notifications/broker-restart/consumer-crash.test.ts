@@ -9,9 +9,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { ControllerProcess } from '../controller/controller-process.js';
-import { AMQP_URL, deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
+import { freshDatabase, type FreshDatabase } from '../../db/fresh-database.js';
+import { ControllerProcess } from '../../controller/controller-process.js';
+import { AMQP_URL, deleteTopology, TestPublisher, volumeEvent } from '../notification-builder.js';
 
 const suffix = randomBytes(4).toString('hex');
 const exchange = `clb_test_crash_${suffix}`;
