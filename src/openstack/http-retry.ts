@@ -7,6 +7,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   OpenStackApiError,
@@ -127,7 +128,13 @@ export async function requestWithRetry<T>(
         maxRedirects: 0,
       });
     } catch (err) {
-      if (ctx.signal?.aborted === true) throw err;
+      if (ctx.signal?.aborted === true) {
+        // Never rethrow the axios error itself: it holds the request headers (the token).
+        const reason: unknown = ctx.signal.reason;
+        throw reason instanceof AppError
+          ? reason
+          : new AppError('ABORTED', `${method} ${ctx.label} was cancelled`);
+      }
       const f = failureFacts(err);
       const message = describeFailure(ctx.service, `${method} ${ctx.label}`, f);
       if (!canRetry(idempotent, f) || attempt >= ctx.policy.attempts) {

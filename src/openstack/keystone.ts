@@ -277,15 +277,16 @@ export class KeystoneSession {
       );
     }
     const issued = body.issued_at === undefined ? this.now() : Date.parse(body.issued_at);
-    const token: KeystoneToken = {
-      value,
+    const token = {
       expiresAt: new Date(expires),
       issuedAt: new Date(Number.isNaN(issued) ? this.now() : issued),
       projectId: body.project?.id ?? null,
       userId: body.user?.id ?? '',
       roles: (body.roles ?? []).map((r) => r.name ?? '').filter((r) => r.length > 0),
       catalog: body.catalog ?? [],
-    };
+    } as KeystoneToken;
+    // Not enumerable: a token object that ends up in a log line or JSON leaves the secret out.
+    Object.defineProperty(token, 'value', { value, enumerable: false, writable: false });
     this.current = token;
     this.authentications += 1;
     this.logger.info(

@@ -265,6 +265,27 @@ describe('nova', () => {
 });
 
 describe('secrets', () => {
+  it('keeps the token value out of JSON', async () => {
+    const t = await (await session()).token();
+    expect(t.value.length).toBeGreaterThan(20);
+    expect(JSON.stringify(t)).not.toContain(t.value);
+  });
+
+  it('turns a cancelled request into ABORTED, not the axios error that holds the token', async () => {
+    const s = await session();
+    const token = (await s.token()).value;
+    emu.control.fail('cinder', { kind: 'timeout', times: 1 });
+    const ac = new AbortController();
+    const pending = new CinderClient(s)
+      .listVolumesPage({ signal: ac.signal })
+      .catch((e: unknown) => e);
+    setTimeout(() => ac.abort(), 50);
+    const err = (await pending) as AppError;
+    expect(err).toBeInstanceOf(AppError);
+    expect(err.code).toBe('ABORTED');
+    expect(JSON.stringify(err) + String(err.cause) + err.stack).not.toContain(token);
+  });
+
   it('never logs the password, the app-credential secret or a token', async () => {
     const cap = captureLogger();
     const tokens: string[] = [];
