@@ -37,6 +37,8 @@ export interface ConsumerOptions extends TopologyOptions {
   /** Called after a message went to the dead-letter queue (e.g. to record it in Postgres). */
   onDeadLetter?: (record: DeadLetterRecord) => Promise<void>;
   logger?: Logger;
+  /** Interval of the info-level stats line (default 60 s; 0: never). */
+  statsIntervalMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
   retryInitialMs?: number;
@@ -108,6 +110,7 @@ export class NotificationConsumer {
   private readonly retries = new Map<string, number>();
   private readonly log: Logger;
   private readyResolve: (() => void) | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: ConsumerOptions) {
     const problem = topologyProblem(o);
@@ -127,6 +130,16 @@ export class NotificationConsumer {
       this.readyResolve = resolve;
     });
     this.connectLoop = this.runConnectLoop();
+    const every = this.o.statsIntervalMs ?? 60_000;
+    if (every > 0) {
+      let last = '';
+      this.statsTimer = setInterval(() => {
+        const now = JSON.stringify(this.stats);
+        if (now !== last) this.log.info({ ...this.stats }, 'notification consumer stats');
+        last = now;
+      }, every);
+      this.statsTimer.unref();
+    }
     await Promise.race([ready, this.stopped()]);
   }
 
@@ -243,6 +256,8 @@ export class NotificationConsumer {
         const key =
           d.notification?.messageId ?? createHash('sha256').update(msg.content).digest('hex');
         const attempt = this.retries.get(key) ?? 0;
+        // Bounded: ids are forgotten on ack; a flood of never-acked ones must not grow it forever.
+        if (this.retries.size > 10_000) this.retries.clear();
         this.retries.set(key, attempt + 1);
         const wait = backoffMs(attempt, this.o.retryInitialMs ?? 500, this.o.retryMaxMs ?? 30_000);
         this.stats.retried += 1;
@@ -332,6 +347,7 @@ export class NotificationConsumer {
     const tag = this.consumerTag;
     if (ch !== null && tag !== null) await ch.cancel(tag).catch(() => undefined);
     this.stopController.abort();
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     await this.chain;
     await this.closeQuietly();
     await this.connectLoop;
