@@ -6,6 +6,8 @@
  * misread.
  */
 
+import { excludeProblem as engineExcludeProblem } from '../engine/parse/exclude-globs.js';
+
 export interface ExcludeLimits {
   maxPatterns: number;
   maxPatternLength: number;
@@ -34,6 +36,9 @@ export function excludePatternProblem(pattern: string, maxLength: number): strin
   if (pattern.startsWith('//') || pattern.startsWith('~')) {
     return `exclude pattern "${pattern}" does not name a path inside the filesystem`;
   }
+  // Whatever the engine would refuse at backup time is refused here, when the tag is set.
+  const engine = engineExcludeProblem(pattern);
+  if (engine !== null) return `exclude pattern "${pattern}": ${engine}`;
   return null;
 }
 
