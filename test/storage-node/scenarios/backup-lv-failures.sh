@@ -51,7 +51,7 @@ mkdir -p /mnt/o1 /mnt/o2
 mount "${parts[0]}" /mnt/o1 && mount "${parts[1]}" /mnt/o2
 clb_populate /mnt/o1 && clb_populate /mnt/o2
 # Bulk so that archiving takes a few seconds even here (overflow and SIGKILL need time).
-head -c 100M /dev/urandom >/mnt/o1/bulk/random-100M
+head -c 32M /dev/urandom >/mnt/o1/bulk/random-32M
 umount /mnt/o1 /mnt/o2
 clb_unmap "$dev"
 THIN=volume-$(clb_new_uuid)
@@ -62,6 +62,7 @@ mount "$tdev" /mnt/o1 && clb_populate /mnt/o1 && umount /mnt/o1
 clb_log "setup done"
 
 # --- a good thick backup, verified ----------------------------------------------------
+clb_log "thick backup"
 s=$(t)
 "${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/thick.json" 2>"$WORK/thick.err"
 echo "thick backup: rc=$? $(awk -v a="$s" -v b="$(t)" 'BEGIN{print b-a}') s"
@@ -75,12 +76,14 @@ result thick-verify "$(json "$WORK/verify.json" 'j.status')"
 check_clean thick
 
 # --- a good thin backup ---------------------------------------------------------------
+clb_log "thin backup"
 "${CLI[@]}" backup --lv "$VG/$THIN" --dest "$DEST" --json >"$WORK/thin.json" 2>"$WORK/thin.err"
 got=$(json "$WORK/thin.json" '[j.status, j.source.lvType, j.partitions.map(p => p.number + "/" + p.fsType + "/" + p.action).join(",")].join(" ")')
 if [ "$got" = "ok thin null/ext4/archived" ]; then result thin-backup ok; else result thin-backup fail "$got $(tail -c 600 "$WORK/thin.err")"; fi
 check_clean thin
 
 # --- bad input ------------------------------------------------------------------------
+clb_log "bad input"
 touch /tmp/canary
 "${CLI[@]}" backup --lv "$VG/x;rm -f /tmp/canary" --dest "$DEST" --json >"$WORK/meta.json" 2>/dev/null
 expect_code bad-name "$WORK/meta.json" INVALID_LV_NAME
@@ -101,6 +104,7 @@ check_clean dest-full
 [ -z "$(ls -A /small)" ] && result dest-full-nothing-kept ok || result dest-full-nothing-kept fail "$(ls -R /small | head)"
 
 # --- snapshot overflow while archiving --------------------------------------------------
+clb_log "overflow"
 before=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
 mapfile -t parts < <(clb_map "$dev")
 mount "${parts[0]}" /mnt/o1
@@ -120,6 +124,7 @@ rm -f /mnt/o1/overflow.bin
 umount /mnt/o1 && clb_unmap "$dev"
 
 # --- SIGKILL mid-archive, reap, back up again ------------------------------------------
+clb_log "sigkill and reap"
 "${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/killed.json" 2>&1 &
 bpid=$!
 for _ in $(seq 1 600); do
@@ -129,6 +134,7 @@ done
 sleep 1
 kill -KILL $bpid
 wait $bpid 2>/dev/null
+dmeventd=$(pgrep -x dmeventd | head -1)
 left=$(leftovers | tr '\n' ' ')
 echo "left after SIGKILL: $left"
 case "$left" in *lv:clb-*mount:*) result killed-left-something ok ;; *) result killed-left-something fail "$left" ;; esac
@@ -136,7 +142,8 @@ case "$left" in *lv:clb-*mount:*) result killed-left-something ok ;; *) result k
 cat "$WORK/reap.json"
 result reap-status "$(json "$WORK/reap.json" 'j.status')" "$(tail -c 400 "$WORK/reap.err")"
 result reap-kinds "$(json "$WORK/reap.json" '["snapshot","mount","map","dir"].every(k => j.removed.some(r => r.kind === k)) ? "ok" : "fail"')" "$(json "$WORK/reap.json" 'j.removed.map(r => r.kind).join(",")')"
-pgrep -x dmeventd >/dev/null && result reap-spared-dmeventd ok || echo "note: no dmeventd running"
+if [ -z "$dmeventd" ]; then result reap-spared-dmeventd ok "(none was running)"
+elif kill -0 "$dmeventd" 2>/dev/null; then result reap-spared-dmeventd ok; else result reap-spared-dmeventd fail; fi
 # A SIGKILLed run's unfinished directory stays as <id>.partial (never as a backup).
 find "$DEST" -name '*.partial' -prune -exec rm -rf {} +
 check_clean reaped
