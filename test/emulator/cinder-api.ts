@@ -82,6 +82,8 @@ export class CinderApi {
     private readonly lifecycle: VolumeLifecycle,
     private readonly baseUrl: () => string,
     private readonly keystoneUrl: () => string,
+    /** Cinder's `quota_volumes` per project (the real default is 10; tests default to none). */
+    private readonly volumeQuota: number = Infinity,
   ) {}
 
   handle = async (req: RecordedRequest): Promise<HttpResponse> => {
@@ -330,6 +332,24 @@ export class CinderApi {
     const size = vol['size'];
     if (!fromSource && (typeof size !== 'number' || !Number.isInteger(size) || size < 1)) {
       return cinderFault(400, 'Invalid input for field/attribute size. Value: ' + String(size));
+    }
+    const typeName = vol['volume_type'];
+    if (typeof typeName === 'string') {
+      const known = [...this.state.volumeTypes.values()].some(
+        (t) => t.name === typeName || t.id === typeName,
+      );
+      if (!known) return cinderFault(404, `Volume type with name ${typeName} could not be found.`);
+    }
+    const used = [...this.state.volumes.values()].filter(
+      (v) => v.projectId === c.token.projectId,
+    ).length;
+    if (used >= this.volumeQuota) {
+      const fault = cinderFault(
+        413,
+        `VolumeLimitExceeded: Maximum number of volumes allowed (${this.volumeQuota}) exceeded for quota 'volumes'.`,
+      );
+      const inner = fault.body['overLimit'] as Record<string, unknown>;
+      return { status: 413, body: { overLimit: { ...inner, retryAfter: '0' } } };
     }
     const metadata = vol['metadata'] === undefined ? {} : stringDict(vol['metadata']);
     if (metadata === null) return cinderFault(400, 'Invalid input for field/attribute metadata.');

@@ -33,6 +33,10 @@ export interface EmulatorOptions {
   apiHost?: string;
   /** Time a POSTed volume stays `creating`; default 50 ms. */
   createDelayMs?: number;
+  /** Volumes per project before POST /volumes answers 413 (real default 10); default none. */
+  volumeQuotaPerProject?: number;
+  /** Volume types that exist (POST /volumes with another name → 404); default lvmdriver-1. */
+  volumeTypes?: string[];
 }
 
 /** The service account and the demo tenant every emulated cloud has. */
@@ -103,6 +107,7 @@ export async function startOpenStackEmulator(
     [admin.id]: ['admin', 'member', 'reader'],
   });
   const demoUser = state.addUser('demo', 'demo-S3cret!', { [demo.id]: ['member', 'reader'] });
+  for (const t of options.volumeTypes ?? ['lvmdriver-1']) state.volumeType(t);
   const appCred = state.addAppCredential(svcUser, admin.id, 'backupsvc-appcred', 'AppCred-S3cret!');
 
   const notifier =
@@ -145,6 +150,7 @@ export async function startOpenStackEmulator(
     lifecycle,
     () => urls().cinder,
     () => `${urls().keystone}/v3`,
+    options.volumeQuotaPerProject,
   );
   const nova = new NovaApi(
     state,

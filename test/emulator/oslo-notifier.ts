@@ -31,6 +31,8 @@ export interface NotifierOptions {
    * machine's broker does not fill up.
    */
   declareDefaultQueue?: boolean;
+  /** How long a publish keeps reconnecting after the broker went away; default 60 s. */
+  reconnectForMs?: number;
 }
 
 /** A published notification, kept so tests can compare what they receive. */
@@ -47,21 +49,37 @@ export class OsloNotifier {
   readonly published: PublishedNotification[] = [];
   private readonly declared = new Set<string>();
   private exchangeDeclared = false;
+  private conn: ChannelModel | null = null;
+  private channel: ConfirmChannel | null = null;
+  private closed = false;
+  /** Times the notifier had to connect again after losing the broker. */
+  reconnects = 0;
+  private connectedOnce = false;
+  /** `connection_name` client property: lets a test find and kill this connection. */
+  readonly connectionName = `clb-openstack-emulator-notifier-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
 
   private constructor(
-    private readonly conn: ChannelModel,
-    private readonly channel: ConfirmChannel,
+    private readonly url: string,
     readonly exchange: string,
     private readonly topics: string[],
     private readonly driver: 'messagingv2' | 'messaging',
     private readonly declareDefaultQueue: boolean,
+    /** How long a publish keeps trying to reach the broker (oslo's `retry = -1` is forever). */
+    private readonly reconnectForMs: number,
   ) {}
 
   static async connect(options: NotifierOptions = {}): Promise<OsloNotifier> {
     const url = options.url ?? process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-    let conn: ChannelModel;
+    const n = new OsloNotifier(
+      url,
+      options.exchange ?? 'openstack',
+      options.topics ?? ['notifications'],
+      options.driver ?? 'messagingv2',
+      options.declareDefaultQueue ?? true,
+      options.reconnectForMs ?? 60_000,
+    );
     try {
-      conn = await amqp.connect(url);
+      await n.open();
     } catch (err) {
       throw new Error(
         `OpenStack emulator: RabbitMQ is not reachable at ${url.replace(/\/\/[^@]*@/, '//')}; ` +
@@ -69,16 +87,39 @@ export class OsloNotifier {
         { cause: err },
       );
     }
+    return n;
+  }
+
+  private async open(): Promise<ConfirmChannel> {
+    if (this.channel !== null) return this.channel;
+    const conn = await amqp.connect(this.url, {
+      clientProperties: { connection_name: this.connectionName },
+    });
+    if (this.connectedOnce) this.reconnects += 1;
+    this.connectedOnce = true;
+    // A lost connection is noticed here and re-opened on the next publish, as kombu does.
+    conn.on('error', () => undefined);
+    conn.on('close', () => {
+      if (this.conn === conn) this.drop();
+    });
     // A confirm channel only makes publish() wait for the broker; nothing changes on the wire.
     const channel = await conn.createConfirmChannel();
-    return new OsloNotifier(
-      conn,
-      channel,
-      options.exchange ?? 'openstack',
-      options.topics ?? ['notifications'],
-      options.driver ?? 'messagingv2',
-      options.declareDefaultQueue ?? true,
-    );
+    channel.on('error', () => undefined);
+    channel.on('close', () => {
+      if (this.channel === channel) this.drop();
+    });
+    this.conn = conn;
+    this.channel = channel;
+    return channel;
+  }
+
+  private drop(): void {
+    const conn = this.conn;
+    this.conn = null;
+    this.channel = null;
+    this.exchangeDeclared = false;
+    this.declared.clear();
+    void conn?.close().catch(() => undefined);
   }
 
   /** Sends one notification to each configured topic; resolves once the broker has it. */
@@ -109,22 +150,38 @@ export class OsloNotifier {
     return ids;
   }
 
-  /** Publishes any body (for tests of malformed messages) with oslo's declarations. */
+  /**
+   * Publishes any body (for tests of malformed messages) with oslo's declarations. When the
+   * broker is gone (restarted), connects again and re-sends until `reconnectForMs` passes.
+   */
   async publishRaw(key: string, body: string | Buffer): Promise<void> {
+    const deadline = Date.now() + this.reconnectForMs;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new Error('the emulator notifier is closed');
+      try {
+        await this.publishOnce(key, body);
+        return;
+      } catch (err) {
+        this.drop();
+        if (Date.now() >= deadline) throw toError(err);
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1000)));
+      }
+    }
+  }
+
+  private async publishOnce(key: string, body: string | Buffer): Promise<void> {
+    const channel = await this.open();
     if (!this.exchangeDeclared) {
-      await this.channel.assertExchange(this.exchange, 'topic', {
-        durable: false,
-        autoDelete: false,
-      });
+      await channel.assertExchange(this.exchange, 'topic', { durable: false, autoDelete: false });
       this.exchangeDeclared = true;
     }
     if (this.declareDefaultQueue && !this.declared.has(key)) {
-      await this.channel.assertQueue(key, { durable: false, autoDelete: false });
-      await this.channel.bindQueue(key, this.exchange, key);
+      await channel.assertQueue(key, { durable: false, autoDelete: false });
+      await channel.bindQueue(key, this.exchange, key);
       this.declared.add(key);
     }
     await new Promise<void>((resolve, reject) => {
-      this.channel.publish(
+      channel.publish(
         this.exchange,
         key,
         typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
@@ -136,8 +193,13 @@ export class OsloNotifier {
   }
 
   async close(): Promise<void> {
-    await this.channel.close().catch(() => undefined);
-    await this.conn.close().catch(() => undefined);
+    this.closed = true;
+    const channel = this.channel;
+    const conn = this.conn;
+    this.channel = null;
+    this.conn = null;
+    await channel?.close().catch(() => undefined);
+    await conn?.close().catch(() => undefined);
   }
 }
 
