@@ -206,11 +206,22 @@ export function nextCronFire(expr: CronExpression, after: Date, timeZone = 'UTC'
       continue;
     }
     if (!expr.hours.has(d.getUTCHours())) {
-      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours() + 1);
+      const h = nextInSet(expr.hours, d.getUTCHours());
+      // No later hour today: the next day (its first allowed hour is found on the next turn).
+      t = Date.UTC(
+        d.getUTCFullYear(),
+        d.getUTCMonth(),
+        d.getUTCDate() + (h === null ? 1 : 0),
+        h ?? 0,
+      );
       continue;
     }
     if (!expr.minutes.has(d.getUTCMinutes())) {
-      t += MINUTE_MS;
+      const m = nextInSet(expr.minutes, d.getUTCMinutes());
+      t =
+        m === null
+          ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours() + 1)
+          : Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), m);
       continue;
     }
     const instants = timeZone === 'UTC' ? [t] : instantsOfWallTime(t, timeZone);
@@ -222,6 +233,13 @@ export function nextCronFire(expr: CronExpression, after: Date, timeZone = 'UTC'
   return null;
 }
 
+/** The smallest value of `set` greater than `after`, or null. Sets hold at most 60 values. */
+function nextInSet(set: ReadonlySet<number>, after: number): number | null {
+  let best: number | null = null;
+  for (const v of set) if (v > after && (best === null || v < best)) best = v;
+  return best;
+}
+
 function wallOf(instantMs: number, timeZone: string): number {
   return timeZone === 'UTC' ? instantMs : instantMs + offsetMs(instantMs, timeZone);
 }
@@ -231,6 +249,19 @@ function wallOf(instantMs: number, timeZone: string): number {
  * used to hold cron schedules to the operator's minimum interval.
  */
 export function shortestCronGapSeconds(expr: CronExpression, samples = 400): number {
+  const key = `${samples} ${expr.source}`;
+  const known = gapCache.get(key);
+  if (known !== undefined) return known;
+  const gap = computeShortestGap(expr, samples);
+  // Every scheduler pass asks again for each volume; tenants use few distinct expressions.
+  if (gapCache.size >= 1000) gapCache.clear();
+  gapCache.set(key, gap);
+  return gap;
+}
+
+const gapCache = new Map<string, number>();
+
+function computeShortestGap(expr: CronExpression, samples: number): number {
   let shortest = Number.POSITIVE_INFINITY;
   // Two reference points: a leap year's start and a mid-year date, so month-bound patterns show.
   for (const start of [Date.UTC(2024, 0, 1), Date.UTC(2025, 5, 15)]) {
