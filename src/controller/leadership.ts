@@ -58,6 +58,8 @@ export class Leadership {
           application_name: 'cinder-lvm-backup controller leadership',
           keepAlive: true,
           connectionTimeoutMillis: 10_000,
+          // A leader cut off from Postgres must notice within a bounded time, not hang.
+          query_timeout: 10_000,
         });
         c.on('error', () => undefined);
         await c.connect();
