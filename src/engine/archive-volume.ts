@@ -71,6 +71,8 @@ async function timed<T>(
 /** Archives `req.device` into `req.workDir`; returns the manifest's volume sections. */
 export async function archiveVolume(req: ArchiveVolumeRequest): Promise<ArchivedVolume> {
   const run: RunOptions = { logger: req.logger, ...(req.signal ? { signal: req.signal } : {}) };
+  // Undo steps run after a cancel too: they must not carry the (aborted) signal.
+  const undoRun: RunOptions = { logger: req.logger };
   const dev = await inspectBlockDevice(req.device, run);
   const compression = req.compression;
   const write = (
@@ -138,7 +140,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       }
       const mountpoint = join(req.runDir, `p${n}`);
       await mountReadOnly(t.device, mountpoint, plan.fsType, plan.options, run);
-      req.stack.push(`umount ${mountpoint}`, () => unmountAndRemove(mountpoint, run));
+      req.stack.push(`umount ${mountpoint}`, () => unmountAndRemove(mountpoint, undoRun));
       entry.mountOptions = plan.options;
       const fig = await filesystemFigures(mountpoint);
       entry.fsSizeBytes = fig.fsSizeBytes;

@@ -31,9 +31,11 @@ export async function partitionDevices(
   run: RunOptions = {},
 ): Promise<PartitionDevice[]> {
   if (partitions.length === 0) return [];
+  // Undo steps run after a cancel too: they must not carry the (aborted) signal.
+  const undoRun: RunOptions = run.logger ? { logger: run.logger } : {};
   return dev.deviceMapper
-    ? kpartxPartitions(dev, partitions, stack, run)
-    : kernelPartitions(dev, partitions, stack, run);
+    ? kpartxPartitions(dev, partitions, stack, run, undoRun)
+    : kernelPartitions(dev, partitions, stack, run, undoRun);
 }
 
 async function kpartxPartitions(
@@ -41,6 +43,7 @@ async function kpartxPartitions(
   partitions: readonly TablePartition[],
   stack: CleanupStack,
   run: RunOptions,
+  undoRun: RunOptions,
 ): Promise<PartitionDevice[]> {
   const fail = (message: string, cause?: unknown): AppError =>
     new AppError('PARTITION_FAILED', message, cause === undefined ? {} : { cause });
@@ -63,7 +66,7 @@ async function kpartxPartitions(
   // Registered before the add: a half-made set of maps is removed too.
   stack.push(`kpartx -d ${dev.path}`, () =>
     withBusyRetries(async () => {
-      await runCommand('kpartx', kpartxDeleteArgs(dev.path), run);
+      await runCommand('kpartx', kpartxDeleteArgs(dev.path), undoRun);
     }),
   );
   try {
@@ -98,6 +101,7 @@ async function kernelPartitions(
   partitions: readonly TablePartition[],
   stack: CleanupStack,
   run: RunOptions,
+  undoRun: RunOptions,
 ): Promise<PartitionDevice[]> {
   let known = await sysfsPartitions(dev);
   const missing = partitions.filter((p) => !known.some((k) => k.start === p.startSector));
@@ -105,7 +109,7 @@ async function kernelPartitions(
     // Some kernels (this build machine's among them) do not parse partition tables of loop
     // devices; BLKPG through partx adds the partition all the same.
     stack.push(`partx -d --nr ${p.number} ${dev.realPath}`, async () => {
-      await runCommand('partx', ['-d', '--nr', String(p.number), dev.realPath], run);
+      await runCommand('partx', ['-d', '--nr', String(p.number), dev.realPath], undoRun);
     });
     try {
       await runCommand('partx', ['-a', '--nr', String(p.number), dev.realPath], run);

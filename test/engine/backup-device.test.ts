@@ -199,6 +199,25 @@ describe('backup --device on the host', () => {
     expect(existsSync(`/sys/class/block/${base}/${base}p1`)).toBe(false);
   }, 60_000);
 
+  it('undoes everything when cancelled mid-archive', async () => {
+    const dev = await attach(gpt.image, true);
+    const dest = join(work, 'dest-abort');
+    const controller = new AbortController();
+    const err = await backupDevice({
+      device: dev,
+      dest,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase.startsWith('archive')) controller.abort(new Error('test cancel'));
+      },
+    }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('ABORTED');
+    expect(existsSync(dest) ? await readdir(dest) : []).toEqual([]);
+    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    const base = dev.replace('/dev/', '');
+    expect(existsSync(`/sys/class/block/${base}/${base}p1`)).toBe(false);
+  }, 60_000);
+
   it('reports a missing device and a bad exclude clearly', async () => {
     const missing = await backupDevice({
       device: '/dev/does-not-exist',
