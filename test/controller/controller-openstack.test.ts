@@ -99,6 +99,30 @@ describe('controller with the OpenStack emulator', () => {
     });
     expect(seenMs).toBeLessThan((POLL_SECONDS + 3) * 1000);
     expect(await jobs(v1.id)).toEqual([{ reason: 'schedule', backend_host: 'stor1@lvm' }]);
+    const status = await db.pool.query<{
+      policy: string;
+      policy_error: string | null;
+      open_jobs: string;
+    }>('SELECT policy, policy_error, open_jobs FROM backup_status WHERE volume_id = $1', [v1.id]);
+    expect(status.rows).toEqual([
+      {
+        policy: expect.stringMatching(/^daily; keep /) as string,
+        policy_error: null,
+        open_jobs: 'backup:queued',
+      },
+    ]);
+
+    // A bad tag is visible in backup_status as a policy error, and makes no job.
+    const bad = await emu.control.createVolume({ name: 'bad', size: 1 });
+    emu.control.setMetadata(bad.id, { backup: 'daily', 'backup:exclude': '../../etc/shadow' });
+    await waitFor('policy error recorded', async () => {
+      const r = await db.pool.query<{ policy_error: string | null }>(
+        'SELECT policy_error FROM backup_status WHERE volume_id = $1',
+        [bad.id],
+      );
+      return /"\.\." path segment/.test(r.rows[0]?.policy_error ?? '');
+    });
+    expect(await jobs(bad.id)).toEqual([]);
 
     // backup:on=detach on a volume whose cron schedule is not due: only the detach enqueues.
     const v2 = await emu.control.createVolume({
