@@ -17,6 +17,10 @@ export interface CloudConfig {
   region_name?: string;
   interface?: string;
   identity_api_version?: string;
+  /** CA bundle to trust (OS_CACERT). */
+  cacert?: string;
+  /** `false` turns TLS verification off (OS_INSECURE=true). */
+  verify?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -87,9 +91,18 @@ export function parseCloud(text: string, name: string, path: string): CloudConfi
         .map(([k, v]) => [k, String(v)]),
     );
   }
-  for (const key of ['auth_type', 'region_name', 'interface', 'identity_api_version'] as const) {
+  for (const key of [
+    'auth_type',
+    'region_name',
+    'interface',
+    'identity_api_version',
+    'cacert',
+    'verify',
+  ] as const) {
     const v = c[key];
-    if (typeof v === 'string' || typeof v === 'number') out[key] = String(v);
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+      out[key] = String(v);
+    }
   }
   return out;
 }

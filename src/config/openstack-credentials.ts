@@ -43,6 +43,9 @@ export interface OpenStackCredentials {
   interface: EndpointInterface;
   /** Where they came from, for messages (`environment`, `clouds.yaml <path> cloud <name>`). */
   source: string;
+  /** TLS: a CA bundle to trust in addition to the system's, or no verification at all. */
+  caFile?: string;
+  insecure?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -78,6 +81,12 @@ function cloudFromEnv(env: Env): CloudConfig {
   };
   const authType = nonEmpty(env['OS_AUTH_TYPE']);
   if (authType !== undefined) cloud.auth_type = authType;
+  const cacert = nonEmpty(env['OS_CACERT']);
+  if (cacert !== undefined) cloud.cacert = cacert;
+  const insecure = nonEmpty(env['OS_INSECURE']);
+  if (insecure !== undefined && ['1', 'true', 'yes'].includes(insecure.toLowerCase())) {
+    cloud.verify = 'false';
+  }
   const region = nonEmpty(env['OS_REGION_NAME']);
   if (region !== undefined) cloud.region_name = region;
   const iface = nonEmpty(env['OS_INTERFACE']) ?? nonEmpty(env['OS_ENDPOINT_TYPE']);
@@ -216,6 +225,8 @@ export function credentialsFromCloud(cloud: CloudConfig, source: string): OpenSt
     ...(cloud.region_name === undefined ? {} : { regionName: cloud.region_name }),
     interface: iface,
     source,
+    ...(cloud.cacert === undefined ? {} : { caFile: cloud.cacert }),
+    ...(cloud.verify?.toLowerCase() === 'false' ? { insecure: true } : {}),
   };
 }
 

@@ -83,8 +83,27 @@ export function failureFacts(err: unknown): FailureFacts {
   };
 }
 
+/** Certificate problems: retrying does not help, configuration does (OS_CACERT). */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Whether the failure is a TLS certificate that is not trusted. */
+export function isTlsFailure(f: FailureFacts): boolean {
+  return f.networkCode !== null && TLS_CODES.has(f.networkCode);
+}
+
 /** Whether a failure may go away by itself: no answer, 5xx, or 429. */
 export function isTransient(f: FailureFacts): boolean {
+  if (isTlsFailure(f)) return false;
   // No answer at all (refused, reset, timed out): the service may be back in a moment.
   if (f.status === null) return true;
   return (

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import {
   OpenStackApiError,
   failureFacts,
+  isTlsFailure,
   isTransient,
   sanitizedCause,
   type FailureFacts,
@@ -58,6 +59,27 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
  */
 const keepAliveHttp = new HttpAgent({ keepAlive: true, maxSockets: 8 });
 const keepAliveHttps = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+// Node 20's global agent keeps sockets alive too, so one-shot requests get their own.
+const oneShotHttp = new HttpAgent({ keepAlive: false });
+const oneShotHttps = new HttpsAgent({ keepAlive: false });
+
+/** HTTPS agents built from the TLS settings of one set of credentials. */
+export interface TlsAgents {
+  keepAlive: HttpsAgent;
+  oneShot: HttpsAgent;
+}
+
+/** Agents that trust `ca` in addition to the system CAs, or verify nothing (`insecure`). */
+export function tlsAgents(options: { ca?: Buffer; insecure?: boolean }): TlsAgents {
+  const tls = {
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    rejectUnauthorized: options.insecure !== true,
+  };
+  return {
+    keepAlive: new HttpsAgent({ keepAlive: true, maxSockets: 8, ...tls }),
+    oneShot: new HttpsAgent({ keepAlive: false, ...tls }),
+  };
+}
 
 /** What one request needs besides its config. */
 export interface RetryContext {
@@ -69,6 +91,8 @@ export interface RetryContext {
   label: string;
   /** Treat a non-idempotent method as safe to repeat (issuing a Keystone token is). */
   idempotent?: boolean;
+  /** HTTPS agents with the credentials' CA / verification settings. */
+  tls?: TlsAgents;
 }
 
 function canRetry(idempotent: boolean, f: FailureFacts): boolean {
@@ -98,6 +122,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** Describes a failure for people, without secrets. */
 export function describeFailure(service: ServiceLabel, label: string, f: FailureFacts): string {
+  if (isTlsFailure(f)) {
+    return `${service} at ${label}: TLS certificate not trusted (${f.networkCode ?? ''}); set OS_CACERT (cacert in clouds.yaml) to its CA bundle`;
+  }
   if (f.status === null)
     return `${service} at ${label} did not answer (${f.networkCode ?? 'network error'})`;
   return `${service} answered ${f.status} to ${label}${f.faultMessage === null ? '' : `: ${f.faultMessage}`}`;
@@ -120,8 +147,10 @@ export async function requestWithRetry<T>(
         ...config,
         method,
         timeout: ctx.policy.timeoutMs,
-        httpAgent: idempotent ? keepAliveHttp : undefined,
-        httpsAgent: idempotent ? keepAliveHttps : undefined,
+        httpAgent: idempotent ? keepAliveHttp : oneShotHttp,
+        httpsAgent: idempotent
+          ? (ctx.tls?.keepAlive ?? keepAliveHttps)
+          : (ctx.tls?.oneShot ?? oneShotHttps),
         headers: { ...(idempotent ? {} : { Connection: 'close' }), ...config.headers },
         ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
         // Never follow redirects silently with an auth token.
@@ -139,8 +168,9 @@ export async function requestWithRetry<T>(
       const message = describeFailure(ctx.service, `${method} ${ctx.label}`, f);
       if (!canRetry(idempotent, f) || attempt >= ctx.policy.attempts) {
         const transient = isTransient(f);
+        const tls = isTlsFailure(f);
         throw new OpenStackApiError(
-          transient ? 'OPENSTACK_UNAVAILABLE' : 'OPENSTACK_API_ERROR',
+          transient || tls ? 'OPENSTACK_UNAVAILABLE' : 'OPENSTACK_API_ERROR',
           transient
             ? `${message} (gave up after ${attempt} attempt${attempt > 1 ? 's' : ''})`
             : message,
@@ -148,6 +178,8 @@ export async function requestWithRetry<T>(
             status: f.status,
             service: ctx.service,
             cause: sanitizedCause(f, method, ctx.label),
+            // An untrusted certificate stays untrusted: no point in retrying the operation.
+            retryable: transient,
           },
         );
       }

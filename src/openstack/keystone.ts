@@ -4,6 +4,7 @@
  * 401, and picks service endpoints from the token's catalog. Tokens and secrets are never
  * logged; errors carry no request objects.
  */
+import { readFileSync } from 'node:fs';
 import type { AxiosResponse } from 'axios';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -20,7 +21,13 @@ import {
   selectEndpoint,
   type CatalogService,
 } from './catalog.js';
-import { DEFAULT_RETRY, requestWithRetry, type RetryPolicy } from './http-retry.js';
+import {
+  DEFAULT_RETRY,
+  requestWithRetry,
+  tlsAgents,
+  type RetryPolicy,
+  type TlsAgents,
+} from './http-retry.js';
 
 /** The services this project talks to, by the catalog they are found in. */
 export type ServiceKind = 'block-storage' | 'compute';
@@ -127,6 +134,7 @@ export class KeystoneSession {
   private readonly logger: Logger;
   private readonly retry: RetryPolicy;
   private readonly now: () => number;
+  private readonly tls: TlsAgents | undefined;
   /** How many tokens this session obtained (tests and metrics). */
   authentications = 0;
 
@@ -134,6 +142,24 @@ export class KeystoneSession {
     this.logger = (options.logger ?? silentLogger).child({ component: 'keystone' });
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.now = options.now ?? Date.now;
+    const c = options.credentials;
+    if (c.caFile !== undefined || c.insecure === true) {
+      let ca: Buffer | undefined;
+      if (c.caFile !== undefined) {
+        try {
+          ca = readFileSync(c.caFile);
+        } catch (err) {
+          throw new AppError(
+            'CONFIG_INVALID',
+            `cannot read the CA bundle ${c.caFile} (OS_CACERT, ${c.source}): ${(err as Error).message}`,
+          );
+        }
+      }
+      if (c.insecure === true) {
+        this.logger.warn('TLS verification of OpenStack APIs is off (OS_INSECURE / verify: false)');
+      }
+      this.tls = tlsAgents({ ...(ca === undefined ? {} : { ca }), insecure: c.insecure === true });
+    }
   }
 
   get credentials(): OpenStackCredentials {
@@ -184,6 +210,7 @@ export class KeystoneSession {
             policy: this.retry,
             logger: this.logger,
             label: url,
+            ...(this.tls === undefined ? {} : { tls: this.tls }),
             ...(req.signal === undefined ? {} : { signal: req.signal }),
           },
         );
@@ -244,6 +271,7 @@ export class KeystoneSession {
           logger: this.logger,
           label: url,
           idempotent: true,
+          ...(this.tls === undefined ? {} : { tls: this.tls }),
           ...(signal === undefined ? {} : { signal }),
         },
       );

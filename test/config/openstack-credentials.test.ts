@@ -30,6 +30,13 @@ beforeAll(async () => {
       '      auth_url: http://keystone.example:5000',
       '      application_credential_id: 423f19a4ac1e4f48bbb4180756e6eb6c',
       '      application_credential_secret: rEaqvJka48mpv',
+      '  tls:',
+      '    cacert: /etc/ssl/private-ca.pem',
+      '    verify: false',
+      '    auth:',
+      '      auth_url: https://k:5000/v3',
+      '      user_id: u1',
+      '      password: p',
       '  vendor:',
       '    profile: vexxhost',
       '',
@@ -133,6 +140,17 @@ describe('clouds.yaml with OS_CLOUD', () => {
   it('reads application credentials from a cloud entry', async () => {
     const c = await loadOpenStackCredentials({ env: { OS_CLOUD: 'appcred' }, ...paths() });
     expect(c.auth.type).toBe('application_credential');
+  });
+
+  it('reads the TLS settings cacert and verify', async () => {
+    const c = await loadOpenStackCredentials({ env: { OS_CLOUD: 'tls' }, ...paths() });
+    expect(c.caFile).toBe('/etc/ssl/private-ca.pem');
+    expect(c.insecure).toBe(true);
+    const e = await loadOpenStackCredentials({
+      env: { OS_AUTH_URL: 'https://k', OS_USER_ID: 'u', OS_PASSWORD: 'p', OS_CACERT: '/ca.pem' },
+    });
+    expect(e.caFile).toBe('/ca.pem');
+    expect(e.insecure).toBeUndefined();
   });
 
   it('says which files it searched when the cloud or the file is missing', async () => {

@@ -3,8 +3,14 @@
  * recording, failure injection, and stop/start on the same port to emulate a service that
  * is down (connection refused) and comes back.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server, Socket } from 'node:net';
 
 /** A request as the handlers and the tests see it. */
 export interface RecordedRequest {
@@ -52,7 +58,14 @@ export class EmulatedService {
   constructor(
     readonly name: string,
     private readonly handler: Handler,
+    /** Serve HTTPS with this key and certificate instead of plain HTTP. */
+    private readonly tls?: { key: string | Buffer; cert: string | Buffer },
   ) {}
+
+  /** `http://127.0.0.1:<port>` or `https://...`. */
+  get baseUrl(): string {
+    return `${this.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.boundPort}`;
+  }
 
   get port(): number {
     return this.boundPort;
@@ -65,7 +78,7 @@ export class EmulatedService {
   /** Listens on 127.0.0.1 (a random port the first time, the same port after a stop). */
   async start(): Promise<void> {
     if (this.server !== null) return;
-    const server = createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -98,7 +111,9 @@ export class EmulatedService {
             res.end(`emulator bug: ${String(err)}`);
           });
       });
-    });
+    };
+    const server: Server =
+      this.tls === undefined ? createServer(listener) : createHttpsServer(this.tls, listener);
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));

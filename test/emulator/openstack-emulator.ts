@@ -37,6 +37,8 @@ export interface EmulatorOptions {
   volumeQuotaPerProject?: number;
   /** Volume types that exist (POST /volumes with another name → 404); default lvmdriver-1. */
   volumeTypes?: string[];
+  /** Serve all three APIs over HTTPS with this key and certificate (PEM). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** The service account and the demo tenant every emulated cloud has. */
@@ -131,7 +133,7 @@ export async function startOpenStackEmulator(
     defaultContext,
   );
 
-  const base = (s: EmulatedService) => `http://127.0.0.1:${s.port}`;
+  const base = (s: EmulatedService) => s.baseUrl;
   // The services refer to each other's URLs lazily, after all three listen.
   const services = {} as Record<'keystone' | 'cinder' | 'nova', EmulatedService>;
   const urls = (): EmulatorBaseUrls => ({
@@ -157,9 +159,9 @@ export async function startOpenStackEmulator(
     () => urls().nova,
     () => `${urls().keystone}/v3`,
   );
-  services.keystone = new EmulatedService('keystone', keystone.handle);
-  services.cinder = new EmulatedService('cinder', cinder.handle);
-  services.nova = new EmulatedService('nova', nova.handle);
+  services.keystone = new EmulatedService('keystone', keystone.handle, options.tls);
+  services.cinder = new EmulatedService('cinder', cinder.handle, options.tls);
+  services.nova = new EmulatedService('nova', nova.handle, options.tls);
   try {
     await services.keystone.start();
     await services.cinder.start();
