@@ -229,6 +229,8 @@ export async function startOpenStackEmulator(
       lifecycle.stop();
       await Promise.all(Object.values(services).map((s) => s.stop()));
       await notifier?.close();
+      // Delayed work still under way now fails fast on the closed notifier.
+      await lifecycle.settle();
     },
   };
 }

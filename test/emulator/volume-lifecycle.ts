@@ -399,8 +399,14 @@ export class VolumeLifecycle {
     });
   }
 
+  /** The last failure of delayed work (e.g. a notification the broker refused). */
+  lastAsyncError: unknown = null;
+
   private track(p: Promise<unknown>): void {
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    const q = p.catch((err: unknown) => {
+      this.lastAsyncError = err;
+    });
+    this.pending.add(q);
+    void q.finally(() => this.pending.delete(q));
   }
 }
