@@ -5,13 +5,16 @@
  * as they are written, so no second read is needed.
  */
 import { createHash } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { spawnCommand, stderrTail } from '../exec/run-command.js';
+import { runCommand, spawnCommand, stderrTail } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import type { ArchiveFile } from './manifest.js';
 import { tarCreateArgs, zstdCompressArgs } from './args/archive-args.js';
 import { commitPartial, createPartialStream, destError, discardPartial } from './durable-file.js';
+import { parseTarTotals } from './parse/tar-totals.js';
 import { readProcessReadBytes } from './proc-io.js';
 
 export type ArchiveSource =
@@ -32,6 +35,36 @@ export interface ArchiveOptions {
 }
 
 type Child = ReturnType<typeof spawnCommand>;
+
+function bufferText(b: unknown): string {
+  return b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '';
+}
+
+/**
+ * The error of the first program that failed on its own. A tar that got EPIPE because zstd
+ * died is not the cause, so a failed zstd is reported before a tar that saw a broken pipe.
+ */
+async function firstFailure(children: { name: string; child: Child }[]): Promise<AppError | null> {
+  const failures: { name: string; exit: string; stderr: string }[] = [];
+  for (const c of children) {
+    const r = await c.child;
+    if (r.exitCode === 0) continue;
+    failures.push({
+      name: c.name,
+      exit: r.exitCode !== undefined ? `exit ${r.exitCode}` : `signal ${String(r.signal)}`,
+      stderr: bufferText(r.stderr),
+    });
+  }
+  if (failures.length === 0) return null;
+  const cause =
+    failures.find((f) => !/broken pipe/i.test(f.stderr) && f.exit.startsWith('exit')) ??
+    (failures[0]);
+  return new AppError(
+    'ARCHIVE_FAILED',
+    `${cause.name} failed (${cause.exit})${cause.stderr.trim() ? ': ' + stderrTail(cause.stderr) : ''}`,
+    { details: { program: cause.name, exit: cause.exit } },
+  );
+}
 
 /** Counts bytes flowing through, optionally hashing them. */
 class Meter extends Transform {
@@ -66,72 +99,85 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (opts.signal?.aborted) onOuterAbort();
 
+  const { source } = opts;
+  // tar writes into a FIFO that zstd reads: the uncompressed stream never enters Node.
+  const fifo = source.kind === 'tree' ? join(opts.cwd, `${opts.file}.fifo`) : null;
   const out = createPartialStream(opts.dir, opts.file);
   const children: { name: string; child: Child }[] = [];
   let poll: NodeJS.Timeout | undefined;
   try {
-    const { source } = opts;
+    if (fifo !== null) await runCommand('mkfifo', ['-m', '600', '--', fifo]);
+    const zstdInput = source.kind === 'device' ? source.device : (fifo ?? undefined);
     const zstd = spawnCommand(
       'zstd',
-      zstdCompressArgs({
-        ...opts.compression,
-        ...(source.kind === 'device' ? { input: source.device } : {}),
-      }),
+      zstdCompressArgs({ ...opts.compression, ...(zstdInput ? { input: zstdInput } : {}) }),
       { signal: local.signal, cwd: opts.cwd },
     );
     children.push({ name: 'zstd', child: zstd });
     const stored = new Meter(true);
-    const streams: Promise<unknown>[] = [pipeline(zstd.stdout, stored, out)];
+    // Any failure stops the whole pass: a tar that died leaves zstd waiting on the FIFO.
+    const stopOnError = (p: Promise<unknown>): Promise<unknown> =>
+      p.catch((err: unknown) => {
+        local.abort(err);
+        throw err;
+      });
+    const streams: Promise<unknown>[] = [stopOnError(pipeline(zstd.stdout, stored, out))];
     let uncompressed: Meter | null = null;
-    if (source.kind === 'tree') {
-      const tar = spawnCommand('tar', tarCreateArgs(source.mountpoint, source.excludes), {
+    if (source.kind === 'tree' && fifo !== null) {
+      const tar = spawnCommand('tar', tarCreateArgs(source.mountpoint, source.excludes, fifo), {
         signal: local.signal,
         cwd: opts.cwd,
       });
       children.unshift({ name: 'tar', child: tar });
       tar.stdin?.end();
-      uncompressed = new Meter(false, opts.onProgress);
-      streams.push(pipeline(tar.stdout, uncompressed, zstd.stdin));
+      tar.stdout?.resume();
+      zstd.stdin?.end();
     } else if (source.kind === 'buffer') {
       uncompressed = new Meter(false, opts.onProgress);
       const input = uncompressed;
-      streams.push(pipeline(input, zstd.stdin));
+      streams.push(stopOnError(pipeline(input, zstd.stdin)));
       input.end(source.data);
     } else {
       zstd.stdin?.end();
-      // zstd reads the device itself; its read counter in /proc is the progress.
-      const pid = zstd.pid;
-      if (opts.onProgress && pid !== undefined) {
-        const report = opts.onProgress;
-        poll = setInterval(() => {
-          void readProcessReadBytes(pid).then((n) => n !== null && report(n));
-        }, 500);
-      }
     }
+    // zstd reads the FIFO or the device itself: its read counter in /proc is the progress.
+    const pid = zstd.pid;
+    if (source.kind !== 'buffer' && opts.onProgress && pid !== undefined) {
+      const report = opts.onProgress;
+      poll = setInterval(() => {
+        void readProcessReadBytes(pid).then((n) => n !== null && report(n));
+      }, 250);
+    }
+    const waits = children.map((c) =>
+      c.child.then((r) => {
+        if (r.exitCode !== 0) local.abort(new Error(`${c.name} failed`));
+        return r;
+      }),
+    );
 
-    const settled = await Promise.allSettled([...streams, ...children.map((c) => c.child)]);
+    const settled = await Promise.allSettled([...streams, ...waits]);
     const streamError = settled
       .slice(0, streams.length)
       .find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    const failedChild = children.find((c) => c.child.exitCode !== 0);
     if (opts.signal?.aborted) {
       throw new AppError('ABORTED', `archiving ${opts.file} was cancelled`, {
         cause: opts.signal.reason,
       });
     }
     const writeCode = (streamError?.reason as NodeJS.ErrnoException | undefined)?.code;
-    if (writeCode === 'ENOSPC' || writeCode === 'EDQUOT')
+    if (writeCode === 'ENOSPC' || writeCode === 'EDQUOT') {
       throw destError(streamError?.reason, opts.file);
-    if (failedChild !== undefined) {
-      const result = await failedChild.child;
-      const stderr = Buffer.from(result.stderr ?? new Uint8Array()).toString('utf8');
-      throw new AppError(
-        'ARCHIVE_FAILED',
-        `${failedChild.name} failed writing ${opts.file} (exit ${failedChild.child.exitCode ?? 'signal ' + String(result.signal)})${stderr.trim() ? ': ' + stderrTail(stderr) : ''}`,
-        { details: { program: failedChild.name, exitCode: failedChild.child.exitCode } },
-      );
     }
+    const failed = await firstFailure(children);
+    if (failed !== null) throw failed;
     if (streamError !== undefined) throw destError(streamError.reason, opts.file);
+    if (source.kind === 'tree') {
+      const tarResult = await (children[0] as { child: Child }).child;
+      const total = parseTarTotals(bufferText(tarResult.stderr));
+      if (total === null) throw new AppError('ARCHIVE_FAILED', 'tar did not report its total');
+      uncompressed = new Meter(false);
+      uncompressed.bytes = total;
+    }
 
     await commitPartial(opts.dir, opts.file);
     return {
@@ -149,6 +195,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     throw err;
   } finally {
     if (poll) clearInterval(poll);
+    if (fifo !== null) await unlink(fifo).catch(() => undefined);
     opts.signal?.removeEventListener('abort', onOuterAbort);
   }
 }

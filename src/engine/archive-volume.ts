@@ -172,6 +172,13 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     checkAbort(req.signal);
     const n = p.entry.number ?? 0;
     const base = done;
+    if (p.entry.action !== 'skipped') {
+      req.onProgress?.({
+        phase: `${p.entry.action === 'raw' ? 'raw' : 'archive'} p${n}`,
+        bytesDone: base,
+        bytesTotal: total,
+      });
+    }
     if (p.entry.action === 'archived' && p.mountpoint) {
       const mountpoint = p.mountpoint;
       req.logger.info({ partition: n, fsType: p.entry.fsType }, 'archiving filesystem');

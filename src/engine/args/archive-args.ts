@@ -12,17 +12,20 @@ export const TAR_METADATA_OPTIONS = [
 ] as const;
 
 /**
- * `tar` archiving the filesystem mounted at `mountpoint` to stdout. Member names are `./…`
- * (what exclude patterns match); the mountpoint in the arguments also lets the reaper tell
- * our tar processes from anyone else's.
+ * `tar` archiving the filesystem mounted at `mountpoint` into `output` (a FIFO that zstd
+ * reads: the bytes then go from tar to zstd through the kernel, not through Node). Member
+ * names are `./…` (what exclude patterns match); `--totals` reports the stream's size on
+ * stderr; the run-directory paths in the arguments let the reaper tell our tar processes
+ * from anyone else's.
  */
-export function tarCreateArgs(mountpoint: string, excludes: readonly string[]): string[] {
+export function tarCreateArgs(mountpoint: string, excludes: readonly string[], output: string): string[] {
   return [
     '--create',
-    '--file=-',
+    `--file=${output}`,
     ...TAR_METADATA_OPTIONS,
     '--sparse',
     '--one-file-system',
+    '--totals',
     '--exclude=./lost+found',
     ...excludes.map((e) => `--exclude=${e}`),
     `--directory=${mountpoint}`,

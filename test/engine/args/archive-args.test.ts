@@ -6,13 +6,27 @@ import {
   zstdDecompressArgs,
   zstdTestArgs,
 } from '../../../src/engine/args/archive-args.js';
+import { parseTarTotals } from '../../../src/engine/parse/tar-totals.js';
+
+describe('tar --totals', () => {
+  it('reads the byte count and tolerates its absence', () => {
+    expect(
+      parseTarTotals('tar: ./x: socket ignored\nTotal bytes written: 10240 (10KiB, 9.8MiB/s)\n'),
+    ).toBe(10240);
+    expect(parseTarTotals('tar: Exiting with failure status\n')).toBeNull();
+  });
+});
 
 describe('archive argument builders', () => {
   it('builds tar create with metadata options, lost+found and excludes last before the source', () => {
-    const args = tarCreateArgs('/run/cinder-lvm-backup/r1/p1', ['./var/cache', '*.tmp']);
+    const args = tarCreateArgs(
+      '/run/cinder-lvm-backup/r1/p1',
+      ['./var/cache', '*.tmp'],
+      '/run/cinder-lvm-backup/r1/p1.fifo',
+    );
     expect(args).toEqual([
       '--create',
-      '--file=-',
+      '--file=/run/cinder-lvm-backup/r1/p1.fifo',
       '--format=posix',
       '--xattrs',
       '--xattrs-include=*',
@@ -20,6 +34,7 @@ describe('archive argument builders', () => {
       '--numeric-owner',
       '--sparse',
       '--one-file-system',
+      '--totals',
       '--exclude=./lost+found',
       '--exclude=./var/cache',
       '--exclude=*.tmp',
@@ -29,7 +44,7 @@ describe('archive argument builders', () => {
   });
 
   it('keeps an exclude with spaces as one argument', () => {
-    expect(tarCreateArgs('/m', ['a b'])).toContain('--exclude=a b');
+    expect(tarCreateArgs('/m', ['a b'], '/f')).toContain('--exclude=a b');
   });
 
   it('builds tar list and zstd commands', () => {
