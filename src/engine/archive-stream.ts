@@ -58,7 +58,7 @@ async function firstFailure(children: { name: string; child: Child }[]): Promise
   if (failures.length === 0) return null;
   const cause =
     failures.find((f) => !/broken pipe/i.test(f.stderr) && f.exit.startsWith('exit')) ??
-    (failures[0]);
+    failures[0];
   return new AppError(
     'ARCHIVE_FAILED',
     `${cause.name} failed (${cause.exit})${cause.stderr.trim() ? ': ' + stderrTail(cause.stderr) : ''}`,

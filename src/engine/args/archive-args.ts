@@ -18,7 +18,11 @@ export const TAR_METADATA_OPTIONS = [
  * stderr; the run-directory paths in the arguments let the reaper tell our tar processes
  * from anyone else's.
  */
-export function tarCreateArgs(mountpoint: string, excludes: readonly string[], output: string): string[] {
+export function tarCreateArgs(
+  mountpoint: string,
+  excludes: readonly string[],
+  output: string,
+): string[] {
   return [
     '--create',
     `--file=${output}`,
