@@ -135,6 +135,8 @@ export function snapshotUsagePayload(
     status: string;
     createdAt: Date;
     metadata: Record<string, string>;
+    /** Python's str() of the deleted flag: '' while alive, 'True' once deleted. */
+    deleted?: boolean;
   },
 ): Record<string, Json> {
   return {
@@ -147,7 +149,75 @@ export function snapshotUsagePayload(
     display_name: snap.name,
     created_at: payloadTime(new Date(Math.floor(snap.createdAt.getTime() / 1000) * 1000)),
     status: snap.status,
-    deleted: '',
+    deleted: snap.deleted === true ? 'True' : '',
     metadata: pythonReprDict(snap.metadata),
+  };
+}
+
+/**
+ * `scheduler.create_volume` (priority ERROR) when no backend can take a volume: the request
+ * spec with the volume object, its type and properties (keys as in the real fixture 0015).
+ */
+export function schedulerCreateFailedPayload(v: EmuVolume, reason: string): Record<string, Json> {
+  const properties: Record<string, Json> = {
+    attach_status: 'detached',
+    availability_zone: v.availabilityZone,
+    cgsnapshot_id: null,
+    consistencygroup_id: null,
+    group_id: null,
+    display_description: v.description,
+    display_name: v.name,
+    encryption_key_id: null,
+    metadata: { ...v.metadata },
+    multiattach: v.multiattach,
+    project_id: v.projectId,
+    qos_specs: null,
+    reservations: [],
+    size: v.size,
+    snapshot_id: v.snapshotId,
+    source_volid: v.sourceVolid,
+    status: 'creating',
+    user_id: v.userId,
+    volume_type_id: v.volumeTypeId,
+  };
+  const volumeType: Record<string, Json> = {
+    id: v.volumeTypeId,
+    name: v.volumeTypeName,
+    description: null,
+    is_public: true,
+    projects: [],
+    extra_specs: {},
+    qos_specs_id: null,
+    created_at: rowTime(v.createdAt),
+    updated_at: null,
+    deleted_at: null,
+    deleted: false,
+  };
+  return {
+    request_spec: {
+      consistencygroup_id: null,
+      group_id: null,
+      cgsnapshot_id: null,
+      image_id: null,
+      snapshot_id: v.snapshotId,
+      source_volid: v.sourceVolid,
+      volume_id: v.id,
+      volume: {
+        ...volumeRow(v),
+        name: `volume-${v.id}`,
+        name_id: v.id,
+        metadata: { ...v.metadata },
+      },
+      volume_type: volumeType,
+      volume_properties: properties,
+      backup_id: null,
+      availability_zones: [v.availabilityZone],
+      resource_properties: properties,
+    },
+    volume_properties: properties,
+    volume_id: v.id,
+    state: 'error',
+    method: 'create_volume',
+    reason,
   };
 }

@@ -120,6 +120,16 @@ export class EmulatorControl {
     return this.lifecycle.createSnapshot(volumeId, name ?? null);
   }
 
+  /** Notifies snapshot.delete.start/end. */
+  deleteSnapshot(snapshotId: string): Promise<void> {
+    return this.lifecycle.deleteSnapshot(snapshotId);
+  }
+
+  /** A create no backend takes: `error`, no host; notifies `scheduler.create_volume` (ERROR). */
+  createUnschedulableVolume(spec: CreateVolumeSpec = {}, reason?: string): Promise<EmuVolume> {
+    return this.lifecycle.createUnschedulable(spec, reason);
+  }
+
   volume(id: string): EmuVolume | undefined {
     return this.state.volumes.get(id);
   }

@@ -317,4 +317,59 @@ describe('notifications', () => {
     expect(del?.['publisher_id']).toBe('volume.stor1@lvm');
     expect(emu.control.volume(v.id)).toBeUndefined();
   });
+
+  it('sends the scheduler failure to notifications.error and deletes unscheduled volumes from the API', async () => {
+    const conn = await amqp.connect(AMQP_URL);
+    const ch = await conn.createChannel();
+    const q = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(q.queue, exchange, 'notifications.*');
+    const got: { key: string; m: Record<string, unknown> }[] = [];
+    await ch.consume(
+      q.queue,
+      (msg) => {
+        if (msg === null) return;
+        const env = JSON.parse(msg.content.toString('utf8')) as Record<string, string>;
+        got.push({
+          key: msg.fields.routingKey,
+          m: JSON.parse(env['oslo.message'] ?? '') as Record<string, unknown>,
+        });
+      },
+      { noAck: true },
+    );
+    const v = await emu.control.createUnschedulableVolume({ name: 'nowhere' });
+    await emu.control.deleteVolume(v.id);
+    const ok = await emu.control.createVolume({ name: 'snappy' });
+    const snap = await emu.control.createSnapshot(ok.id, 'snap');
+    await emu.control.deleteSnapshot(snap);
+    for (let i = 0; i < 50 && got.length < 9; i++) await new Promise((r) => setTimeout(r, 20));
+    await conn.close();
+
+    const real = (file: string) => {
+      const env = JSON.parse(readFileSync(`${FIXTURES}/${file}`, 'utf8')) as Record<string, string>;
+      return JSON.parse(env['oslo.message'] ?? '') as Record<string, unknown>;
+    };
+    const sched = got.find((g) => g.m['event_type'] === 'scheduler.create_volume');
+    expect(sched?.key).toBe('notifications.error');
+    expect(sched?.m['priority']).toBe('ERROR');
+    const realSched = real('0015-scheduler.create_volume.json');
+    const payloadOf = (m: Record<string, unknown> | undefined) =>
+      (m?.['payload'] ?? {}) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(payloadOf(sched?.m))).toEqual(Object.keys(payloadOf(realSched)));
+    expect(Object.keys(payloadOf(sched?.m)['request_spec'] ?? {})).toEqual(
+      Object.keys(payloadOf(realSched)['request_spec'] ?? {}),
+    );
+    const delStart = got.find((g) => g.m['event_type'] === 'volume.delete.start');
+    expect(delStart?.m['publisher_id']).toBe('volume.controller');
+    expect((delStart?.m['payload'] as { status: string; host: unknown }).status).toBe('error');
+    expect((delStart?.m['payload'] as { host: unknown }).host).toBeNull();
+    const snapEnd = got.find((g) => g.m['event_type'] === 'snapshot.delete.end');
+    expect(snapEnd?.m['payload']).toMatchObject({
+      status: 'deleted',
+      deleted: 'True',
+      metadata: '',
+    });
+    expect(Object.keys(snapEnd?.m['payload'] as object)).toEqual(
+      Object.keys(real('0008-snapshot.delete.end.json')['payload'] as object),
+    );
+  });
 });

@@ -6,7 +6,11 @@
  * and the control API so both behave the same.
  */
 import { randomUUID } from 'node:crypto';
-import { snapshotUsagePayload, volumeUsagePayload } from './cinder-payloads.js';
+import {
+  schedulerCreateFailedPayload,
+  snapshotUsagePayload,
+  volumeUsagePayload,
+} from './cinder-payloads.js';
 import type { OsloNotifier } from './oslo-notifier.js';
 import type { Json, NotificationContext, Priority } from './oslo-format.js';
 import type { EmulatorState, EmuVolume } from './state.js';
@@ -60,6 +64,10 @@ function managerHost(host: string | null, fallback: string): string {
 /** Volume state changes plus their notifications. */
 export class VolumeLifecycle {
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly snapshots = new Map<
+    string,
+    { id: string; volumeId: string; name: string | null; createdAt: Date }
+  >();
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
@@ -247,11 +255,44 @@ export class VolumeLifecycle {
           'a group, have snapshots or be disassociated from snapshots after volume transfer.',
       );
     }
+    if (v.host === null) {
+      // Never scheduled: the API node deletes it itself, the start event keeps the old
+      // status (real fixtures 0016/0017).
+      await this.emit(v, 'volume.delete.start', 'api');
+      this.state.volumes.delete(id);
+      v.status = 'deleted';
+      await this.emit(v, 'volume.delete.end', 'api');
+      return;
+    }
     v.status = 'deleting';
     await this.emit(v, 'volume.delete.start', 'manager');
     this.state.volumes.delete(id);
     v.status = 'deleted';
     await this.emit(v, 'volume.delete.end', 'manager');
+  }
+
+  /**
+   * A create no backend can take: the volume ends in `error` without a host, and the
+   * scheduler sends `scheduler.create_volume` with priority ERROR (notifications.error);
+   * no volume.create.* events (real fixture 0015).
+   */
+  async createUnschedulable(
+    spec: CreateVolumeSpec = {},
+    reason = "NoValidBackend('No valid backend was found. No weighed backends available')",
+  ): Promise<EmuVolume> {
+    const v = this.build({ ...spec, host: null });
+    this.state.volumes.set(v.id, v);
+    const payload = schedulerCreateFailedPayload(v, reason);
+    v.status = 'error';
+    v.launchedAt = this.state.now();
+    await this.notify(
+      'scheduler.create_volume',
+      'ERROR',
+      v,
+      `scheduler.${this.opts.apiHost}`,
+      payload,
+    );
+    return v;
   }
 
   /** `DELETE /volumes/{id}`: `deleting` now, gone after the create delay. */
@@ -271,29 +312,38 @@ export class VolumeLifecycle {
 
   async createSnapshot(id: string, name: string | null = null): Promise<string> {
     const v = this.get(id);
-    const snap = {
-      id: randomUUID(),
-      name,
-      status: 'creating',
-      createdAt: this.state.now(),
-      metadata: {},
-    };
-    await this.notify(
-      'snapshot.create.start',
-      'INFO',
-      v,
-      `snapshot.${managerHost(v.host, this.opts.defaultBackend)}`,
-      snapshotUsagePayload(v, snap),
-    );
-    snap.status = 'available';
-    await this.notify(
-      'snapshot.create.end',
-      'INFO',
-      v,
-      `snapshot.${managerHost(v.host, this.opts.defaultBackend)}`,
-      snapshotUsagePayload(v, snap),
-    );
+    const snap = { id: randomUUID(), volumeId: id, name, createdAt: this.state.now() };
+    const publisher = `snapshot.${managerHost(v.host, this.opts.defaultBackend)}`;
+    const payload = (status: string) => snapshotUsagePayload(v, { ...snap, status, metadata: {} });
+    await this.notify('snapshot.create.start', 'INFO', v, publisher, payload('creating'));
+    this.snapshots.set(snap.id, snap);
+    await this.notify('snapshot.create.end', 'INFO', v, publisher, payload('available'));
     return snap.id;
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    const snap = this.snapshots.get(snapshotId);
+    if (snap === undefined) {
+      throw new LifecycleError(404, `Snapshot ${snapshotId} could not be found.`);
+    }
+    const v = this.get(snap.volumeId);
+    const publisher = `snapshot.${managerHost(v.host, this.opts.defaultBackend)}`;
+    const base = { ...snap, metadata: {} };
+    await this.notify(
+      'snapshot.delete.start',
+      'INFO',
+      v,
+      publisher,
+      snapshotUsagePayload(v, { ...base, status: 'deleting' }),
+    );
+    this.snapshots.delete(snapshotId);
+    await this.notify(
+      'snapshot.delete.end',
+      'INFO',
+      v,
+      publisher,
+      snapshotUsagePayload(v, { ...base, status: 'deleted', deleted: true }),
+    );
   }
 
   /** Waits for notifications of delayed operations that are already under way. */
