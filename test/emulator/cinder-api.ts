@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { HttpResponse, RecordedRequest } from './http-service.js';
 import { unauthorized } from './keystone-api.js';
+import { listVolumes, stringDict } from './cinder-list.js';
 import {
   MAX_MICROVERSION,
   MIN_MICROVERSION,
@@ -14,16 +15,12 @@ import {
   detailView,
   formatMicroversion,
   parseMicroversionHeader,
-  summaryView,
   type Microversion,
   type ViewContext,
 } from './cinder-views.js';
 import type { NotificationContext } from './oslo-format.js';
 import type { EmulatorState, EmuToken, EmuVolume } from './state.js';
 import { LifecycleError, type VolumeLifecycle } from './volume-lifecycle.js';
-
-/** `osapi_max_limit`: the default and the cap of `limit`. */
-export const OSAPI_MAX_LIMIT = 1000;
 
 interface Call {
   req: RecordedRequest;
@@ -36,36 +33,10 @@ interface Call {
   rest: string[];
 }
 
-const KNOWN_LIST_PARAMS = new Set([
-  'all_tenants',
-  'limit',
-  'marker',
-  'offset',
-  'sort',
-  'sort_key',
-  'sort_dir',
-  'with_count',
-  'metadata',
-  'status',
-  'name',
-  'project_id',
-]);
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function stringDict(v: unknown): Record<string, string> | null {
-  if (!isObject(v)) return null;
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x !== 'string') return null;
-    out[k] = x;
-  }
-  return out;
-}
-
-/** Cinder's checks on metadata keys and values (`_check_metadata_properties`). */
 function metadataProblem(md: Record<string, string>): string | null {
   for (const [k, v] of Object.entries(md)) {
     if (k.length === 0) return 'Metadata property key blank.';
@@ -207,111 +178,15 @@ export class CinderApi {
   }
 
   private list(c: Call, detail: boolean): HttpResponse {
-    const q = c.req.query;
-    // all_tenants is silently ignored for a non-admin token (wire reference D.1).
-    const allTenants = c.isAdmin && ['1', 'true', 'True'].includes(q.get('all_tenants') ?? '');
-    const limitText = q.get('limit');
-    let limit = OSAPI_MAX_LIMIT;
-    if (limitText !== null) {
-      if (!/^-?\d+$/.test(limitText)) return cinderFault(400, 'limit param must be an integer');
-      const n = Number(limitText);
-      if (n < 0) return cinderFault(400, 'limit param must be positive');
-      limit = Math.min(n, OSAPI_MAX_LIMIT);
-    }
-    const offsetText = q.get('offset');
-    const offset = offsetText === null ? 0 : Number(offsetText);
-    if (!Number.isInteger(offset) || offset < 0) {
-      return cinderFault(400, 'offset param must be an integer');
-    }
-    const sort = this.sortKeys(q);
-    if (typeof sort === 'string') return cinderFault(400, sort);
-
-    let items = [...this.state.volumes.values()].filter(
-      (v) => allTenants || v.projectId === c.token.projectId,
-    );
-    for (const [k, val] of q.entries()) {
-      if (!KNOWN_LIST_PARAMS.has(k)) {
-        // Admins may filter on anything; an unknown column yields an empty list, not a 400.
-        if (c.isAdmin) items = [];
-        continue;
-      }
-      if (k === 'status') items = items.filter((v) => v.status === val);
-      if (k === 'name') items = items.filter((v) => v.name === val);
-      if (k === 'project_id' && allTenants) items = items.filter((v) => v.projectId === val);
-      if (k === 'metadata') {
-        let want: unknown;
-        try {
-          want = JSON.parse(val);
-        } catch {
-          want = null;
-        }
-        const dict = stringDict(want);
-        items =
-          dict === null
-            ? []
-            : items.filter((v) => Object.entries(dict).every(([mk, mv]) => v.metadata[mk] === mv));
-      }
-    }
-    items.sort((a, b) => compareVolumes(a, b, sort));
-    const total = items.length;
-
-    const marker = q.get('marker');
-    if (marker !== null) {
-      const mvol = this.state.volumes.get(marker);
-      if (mvol === undefined) return cinderFault(404, `Marker ${marker} could not be found.`);
-      items = items.filter((v) => compareVolumes(v, mvol, sort) > 0);
-    }
-    items = items.slice(offset, offset + limit);
-
-    const body: Record<string, unknown> = {
-      volumes: items.map((v) => (detail ? detailView(v, c.view) : summaryView(v, c.view))),
-    };
-    const last = items[items.length - 1];
-    if (items.length >= limit && last !== undefined) {
-      const params = new URLSearchParams(q);
-      params.set('marker', last.id);
-      body['volumes_links'] = [
-        { rel: 'next', href: `${c.prefix}/volumes${detail ? '/detail' : ''}?${params.toString()}` },
-      ];
-    }
-    if (atLeast(c.mv, 45) && ['true', '1', 'True'].includes(q.get('with_count') ?? '')) {
-      body['count'] = total;
-    }
-    return { status: 200, body };
-  }
-
-  private sortKeys(q: URLSearchParams): [keyof EmuVolume, 1 | -1][] | string {
-    const columns: Record<string, keyof EmuVolume> = {
-      created_at: 'createdAt',
-      updated_at: 'updatedAt',
-      id: 'id',
-      name: 'name',
-      display_name: 'name',
-      size: 'size',
-      status: 'status',
-    };
-    const sort = q.get('sort');
-    if (sort !== null && (q.has('sort_key') || q.has('sort_dir'))) {
-      return "The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.";
-    }
-    const specs =
-      sort !== null
-        ? sort.split(',').map((s) => s.split(':'))
-        : [[q.get('sort_key') ?? 'created_at', q.get('sort_dir') ?? 'desc']];
-    const out: [keyof EmuVolume, 1 | -1][] = [];
-    for (const [k, d] of specs) {
-      const col = columns[k ?? ''];
-      if (col === undefined) return `Invalid input received: Invalid sort key ${k ?? ''}`;
-      if (d !== undefined && d !== 'asc' && d !== 'desc') {
-        return `Invalid input received: Invalid sort dir ${d}`;
-      }
-      out.push([col, d === 'asc' ? 1 : -1]);
-    }
-    // Cinder appends the default keys created_at and id with the first key's direction.
-    const dir = out[0]?.[1] ?? -1;
-    if (!out.some(([c]) => c === 'createdAt')) out.push(['createdAt', dir]);
-    if (!out.some(([c]) => c === 'id')) out.push(['id', dir]);
-    return out;
+    return listVolumes(this.state, {
+      query: c.req.query,
+      projectId: c.token.projectId,
+      isAdmin: c.isAdmin,
+      mv: c.mv,
+      view: c.view,
+      prefix: c.prefix,
+      detail,
+    });
   }
 
   private create(c: Call): HttpResponse {
@@ -478,25 +353,4 @@ export class CinderApi {
 
 function etagOf(md: Record<string, string>): string {
   return createHash('md5').update(JSON.stringify(md)).digest('hex');
-}
-
-function compareValues(a: unknown, b: unknown): number {
-  if (a instanceof Date || b instanceof Date) {
-    const x = a instanceof Date ? a.getTime() : -Infinity;
-    const y = b instanceof Date ? b.getTime() : -Infinity;
-    return x === y ? 0 : x < y ? -1 : 1;
-  }
-  if (a === b) return 0;
-  if (a === null || a === undefined) return -1;
-  if (b === null || b === undefined) return 1;
-  return (a as string | number) < (b as string | number) ? -1 : 1;
-}
-
-/** Keyset order: the marker semantics of a SQL `ORDER BY ... WHERE (keys) > (marker keys)`. */
-function compareVolumes(a: EmuVolume, b: EmuVolume, sort: [keyof EmuVolume, 1 | -1][]): number {
-  for (const [col, dir] of sort) {
-    const c = compareValues(a[col], b[col]);
-    if (c !== 0) return c * dir;
-  }
-  return 0;
 }
