@@ -62,6 +62,7 @@ export function stringDict(v: unknown): Record<string, string> | null {
 
 /** Cinder's checks on metadata keys and values (`_check_metadata_properties`). */
 
+/** `GET /volumes` (summaries) or `GET /volumes/detail` for the caller in `r`. */
 export function listVolumes(state: EmulatorState, r: ListRequest): HttpResponse {
   const detail = r.detail;
   const q = r.query;
