@@ -55,10 +55,10 @@ async function firstFailure(children: { name: string; child: Child }[]): Promise
       stderr: bufferText(r.stderr),
     });
   }
-  if (failures.length === 0) return null;
   const cause =
     failures.find((f) => !/broken pipe/i.test(f.stderr) && f.exit.startsWith('exit')) ??
     failures[0];
+  if (cause === undefined) return null;
   return new AppError(
     'ARCHIVE_FAILED',
     `${cause.name} failed (${cause.exit})${cause.stderr.trim() ? ': ' + stderrTail(cause.stderr) : ''}`,

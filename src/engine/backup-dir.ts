@@ -3,10 +3,21 @@
  * `<backupId>.partial/`; only a finished backup (archives, manifest, SHA256SUMS all durable)
  * is renamed to its final name, so a crash never leaves something that looks like a backup.
  */
-import { mkdir, open, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { destError, fsyncDir, PARTIAL_SUFFIX } from './durable-file.js';
+import { runDirOwnerAlive, runRoot } from './run-dir.js';
 
 export interface BackupDir {
   sourceDir: string;
@@ -24,6 +35,7 @@ export async function prepareBackupDir(
   dest: string,
   source: string,
   backupId: string,
+  runId: string,
 ): Promise<BackupDir> {
   if (!SOURCE_NAME.test(source) || source === '.' || source === '..') {
     throw new AppError(
@@ -47,6 +59,7 @@ export async function prepareBackupDir(
       await h.close();
     }
     await unlink(probe);
+    await writeFile(join(workDir, RUN_MARKER), runId, { mode: 0o600 });
   } catch (err) {
     await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     await rmdir(sourceDir).catch(() => undefined);
@@ -58,12 +71,33 @@ export async function prepareBackupDir(
     }
     throw e;
   }
+  await sweepStalePartials(sourceDir, workDir);
   return { sourceDir, workDir, finalDir };
+}
+
+/** Names the run that owns a work directory; removed before the directory is committed. */
+const RUN_MARKER = '.run';
+
+/**
+ * Removes `<id>.partial` directories of this source left by runs that died (SIGKILL, power
+ * loss): their owner's run directory is gone or its process is not alive. A live run's
+ * work directory is never touched.
+ */
+async function sweepStalePartials(sourceDir: string, own: string): Promise<void> {
+  const entries = await readdir(sourceDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const path = join(sourceDir, e.name);
+    if (!e.isDirectory() || !e.name.endsWith(PARTIAL_SUFFIX) || path === own) continue;
+    const runId = (await readFile(join(path, RUN_MARKER), 'utf8').catch(() => '')).trim();
+    if (runId !== '' && (await runDirOwnerAlive(join(runRoot(), runId)))) continue;
+    await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 /** Renames the finished work directory to its final name and makes that durable. */
 export async function commitBackupDir(dir: BackupDir): Promise<void> {
   try {
+    await unlink(join(dir.workDir, RUN_MARKER)).catch(() => undefined);
     await fsyncDir(dir.workDir);
     await rename(dir.workDir, dir.finalDir);
     await fsyncDir(dir.sourceDir);

@@ -98,7 +98,7 @@ export async function runBackupFrame(
   req.signal?.throwIfAborted();
   await req.validate?.();
 
-  const dir = await prepareBackupDir(req.dest, req.sourceName, backupId);
+  const dir = await prepareBackupDir(req.dest, req.sourceName, backupId, runId);
   const stack = new CleanupStack();
   const timings: Record<string, number> = {};
   const log = logger.child({ backupId, runId, component: 'backup' });

@@ -83,7 +83,7 @@ describe('backup / verify / reap commands', () => {
     expect(usage.code).toBe(2);
   }, 60_000);
 
-  it('reap removes the mounts and run directory of a SIGKILLed backup', async () => {
+  it('reap removes the mounts and run directory of a SIGKILLed backup; the next backup succeeds', async () => {
     // A bigger filesystem so the backup is still archiving when it is killed.
     const big = join(work, 'big.img');
     await runCommand('truncate', ['-s', '400M', big]);
@@ -137,7 +137,14 @@ describe('backup / verify / reap commands', () => {
     expect(await readdir(runRoot)).toEqual([]);
     // What the killed run wrote stays an unfinished "<id>.partial", never a backup.
     const dirs = await readdir(join(work, 'kdest', dev.replace('/dev/', '')));
+    expect(dirs.length).toBeGreaterThan(0);
     expect(dirs.every((d) => d.endsWith('.partial'))).toBe(true);
+    // The next backup of the same source succeeds and sweeps the dead run's work directory.
+    const again = await cli(['backup', '--device', dev, '--dest', join(work, 'kdest'), '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await readdir(join(work, 'kdest', dev.replace('/dev/', '')))).toEqual([
+      again.json?.['backupId'],
+    ]);
     await detach(dev);
   }, 120_000);
 });
