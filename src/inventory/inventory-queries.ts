@@ -148,20 +148,40 @@ export async function touchSeenVolumes(q: Queryable, ids: string[], seenAt: Date
   ]);
 }
 
+/** Volumes no view has touched since `pollStartedAt`: Cinder no longer lists them. */
+export async function unseenVolumeIds(q: Queryable, pollStartedAt: Date): Promise<string[]> {
+  const res = await q.query<{ id: string }>(
+    `SELECT id::text AS id FROM volumes
+      WHERE deleted_at IS NULL AND seen_at < $1
+      ORDER BY id FOR UPDATE`,
+    [pollStartedAt],
+  );
+  return res.rows.map((r) => r.id);
+}
+
+/** Live (not deleted) volumes of the inventory. */
+export async function countLiveVolumes(q: Queryable): Promise<number> {
+  const res = await q.query<{ n: string }>(
+    'SELECT count(*) AS n FROM volumes WHERE deleted_at IS NULL',
+  );
+  return Number(res.rows[0]?.n ?? 0);
+}
+
 /**
- * Volumes no view has touched since `pollStartedAt`: Cinder no longer lists them. They get
- * `deleted_at` (and status `deleted`, as the delete event writes); their backups stay.
+ * Marks volumes gone from Cinder: `deleted_at` (and status `deleted`, as the delete event
+ * writes); their backups stay.
  */
-export async function markUnseenVolumesDeleted(
+export async function markVolumesDeleted(
   q: Queryable,
-  pollStartedAt: Date,
+  ids: string[],
   now: Date,
 ): Promise<string[]> {
+  if (ids.length === 0) return [];
   const res = await q.query<{ id: string }>(
     `UPDATE volumes SET deleted_at = $2, status = 'deleted'
-      WHERE deleted_at IS NULL AND seen_at < $1
+      WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL
       RETURNING id::text AS id`,
-    [pollStartedAt, now],
+    [ids, now],
   );
   return res.rows.map((r) => r.id);
 }

@@ -14,7 +14,9 @@ import { OpenStackApiError } from '../openstack/api-error.js';
 import type { CinderClient } from '../openstack/cinder.js';
 import {
   lockInventoryWrites,
-  markUnseenVolumesDeleted,
+  countLiveVolumes,
+  markVolumesDeleted,
+  unseenVolumeIds,
   touchSeenVolumes,
   upsertPolledVolumes,
   type PolledVolume,
@@ -43,6 +45,15 @@ export interface PollOptions {
   maxRestarts?: number;
   now?: () => Date;
   signal?: AbortSignal;
+  /**
+   * A poll that would mark more than `fraction` of the live inventory (and at least
+   * `minCount` volumes) deleted holds those deletions until the next poll confirms them:
+   * a Cinder that answers 200 with a short list (a broken DB, a wrong region) must not
+   * wipe the inventory in one go. Default 0.5 and 20.
+   */
+  massDeletion?: { fraction: number; minCount: number };
+  /** Deletions a previous poll held; those seen missing again are applied now. */
+  confirmedDeletions?: ReadonlySet<string>;
 }
 
 export interface PollResult {
@@ -54,6 +65,8 @@ export interface PollResult {
   /** Rows left alone because an event updated them after their page was fetched. */
   stale: number;
   deleted: string[];
+  /** Missing volumes not marked deleted yet: a mass deletion awaiting the next poll. */
+  heldDeletions: string[];
   /** Volumes Cinder listed that could not be mapped, with why (they are not marked gone). */
   skipped: { id: string | null; reason: string }[];
   fetchMs: number;
@@ -145,7 +158,14 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
     await lockInventoryWrites(client);
     const outcomes = await upsertPolledVolumes(client, rows);
     for (const s of fetched.skippedSeen) await touchSeenVolumes(client, [s.id], s.seenAt);
-    const deleted = await markUnseenVolumesDeleted(client, pollStartedAt, now());
+    const liveBefore = await countLiveVolumes(client);
+    const missing = await unseenVolumeIds(client, pollStartedAt);
+    const guard = opts.massDeletion ?? { fraction: 0.5, minCount: 20 };
+    const mass = missing.length >= guard.minCount && missing.length > guard.fraction * liveBefore;
+    const confirmed = opts.confirmedDeletions ?? new Set<string>();
+    const apply = mass ? missing.filter((id) => confirmed.has(id)) : missing;
+    const held = mass ? missing.filter((id) => !confirmed.has(id)) : [];
+    const deleted = await markVolumesDeleted(client, apply, now());
     const byId = fetched.rows;
     const change: PollChange = {
       inserted: outcomes
@@ -157,7 +177,7 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
       deleted,
     };
     if (opts.afterUpsert !== undefined) await opts.afterUpsert(client, change);
-    return { outcomes, change };
+    return { outcomes, change, held, liveBefore };
   });
   const t2 = performance.now();
 
@@ -168,10 +188,18 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
     changed: result.change.changed.length,
     stale: rows.length - result.outcomes.length,
     deleted: result.change.deleted,
+    heldDeletions: result.held,
     skipped: fetched.skipped,
     fetchMs: Math.round(t1 - t0),
     writeMs: Math.round(t2 - t1),
   };
+  if (out.heldDeletions.length > 0) {
+    logger.error(
+      { held: out.heldDeletions.length, live: result.liveBefore },
+      `Cinder no longer lists ${out.heldDeletions.length} of ${result.liveBefore} volumes: ` +
+        'too many to mark deleted from one poll; they are marked if the next poll agrees',
+    );
+  }
   for (const s of out.skipped.slice(0, 20)) {
     logger.warn({ volumeId: s.id, reason: s.reason }, 'Cinder volume skipped: cannot be mapped');
   }
@@ -183,6 +211,7 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
       changed: out.changed,
       stale: out.stale,
       deleted: out.deleted.length,
+      held: out.heldDeletions.length,
       skipped: out.skipped.length,
       fetchMs: out.fetchMs,
       writeMs: out.writeMs,
@@ -228,7 +257,8 @@ export class InventoryPoller {
 
   /** Runs a poll now, or joins the one under way. */
   pollNow(): Promise<PollResult> {
-    this.running ??= pollInventory({ ...this.opts, signal: this.abort.signal })
+    const confirmedDeletions = new Set(this.lastResult?.heldDeletions ?? []);
+    this.running ??= pollInventory({ ...this.opts, confirmedDeletions, signal: this.abort.signal })
       .then((r) => {
         this.lastResult = r;
         this.lastError = null;

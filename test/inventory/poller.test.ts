@@ -323,6 +323,43 @@ describe('failures', () => {
   });
 });
 
+describe('mass deletions', () => {
+  it('are held until the next poll confirms them', async () => {
+    const vols = emu.control.seedVolumes(100);
+    await pollInventory({ pool: db.pool, cinder });
+    const gone = vols.slice(0, 60);
+    for (const v of gone) emu.control.deleteVolumeSilently(v.id);
+    const first = await pollInventory({ pool: db.pool, cinder });
+    expect(first.deleted).toEqual([]);
+    expect(first.heldDeletions.length).toBe(60);
+    expect(await counts()).toEqual({ live: 100, deleted: 0 });
+    const second = await pollInventory({
+      pool: db.pool,
+      cinder,
+      confirmedDeletions: new Set(first.heldDeletions),
+    });
+    expect(new Set(second.deleted)).toEqual(new Set(gone.map((v) => v.id)));
+    expect(await counts()).toEqual({ live: 40, deleted: 60 });
+  });
+
+  it('are dropped when the volumes come back (a Cinder hiccup)', async () => {
+    const vols = emu.control.seedVolumes(50);
+    const poller = new InventoryPoller({ pool: db.pool, cinder, intervalSeconds: 3600 });
+    await poller.pollNow();
+    const hidden = vols.slice(0, 30);
+    for (const v of hidden) emu.control.deleteVolumeSilently(v.id);
+    expect((await poller.pollNow()).heldDeletions.length).toBe(30);
+    for (const v of hidden) emu.control.state.volumes.set(v.id, v);
+    const back = await poller.pollNow();
+    expect(back).toMatchObject({ deleted: [], heldDeletions: [] });
+    expect(await counts()).toEqual({ live: 50, deleted: 0 });
+    // Through the loop, a confirmed mass deletion is applied on the second poll.
+    for (const v of hidden) emu.control.deleteVolumeSilently(v.id);
+    expect((await poller.pollNow()).deleted).toEqual([]);
+    expect((await poller.pollNow()).deleted.length).toBe(30);
+  });
+});
+
 describe('events and polls', () => {
   it('does not overwrite or delete a row an event updated after its page was fetched', async () => {
     const v = await emu.control.createVolume({ name: 'before' });
