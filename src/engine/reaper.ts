@@ -64,7 +64,8 @@ async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string 
     if (!info || !OUR_PROGRAMS.has(info.comm)) continue;
     const ours = dirs.some(
       (d) =>
-        inside(info.cwd, d) || info.args.some((a) => inside(a.replace(/^--directory=/, ''), d)),
+        inside(info.cwd, d) ||
+        info.args.some((a) => inside(a.replace(/^--(directory|file)=/, ''), d)),
     );
     if (ours) found.push({ pid, comm: info.comm });
   }
