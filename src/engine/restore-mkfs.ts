@@ -21,15 +21,31 @@ export function vfatVolumeId(uuid: string): string {
   return id.toUpperCase();
 }
 
+/** mke2fs's default bytes per inode for filesystems of 512 MiB and more (mke2fs.conf). */
+const EXT_DEFAULT_INODE_RATIO = 16384;
+
+/**
+ * `-N` for mke2fs when the backed-up filesystem held more inodes than a default mkfs of
+ * that size may give (it was made with more, e.g. `-i 4096`): without it tar would run out
+ * of inodes half-way. Null when the default is comfortably enough.
+ */
+export function extInodeCount(sizeBytes: number, inodesUsed: number | undefined): number | null {
+  if (inodesUsed === undefined) return null;
+  const defaultInodes = Math.floor(sizeBytes / EXT_DEFAULT_INODE_RATIO);
+  return inodesUsed > defaultInodes * 0.8 ? Math.ceil(inodesUsed * 1.25) : null;
+}
+
 /**
  * The mkfs command that makes a `fsType` filesystem on `device` with `uuid` and `label`
- * (either may be null: then mkfs picks a UUID / sets no label).
+ * (either may be null: then mkfs picks a UUID / sets no label). `inodes`: a minimum inode
+ * count for ext2/3/4 (see extInodeCount).
  */
 export function mkfsCommand(
   fsType: string,
   device: string,
   uuid: string | null,
   label: string | null,
+  inodes: number | null = null,
 ): MkfsCommand {
   switch (fsType) {
     case 'ext2':
@@ -42,6 +58,7 @@ export function mkfsCommand(
           '-q',
           ...(uuid !== null ? ['-U', uuid] : []),
           ...(label !== null ? ['-L', label] : []),
+          ...(inodes !== null ? ['-N', String(inodes)] : []),
           device,
         ],
       };

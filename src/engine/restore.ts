@@ -25,7 +25,7 @@ import {
   type RestoreCheck,
 } from './restore-checks.js';
 import { validateManifest } from './restore-manifest.js';
-import { mkfsCommand, restoreMountOptions } from './restore-mkfs.js';
+import { extInodeCount, mkfsCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
@@ -327,7 +327,8 @@ async function restoreFilesystem(
   const { mountpoint, stack, run, read, timed, tag } = opts;
   const logger = run.logger;
   const fsType = p.fsType as string;
-  const mkfs = mkfsCommand(fsType, device, p.uuid, p.label);
+  const inodes = fsType.startsWith('ext') ? extInodeCount(p.sizeBytes, p.fileCount) : null;
+  const mkfs = mkfsCommand(fsType, device, p.uuid, p.label, inodes);
   await timed(`mkfs:${tag}`, () => runCommand(mkfs.program, mkfs.args, run));
   await mkdir(mountpoint, { mode: 0o700 });
   const dropDir = stack.push(`rmdir ${mountpoint}`, () => rmdir(mountpoint));

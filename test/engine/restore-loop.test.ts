@@ -5,7 +5,7 @@
  * itself.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -371,5 +371,22 @@ describe('restoreBackup onto a loop device', () => {
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('CHECKSUM_MISMATCH');
     expect(ourMounts()).toEqual([]);
+  }, 120_000);
+
+  it('stops when aborted mid-archive, unmounts and removes its directories', async () => {
+    const target = await loop(450, 'aborted-target');
+    const controller = new AbortController();
+    const err: unknown = await restoreBackup({
+      manifestPath,
+      target,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'p1') controller.abort(new Error('test abort'));
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('ABORTED');
+    expect(ourMounts()).toEqual([]);
+    expect(readdirSync(runDir)).toEqual([]);
   }, 120_000);
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mkfsCommand, restoreMountOptions, vfatVolumeId } from '../../src/engine/restore-mkfs.js';
+import {
+  extInodeCount,
+  mkfsCommand,
+  restoreMountOptions,
+  vfatVolumeId,
+} from '../../src/engine/restore-mkfs.js';
 
 describe('mkfsCommand', () => {
   it.each([
@@ -43,5 +48,21 @@ describe('restoreMountOptions', () => {
   it('mounts xfs with nouuid, so a twin of a mounted filesystem can be filled', () => {
     expect(restoreMountOptions('xfs')).toEqual(['rw', 'nouuid']);
     expect(restoreMountOptions('ext4')).toEqual(['rw']);
+  });
+});
+
+describe('extInodeCount', () => {
+  it('asks for more inodes only when the backup used most of what a default mkfs gives', () => {
+    const GiB = 1024 ** 3;
+    expect(extInodeCount(GiB, 300)).toBeNull(); // default: 65536 inodes
+    expect(extInodeCount(GiB, undefined)).toBeNull();
+    expect(extInodeCount(GiB, 60000)).toBe(75000);
+    expect(mkfsCommand('ext4', '/dev/x', null, null, 75000).args).toEqual([
+      '-F',
+      '-q',
+      '-N',
+      '75000',
+      '/dev/x',
+    ]);
   });
 });
