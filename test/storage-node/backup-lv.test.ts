@@ -62,7 +62,11 @@ beforeAll(async () => {
   for (const m of run.stdout.matchAll(/^RESULT (\S+) (ok|fail)(?: (.*))?$/gm)) {
     results.set(m[1] as string, `${m[2]}${m[3] ? ` ${m[3]}` : ''}`);
   }
-  process.stderr.write(`backup-lv guest scenario: ${(run.durationMs / 1000).toFixed(1)} s wall\n`);
+  // Phase markers ("== [uptime] phase") and step timings, for the issue note.
+  const phases = run.stdout.split('\n').filter((l) => /^== |backup: /.test(l));
+  process.stderr.write(
+    `backup-lv guest scenario: ${(run.durationMs / 1000).toFixed(1)} s wall\n${phases.join('\n')}\n`,
+  );
 }, 1_800_000);
 
 describe('backup --lv in the storage-node guest', () => {
