@@ -147,7 +147,9 @@ export class Agent {
         this.wake = () => woken.abort();
         await sleep(options.pollSeconds * 1000, AbortSignal.any([signal, woken.signal]));
         this.wake = () => undefined;
+        this.log.trace({ running: this.running.size }, 'poll');
       }
+      this.log.info({ running: [...this.running.keys()] }, 'stopping: no more claims');
       await this.stopJobs();
     } finally {
       await wakeup.stop();
@@ -178,6 +180,8 @@ export class Agent {
         limit: step.limit,
         leaseSeconds: options.leaseSeconds,
       });
+      if (jobs.length > 0)
+        this.log.debug({ host: step.host, jobs: jobs.map((j) => j.id) }, 'claimed');
       for (const job of jobs) this.start(job, host);
     }
     this.hostOrder.push(this.hostOrder.shift() as ServedHost);
