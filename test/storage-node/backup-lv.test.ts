@@ -33,6 +33,8 @@ const EXPECTED = [
   'overflow',
   'overflow-no-archive',
   'overflow-clean',
+  'early-overflow',
+  'early-overflow-clean',
   'killed-left-something',
   'reap-status',
   'reap-kinds',

@@ -124,6 +124,23 @@ check_clean overflow
 rm -f /mnt/o1/overflow.bin
 umount /mnt/o1 && clb_unmap "$dev"
 
+# --- overflow before anything is read -------------------------------------------------
+# The origin is written without pause from before the snapshot exists, so its 4 MiB COW
+# fills while partitions are still being mapped, probed or mounted: whichever step then
+# fails, the error must name the overflow.
+clb_log "early overflow"
+mapfile -t parts < <(clb_map "$dev")
+mount "${parts[0]}" /mnt/o1
+( while :; do dd if=/dev/urandom of=/mnt/o1/churn.bin bs=1M count=16 conv=fsync status=none; done ) &
+churn=$!
+sleep 2
+"${CLI[@]}" backup --lv "$VG/$LV" --snapshot-size 4M --dest "$DEST" --json >"$WORK/early.json" 2>"$WORK/early.err"
+kill $churn; wait $churn 2>/dev/null
+expect_code early-overflow "$WORK/early.json" SNAPSHOT_OVERFLOW
+check_clean early-overflow
+rm -f /mnt/o1/churn.bin
+umount /mnt/o1 && clb_unmap "$dev"
+
 # --- SIGKILL mid-archive, reap, back up again ------------------------------------------
 clb_log "sigkill and reap"
 "${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/killed.json" 2>&1 &
