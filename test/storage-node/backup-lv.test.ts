@@ -3,9 +3,9 @@
  * input, snapshot overflow while archiving, SIGKILL then reap. One guest boot runs the whole
  * scenario (scenarios/backup-lv-failures.sh); each RESULT line it prints is asserted here.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/run-command.js';
 import { PROJECT_ROOT, runInGuest, type GuestResult } from './guest.js';
 
@@ -70,6 +70,11 @@ beforeAll(async () => {
     `backup-lv guest scenario: ${(run.durationMs / 1000).toFixed(1)} s wall\n${phases.join('\n')}\n`,
   );
 }, 1_800_000);
+
+afterAll(() => {
+  // The scenario writes nothing to /out; the empty share is not worth keeping.
+  if (run?.outDir) rmSync(run.outDir, { recursive: true, force: true });
+});
 
 describe('backup --lv in the storage-node guest', () => {
   it('ran the whole scenario', () => {
