@@ -105,3 +105,19 @@ export function mkfsCommand(
 export function restoreMountOptions(fsType: string): string[] {
   return fsType === 'xfs' ? ['rw', 'nouuid'] : ['rw'];
 }
+
+/** `mkswap` with the saved UUID and label (swap is skipped at backup, remade at restore). */
+export function mkswapCommand(
+  device: string,
+  uuid: string | null,
+  label: string | null,
+): MkfsCommand {
+  return {
+    program: 'mkswap',
+    args: [
+      ...(uuid !== null ? ['-U', uuid] : []),
+      ...(label !== null ? ['-L', label] : []),
+      device,
+    ],
+  };
+}

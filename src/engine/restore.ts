@@ -25,7 +25,7 @@ import {
   type RestoreCheck,
 } from './restore-checks.js';
 import { validateManifest } from './restore-manifest.js';
-import { extInodeCount, mkfsCommand, restoreMountOptions } from './restore-mkfs.js';
+import { extInodeCount, mkfsCommand, mkswapCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
@@ -213,6 +213,16 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       const tag = partitionTag(p);
       phase = tag;
       const device = devices.get(p.number);
+      if (p.action === 'skipped' && p.fsType === 'swap' && device !== undefined) {
+        // Swap holds nothing worth keeping, but fstab may name it by UUID: make it again.
+        const mkswap = mkswapCommand(device, p.uuid, p.label);
+        await timed(`mkswap:${tag}`, () => runCommand(mkswap.program, mkswap.args, run));
+        const probe = parseBlkidExport(
+          (await runCommand('blkid', blkidProbeArgs(device), run)).stdout,
+        );
+        checks.push(checkIdentity(p, probe));
+        continue;
+      }
       if (p.action === 'skipped') {
         checks.push({ name: `${tag} skipped`, ok: true, detail: p.reason ?? 'skipped at backup' });
         continue;
@@ -301,7 +311,8 @@ async function restoreTable(
   }
   const numbers = new Set(dumpPartitionNumbers(savedDump));
   const wanted = manifest.partitions
-    .filter((p) => p.action !== 'skipped' && p.number !== null && numbers.has(p.number))
+    .filter((p) => (p.action !== 'skipped' || p.fsType === 'swap') && p.number !== null)
+    .filter((p) => numbers.has(p.number as number))
     .map((p) => ({ number: p.number as number, startSector: p.startSector }));
   const mapped = await mapTargetPartitions(target, wanted, opts);
   return new Map([...mapped].map(([n, m]) => [n, m.device]));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   extInodeCount,
   mkfsCommand,
+  mkswapCommand,
   restoreMountOptions,
   vfatVolumeId,
 } from '../../src/engine/restore-mkfs.js';
@@ -64,5 +65,14 @@ describe('extInodeCount', () => {
       '75000',
       '/dev/x',
     ]);
+  });
+});
+
+describe('mkswapCommand', () => {
+  it('remakes swap with its UUID and label', () => {
+    expect(mkswapCommand('/dev/x', 'u-2', 'swap')).toEqual({
+      program: 'mkswap',
+      args: ['-U', 'u-2', '-L', 'swap', '/dev/x'],
+    });
   });
 });

@@ -147,6 +147,7 @@ clb_populate() {
 
 # clb_walk DIR: a canonical, sorted description of a tree: for every entry its path, type,
 # mode, owner, size (files and links), link target, mtime (seconds; not for symlinks);
+# (awk rather than grep -v as filters: grep fails on empty output, e.g. vfat has no xattrs)
 # hard-link groups; sha256 of every regular file; every xattr (hex); every ACL; and for
 # files of 1 MiB or more whether they are sparse. lost+found is left out (tar skips it).
 clb_walk() {
@@ -172,11 +173,11 @@ clb_walk() {
     echo "# xattrs"
     getfattr -R -P -h -d -m - -e hex . 2>/dev/null \
       | awk '/^# file: / { f = substr($0, 9); next } NF { print f "\t" $0 }' \
-      | grep -v $'\t''\./lost+found' | sort
+      | awk -F'\t' '$1 !~ /^\.\/lost\+found/' | sort
     echo "# acls"
     getfacl -R -P -n . 2>/dev/null \
       | awk '/^# file: / { f = substr($0, 9); next } NF { print f "\t" $0 }' \
-      | grep -v '^lost+found' | sort
+      | awk -F'\t' '$1 !~ /^lost\+found/' | sort
   )
 }
 

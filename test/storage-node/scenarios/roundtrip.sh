@@ -3,10 +3,13 @@
 #   gpt    thick LV, GPT: ext4 + xfs + a raw BIOS-boot partition; restored to a LARGER LV
 #   plain  thick LV with ext4 directly on it (no partition table); restored to an equal LV
 #   thin   thin LV in a thin pool, MBR table: ext4 + xfs; restored to another thin LV
+#   fsmix  thick LV, GPT: vfat (EFI system) + btrfs + swap (skipped at backup, remade)
+#   refuse restore failures on LVs: a corrupted archive (CHECKSUM_MISMATCH, no maps or
+#          mounts left), a smaller target (TARGET_TOO_SMALL), a target in use (TARGET_IN_USE)
 # Each: populate (lib.sh), describe with the independent walk, `backup --lv ... --json`,
 # `restore --manifest ... --target ... --json`, describe the restored copy, compare.
 # Prints "RESULT <case> <check> PASS|FAIL [detail]" and "TIME <case> <step> <seconds>" lines.
-# usage: roundtrip.sh [CASE...]   (default: gpt plain thin)
+# usage: roundtrip.sh [CASE...]   (default: gpt plain thin fsmix refuse)
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -175,9 +178,109 @@ case_thin() {
   fi
 }
 
+case_fsmix() {
+  local c=fsmix src dst p q i
+  src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid)
+  clb_log "fsmix: source $src"
+  clb_thick_lv "$src" 400 >/dev/null
+  sfdisk -q --no-reread --no-tell-kernel "/dev/$VG/$src" >/dev/null <<'TABLE'
+label: gpt
+start=2048, size=64MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system"
+size=260MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="btrfs root"
+size=32MiB, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"
+TABLE
+  mapfile -t p < <(clb_map "/dev/$VG/$src")
+  mkfs.vfat -n EFI "${p[0]}" >/dev/null
+  mkfs.btrfs -q -L "btrfs root" "${p[1]}"
+  mkswap -L swap0 "${p[2]}" >/dev/null
+  mkdir -p "$WORK/$c-src1" "$WORK/$c-src2"
+  mount "${p[0]}" "$WORK/$c-src1"
+  mkdir -p "$WORK/$c-src1/EFI/BOOT" "$WORK/$c-src1/EFI/debian"
+  head -c 300000 /dev/urandom >"$WORK/$c-src1/EFI/BOOT/BOOTX64.EFI"
+  printf 'search --fs-uuid\n' >"$WORK/$c-src1/EFI/debian/grub.cfg"
+  touch -d '2020-01-02 03:04:06' "$WORK/$c-src1/EFI/debian/grub.cfg"
+  mount "${p[1]}" "$WORK/$c-src2"
+  clb_populate "$WORK/$c-src2"
+  for i in 1 2; do
+    clb_walk "$WORK/$c-src$i" >"$WORK/$c-walk$i.before"
+    umount "$WORK/$c-src$i"
+  done
+  for i in 1 2 3; do clb_identity "${p[$((i - 1))]}" >"$WORK/$c-id$i.before"; done
+  clb_table "/dev/$VG/$src" >"$WORK/$c-table.before"
+  clb_unmap "/dev/$VG/$src"
+  clb_thick_lv "$dst" 400 >/dev/null
+  backup_and_restore "$c" "$src" "$dst" || return 1
+  leftovers_check "$c"
+  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
+  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
+  mapfile -t q < <(clb_map "/dev/$VG/$dst")
+  for i in 1 2 3; do
+    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
+    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
+  done
+  for i in 1 2; do
+    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
+    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
+    umount "$WORK/$c-dst$i"
+    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
+  done
+  clb_unmap "/dev/$VG/$dst"
+}
+
+# restore_code CASE NAME MANIFEST TARGET WANT: a restore that must fail with error code WANT.
+restore_code() {
+  local code
+  "${CLI[@]}" restore --manifest "$3" --target "$4" --json >"$WORK/$1-$2.json" 2>/dev/null && true
+  code=$(jq -r '.error.code // "none"' "$WORK/$1-$2.json" 2>/dev/null)
+  if [ "$code" = "$5" ]; then result "$1" "$2" PASS "$code"; else result "$1" "$2" FAIL "got $code, want $5"; fi
+}
+
+case_refuse() {
+  local c=refuse src dst small p manifest bad
+  src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid) small=volume-$(clb_new_uuid)
+  clb_log "refuse: source $src"
+  clb_thick_lv "$src" 96 >/dev/null
+  printf 'label: gpt\nsize=80MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n' |
+    sfdisk -q --no-reread --no-tell-kernel "/dev/$VG/$src" >/dev/null
+  mapfile -t p < <(clb_map "/dev/$VG/$src")
+  mkfs.ext4 -q -L small "${p[0]}"
+  mkdir -p "$WORK/$c-src"
+  mount "${p[0]}" "$WORK/$c-src"
+  for i in $(seq 1 20); do head -c 200000 /dev/urandom >"$WORK/$c-src/f$i"; done
+  umount "$WORK/$c-src"
+  clb_unmap "/dev/$VG/$src"
+  "${CLI[@]}" backup --lv "$VG/$src" --dest "$DEST" --json >"$WORK/$c-backup.json"
+  manifest=$(jq -r .manifest "$WORK/$c-backup.json")
+  bad=$WORK/$c-corrupt
+  cp -r "$(dirname "$manifest")" "$bad"
+  # Flip one byte in the middle of the filesystem archive: same size, other content.
+  local archive size
+  archive=$bad/$(jq -r '.partitions[0].archive.file' "$manifest")
+  size=$(stat -c %s "$archive")
+  printf '\xff' | dd of="$archive" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  clb_thick_lv "$dst" 96 >/dev/null
+  restore_code "$c" corrupt-archive "$bad/manifest.json" "/dev/$VG/$dst" CHECKSUM_MISMATCH
+  leftovers_check "$c"
+  # The target's own dm device stays, of course; its kpartx partition maps must not.
+  local maps
+  maps=$(dmsetup ls | awk -v lv="${VG//-/--}-${dst//-/--}" '$1 ~ ("^" lv "p?[0-9]+$") { print $1 }')
+  if [ -n "$maps" ]; then
+    result "$c" corrupt-no-maps FAIL "$maps"
+  else
+    result "$c" corrupt-no-maps PASS
+  fi
+  clb_thick_lv "$small" 64 >/dev/null
+  restore_code "$c" too-small "$manifest" "/dev/$VG/$small" TARGET_TOO_SMALL
+  clb_map "/dev/$VG/$dst" >/dev/null   # kpartx maps hold the target
+  restore_code "$c" in-use "$manifest" "/dev/$VG/$dst" TARGET_IN_USE
+  clb_unmap "/dev/$VG/$dst"
+  # And after all that, the good backup still restores onto the same target.
+  restore_code "$c" good-after-failures "$manifest" "/dev/$VG/$dst" none
+}
+
 clb_make_vg /dev/vda
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(gpt plain thin)
+[ ${#cases[@]} -gt 0 ] || cases=(gpt plain thin fsmix refuse)
 for c in "${cases[@]}"; do
   t=$(date +%s.%N)
   # Each case in its own subshell with -e: one failing case must not hide the others.
