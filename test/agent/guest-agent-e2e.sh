@@ -40,10 +40,30 @@ clb_thick_lv "$dst" 600 >/dev/null
 clb_log "volumes ready: $src (source), $dst (restore target)"
 
 # The agent, as systemd would run it; the host enqueued the backup before we booted.
-CLB_LOG_LEVEL=debug node "$PROJECT/dist/cli.js" agent --host "$BACKEND" --dest /out/backups \
-  --poll-seconds 1 --lease-seconds 30 --stop-timeout 60 >"$WORK/agent.out" 2>/out/agent.log &
-agent=$!
-clb_log "agent started (pid $agent)"
+start_agent() {
+  CLB_LOG_LEVEL=debug node "$PROJECT/dist/cli.js" agent --host "$BACKEND" --dest /out/backups \
+    --poll-seconds 1 --lease-seconds 10 --stop-timeout 60 >>"$WORK/agent.out" 2>>/out/agent.log &
+  agent=$!
+  clb_log "agent started (pid $agent)"
+}
+start_agent
+
+# The node crashes in the middle of the first attempt: SIGKILL once the snapshot is
+# mounted. Its snapshot, mappings, mounts and run directory stay behind.
+for _ in $(seq 1 600); do
+  grep -q " ${CLB_RUN_DIR:-/run/cinder-lvm-backup}/" /proc/self/mounts && break
+  sleep 0.2
+done
+kill -KILL "$agent"
+wait "$agent" 2>/dev/null
+left=$(clb_leftovers | tr '\n' ' ')
+case "$left" in
+  *lv:*) result crash-leaves-snapshot PASS "$left" ;;
+  *) result crash-leaves-snapshot FAIL "left: '$left'" ;;
+esac
+# The node comes back: the agent reaps first, then takes the job again once the dead
+# agent's lease has lapsed.
+start_agent
 
 # Wait for the host's restore and verify jobs to end (the host enqueues them after the
 # backup succeeded).

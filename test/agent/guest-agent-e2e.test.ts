@@ -3,7 +3,9 @@
  * by `cinder-lvm-backup agent` running INSIDE the guest (reaching Postgres only through
  * QEMU's restricted forward to 127.0.0.1:5432); the backup row and the views show the
  * result; a verify job checks it and a restore job writes it onto another LV, which the
- * guest compares with the original (guest-agent-e2e.sh).
+ * guest compares with the original (guest-agent-e2e.sh). The node crashes (SIGKILL) in the
+ * middle of the first attempt: the returning agent reaps the real LVM leftovers and the job
+ * runs again.
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -128,7 +130,7 @@ describe('the agent in the storage-node guest', () => {
         results.filter((l) => !/ PASS/.test(l)),
         run.stdout.slice(-4000),
       ).toEqual([]);
-      expect(results.length).toBe(5);
+      expect(results.length).toBe(6);
       expect(run.exitCode, run.stdout.slice(-3000) + run.stderr).toBe(0);
 
       // The catalog: jobs, the backup row, the views.
@@ -141,7 +143,7 @@ describe('the agent in the storage-node guest', () => {
         { kind: 'verify', state: 'succeeded' },
         { kind: 'restore', state: 'succeeded' },
       ]);
-      const [backup] = await listBackupsOfVolume(db.pool, volId);
+      const [backup] = await listBackupsOfVolume(db.pool, volId); // newest first
       expect(backup).toMatchObject({
         status: 'succeeded',
         verifyOk: true,
@@ -159,11 +161,28 @@ describe('the agent in the storage-node guest', () => {
         backups_kept: 1,
         bytes_kept: backup?.bytesWritten,
       });
-      const agentStart = await db.pool.query<{ node: string }>(
-        `SELECT node FROM events WHERE kind = 'agent.reaped'`,
+      // Two agent starts on the node: the first was SIGKILLed during the backup; the second
+      // reaped what it left (the snapshot among it) and ran the job's second attempt.
+      const starts = await db.pool.query<{
+        node: string;
+        data: { removed: { kind: string; name: string }[] };
+      }>(`SELECT node, data FROM events WHERE kind = 'agent.reaped' ORDER BY id`);
+      expect(starts.rowCount).toBe(2);
+      const [killed, returned] = starts.rows;
+      expect(returned?.data.removed.map((r) => r.kind)).toEqual(
+        expect.arrayContaining(['snapshot', 'dir']),
       );
-      expect(agentStart.rowCount).toBe(1);
-      expect(backup?.node).toBe(agentStart.rows[0]?.node);
+      console.log('reaped after the crash:', JSON.stringify(returned?.data.removed));
+      expect((await getJob(db.pool, backupJob?.id ?? 0))?.attempts).toBe(2);
+      const attempts = await db.pool.query<{
+        node: string;
+        status: string;
+        error_code: string | null;
+      }>('SELECT node, status, error_code FROM backups ORDER BY id');
+      expect(attempts.rows).toEqual([
+        { node: killed?.node, status: 'failed', error_code: 'LEASE_EXPIRED' },
+        { node: returned?.node, status: 'succeeded', error_code: null },
+      ]);
       const history = await db.pool.query<{ throughput_mib_s: string }>(
         'SELECT throughput_mib_s FROM backup_history',
       );
