@@ -1,0 +1,89 @@
+/**
+ * The per-volume-group limit: one agent serving two backends on two VGs never runs two
+ * backups of the same VG at once, but does run one on each VG side by side.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueJob } from '../../src/jobs/queue.js';
+import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { addVolume } from '../db/volume-fixtures.js';
+import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+
+let db: FreshDatabase;
+let work: string;
+let agent: AgentProcess | undefined;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  work = await mkdtemp(path.join(tmpdir(), 'clb-vg-'));
+});
+afterAll(async () => {
+  agent?.child.kill('SIGKILL');
+  await db?.drop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+/** Most intervals that overlap at one instant. */
+function maxOverlap(intervals: { from: number; to: number }[]): number {
+  const edges = intervals.flatMap((i) => [
+    { t: i.from, d: 1 },
+    { t: i.to, d: -1 },
+  ]);
+  edges.sort((a, b) => a.t - b.t || a.d - b.d);
+  let now = 0;
+  let max = 0;
+  for (const e of edges) {
+    now += e.d;
+    max = Math.max(max, now);
+  }
+  return max;
+}
+
+describe('the per-VG limit', () => {
+  it('runs one backup per volume group at a time', { timeout: 90_000 }, async () => {
+    for (const host of ['one@lvm', 'two@lvm']) {
+      for (let i = 0; i < 4; i += 1) {
+        const v = await addVolume(db.pool, host);
+        await enqueueJob(db.pool, {
+          kind: 'backup',
+          volumeId: v.id,
+          backendHost: host,
+          lvName: v.lvName,
+          reason: 'test',
+        });
+      }
+    }
+    agent = await startAgent({
+      databaseUrl: db.url,
+      hosts: ['one@lvm=vg1', 'two@lvm=vg2'],
+      dest: path.join(work, 'dest'),
+      runDir: path.join(work, 'run'),
+      args: ['--concurrency', '4', '--per-vg', '1', '--poll-seconds', '1'],
+      env: { CLB_FAKE_WORK_MS: '400' },
+    });
+    await waitFor(
+      'all backups',
+      async () =>
+        (await db.pool.query(`SELECT 1 FROM jobs WHERE state = 'succeeded'`)).rowCount === 8,
+      60_000,
+    );
+    const spans = await db.pool.query<{ host: string; from: Date; to: Date }>(
+      `SELECT j.backend_host AS host, s.at AS from, e.at AS to
+         FROM jobs j
+         JOIN events s ON s.job_id = j.id AND s.kind = 'backup.started'
+         JOIN events e ON e.job_id = j.id AND e.kind = 'backup.succeeded'`,
+    );
+    const of = (host?: string) =>
+      spans.rows
+        .filter((r) => host === undefined || r.host === host)
+        .map((r) => ({ from: r.from.getTime(), to: r.to.getTime() }));
+    expect(spans.rowCount).toBe(8);
+    expect(maxOverlap(of('one@lvm'))).toBe(1);
+    expect(maxOverlap(of('two@lvm'))).toBe(1);
+    expect(maxOverlap(of())).toBe(2);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+  });
+});
