@@ -1,0 +1,77 @@
+/**
+ * Cancelling a running job: the agent hears the hint (NOTIFY) or sees the flag at its next
+ * lease renewal, aborts the engine (which cleans up) and marks the job cancelled.
+ */
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cancelJob, enqueueJob, getJob } from '../../src/jobs/queue.js';
+import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { addVolume } from '../db/volume-fixtures.js';
+import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+
+let db: FreshDatabase;
+let work: string;
+let agent: AgentProcess | undefined;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  work = await mkdtemp(path.join(tmpdir(), 'clb-cancel-'));
+});
+afterAll(async () => {
+  agent?.child.kill('SIGKILL');
+  await db?.drop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe('cancel', () => {
+  it(
+    'stops a running backup, cleans up and marks the job cancelled',
+    { timeout: 60_000 },
+    async () => {
+      const host = 'cancel@lvm';
+      const runDir = path.join(work, 'run');
+      await mkdir(runDir, { recursive: true });
+      const v = await addVolume(db.pool, host, { lvName: 'volume-slow-cancel' });
+      const job = await enqueueJob(db.pool, {
+        kind: 'backup',
+        volumeId: v.id,
+        backendHost: host,
+        lvName: v.lvName,
+        reason: 'test',
+      });
+      // A long lease: only the NOTIFY hint can make the cancel quick.
+      agent = await startAgent({
+        databaseUrl: db.url,
+        hosts: [host],
+        dest: path.join(work, 'dest'),
+        runDir,
+        args: ['--poll-seconds', '1', '--lease-seconds', '60'],
+      });
+      await waitFor(
+        'the backup to start',
+        async () => (await readdir(runDir)).length === 1,
+        20_000,
+      );
+      const asked = Date.now();
+      expect((await cancelJob(db.pool, job?.id ?? 0))?.cancelRequestedAt).not.toBeNull();
+      await waitFor(
+        'the job to be cancelled',
+        async () => (await getJob(db.pool, job?.id ?? 0))?.state === 'cancelled',
+        30_000,
+      );
+      const seconds = (Date.now() - asked) / 1000;
+      console.log(`cancel took ${seconds.toFixed(2)} s (lease 60 s, renewal every 20 s)`);
+      expect(seconds).toBeLessThan(10);
+      expect(await readdir(runDir)).toEqual([]);
+      const row = await db.pool.query<{ status: string; error_code: string }>(
+        'SELECT status, error_code FROM backups WHERE job_id = $1',
+        [job?.id],
+      );
+      expect(row.rows).toEqual([{ status: 'failed', error_code: 'ABORTED' }]);
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(0);
+    },
+  );
+});
