@@ -17,6 +17,11 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
     const result = await migrate(pool, { logger: createLogger({ name: 'migrate' }) });
     if (ctx.json) printJson({ status: 'ok', ...result });
     else {
+      if (result.changed.length > 0) {
+        process.stderr.write(
+          `warning: applied migrations edited since: ${result.changed.join(', ')}\n`,
+        );
+      }
       process.stdout.write(
         result.applied.length === 0
           ? `schema is current (migration ${result.current})\n`

@@ -22,6 +22,8 @@ const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 
 export interface MigrateResult {
   applied: string[];
+  /** Applied migrations whose file changed since (they are never re-run: a bug to fix). */
+  changed: string[];
   /** Highest migration number in the database afterwards. */
   current: number;
 }
@@ -29,6 +31,7 @@ export interface MigrateResult {
 interface LedgerRow {
   number: number;
   name: string;
+  checksum: string;
 }
 
 async function readLedger(q: Queryable): Promise<LedgerRow[]> {
@@ -37,7 +40,7 @@ async function readLedger(q: Queryable): Promise<LedgerRow[]> {
   );
   if (exists.rows[0]?.t == null) return [];
   const res = await q.query<LedgerRow>(
-    'SELECT number, name FROM schema_migrations ORDER BY number',
+    'SELECT number, name, checksum FROM schema_migrations ORDER BY number',
   );
   return res.rows;
 }
@@ -80,6 +83,13 @@ export async function migrate(
       const unknown = unknownMigrations(ledger, migrations);
       if (unknown.length > 0) throw tooNew(unknown);
       const done = new Set(ledger.map((r) => r.number));
+      const sums = new Map(ledger.map((r) => [r.number, r.checksum]));
+      const changed = migrations
+        .filter((m) => sums.has(m.number) && sums.get(m.number) !== m.checksum)
+        .map((m) => m.name);
+      if (changed.length > 0) {
+        logger.warn({ changed }, 'applied migrations were edited afterwards; they are not re-run');
+      }
       const applied: string[] = [];
       for (const m of migrations) {
         if (done.has(m.number)) continue;
@@ -101,7 +111,7 @@ export async function migrate(
         applied.push(m.name);
       }
       const current = Math.max(0, ...migrations.map((m) => m.number), ...done);
-      return { applied, current };
+      return { applied, changed, current };
     } finally {
       await client
         .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])

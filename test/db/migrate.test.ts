@@ -41,6 +41,7 @@ describe('migrate against a real Postgres', () => {
     );
     const second = await migrate(db.pool);
     expect(second.applied).toEqual([]);
+    expect(second.changed).toEqual([]);
     const ledger = await db.pool.query('SELECT number FROM schema_migrations');
     expect(ledger.rowCount).toBe(files.length);
     await expect(assertSchemaCurrent(db.pool)).resolves.toBeUndefined();
@@ -69,6 +70,13 @@ describe('migrate against a real Postgres', () => {
     expect((err as AppError).message).toContain('9999_future.sql');
     await expect(assertSchemaCurrent(db.pool)).rejects.toMatchObject({ code: 'SCHEMA_TOO_NEW' });
     await db.pool.query('DELETE FROM schema_migrations WHERE number = 9999');
+  });
+
+  it('reports an applied migration whose file was edited, without running it again', async () => {
+    const files = await loadMigrations();
+    const edited = files.map((f, i) => (i === 0 ? { ...f, checksum: 'edited' } : f));
+    const result = await migrate(db.pool, { migrations: edited });
+    expect(result).toMatchObject({ applied: [], changed: [files[0]?.name] });
   });
 
   it('tells a daemon to run migrate when migrations are missing', async () => {
