@@ -24,6 +24,9 @@ export interface AgentOptions {
   pollSeconds: number;
   /** After SIGTERM, how long running jobs may finish before they are aborted. */
   stopTimeoutSeconds: number;
+  /** Backoff of retryable failures: first delay and ceiling (before jitter). */
+  retryBaseSeconds: number;
+  retryCapSeconds: number;
   /** Time zone for retention's day/week/month buckets. */
   timeZone: string;
   snapshotSize?: string;
@@ -69,6 +72,8 @@ export function parseAgentOptions(
     leaseSeconds: 60,
     pollSeconds: 10,
     stopTimeoutSeconds: 600,
+    retryBaseSeconds: 30,
+    retryCapSeconds: 3600,
     timeZone: env['CLB_TIME_ZONE'] ?? 'UTC',
     snapshotSize: undefined as string | undefined,
   };
@@ -98,6 +103,12 @@ export function parseAgentOptions(
         break;
       case '--stop-timeout':
         o.stopTimeoutSeconds = positiveInt(flag, value, 86_400);
+        break;
+      case '--retry-base-seconds':
+        o.retryBaseSeconds = positiveInt(flag, value, 86_400);
+        break;
+      case '--retry-cap-seconds':
+        o.retryCapSeconds = positiveInt(flag, value, 7 * 86_400);
         break;
       case '--time-zone':
         o.timeZone = value;

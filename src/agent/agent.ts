@@ -301,7 +301,10 @@ export class Agent {
           code: e.code,
           message: e.message,
           retryable,
-          retryInSeconds: backoffSeconds(job.attempts),
+          retryInSeconds: backoffSeconds(job.attempts, {
+            baseSeconds: this.deps.options.retryBaseSeconds,
+            capSeconds: this.deps.options.retryCapSeconds,
+          }),
         });
         await record(state === 'queued' ? 'job.retry-scheduled' : 'job.failed', e.message, {
           code: e.code,

@@ -3,7 +3,8 @@
  * the storage-node daemon (see src/agent/agent.ts). Hosts and destination may also come
  * from CLB_AGENT_HOSTS and CLB_BACKUP_DEST; the database from DATABASE_URL.
  * Options: --concurrency N (2), --per-vg N (1), --lease-seconds N (60), --poll-seconds N
- * (10), --stop-timeout SECONDS (600), --time-zone ZONE (UTC), --snapshot-size SIZE.
+ * (10), --stop-timeout SECONDS (600), --retry-base-seconds N (30), --retry-cap-seconds N
+ * (3600), --time-zone ZONE (UTC), --snapshot-size SIZE.
  */
 import { runAgentProcess } from '../agent/agent-main.js';
 import { realEngine } from '../agent/real-engine.js';

@@ -6,7 +6,9 @@
  * checksums; reap removes leftover run directories.
  *
  * Knobs (environment): CLB_FAKE_WORK_MS (default 20) per backup; volumes whose LV name
- * contains `slow` take CLB_FAKE_SLOW_MS (default 30000) on their first attempt.
+ * contains `slow` take CLB_FAKE_SLOW_MS (default 30000) on their first attempt; `flaky`
+ * ones fail their first attempt (DEST_FULL, retryable), `broken` ones always
+ * (LV_NOT_FOUND, permanent).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -56,6 +58,14 @@ const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).di
 
 export class FileEngine implements EnginePort {
   async backup(req: EngineBackupRequest): Promise<EngineBackupResult> {
+    // Failures on purpose: `flaky` volumes fail their first attempt with a retryable
+    // error, `broken` ones always fail with a permanent one.
+    if (req.lv.includes('flaky') && /-a1-/.test(req.runId)) {
+      throw new AppError('DEST_FULL', 'no space left on the destination (test)');
+    }
+    if (req.lv.includes('broken')) {
+      throw new AppError('LV_NOT_FOUND', `${req.vg}/${req.lv} does not exist (test)`);
+    }
     const runDir = path.join(runDirRoot(), req.runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await writeFile(path.join(runDir, 'owner'), `${process.pid}\n`);
