@@ -1,5 +1,5 @@
 /**
- * Round trips on real LVM in the storage-node guest, one boot for all three cases (a boot
+ * Round trips on real LVM in the storage-node guest, one boot for all cases (a boot
  * costs ~6-15 s and TCG makes everything inside several times slower): scenarios/roundtrip.sh
  * populates each volume, describes it with an independent walk, runs `backup --lv --json`
  * and `restore --json` through dist/cli.js, and compares. Needs `npm run build` first.
@@ -52,16 +52,16 @@ beforeAll(async () => {
     throw new Error('dist/cli.js is missing: run `npm run build` first (npm test does)');
   }
   run = await runInGuest({
-    command: ['bash', SCENARIO, 'gpt', 'plain', 'thin'],
+    command: ['bash', SCENARIO, 'gpt', 'plain', 'thin', 'fsmix', 'refuse'],
     disks: [4096],
     memMiB: 1024,
-    timeoutSec: 1800,
+    timeoutSec: 2700,
     echo: process.env['CLB_GUEST_ECHO'] === '1',
   });
   console.log(
     `round-trip guest: ${(run.durationMs / 1000).toFixed(1)} s wall, exit ${run.exitCode}`,
   );
-}, 1_900_000);
+}, 2_800_000);
 
 afterAll(() => {
   if (run !== null) rmSync(run.outDir, { recursive: true, force: true });
@@ -103,6 +103,31 @@ describe('round trips on LVM in the guest', () => {
       'identity-p2',
       'tree-p2',
       'thin-allocation',
+    ]);
+  });
+
+  it('restores vfat and btrfs with their identity and remakes swap with its UUID and label', () => {
+    expectAllPass('fsmix', [
+      'backup',
+      'restore',
+      'leftovers',
+      'table',
+      'identity-p1',
+      'identity-p2',
+      'identity-p3',
+      'tree-p1',
+      'tree-p2',
+    ]);
+  });
+
+  it('refuses a corrupted archive, a smaller target and a target in use, leaving nothing behind', () => {
+    expectAllPass('refuse', [
+      'corrupt-archive',
+      'leftovers',
+      'corrupt-no-maps',
+      'too-small',
+      'in-use',
+      'good-after-failures',
     ]);
   });
 });
