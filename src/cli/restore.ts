@@ -6,8 +6,9 @@
 import { parseArgs } from 'node:util';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { restoreBackup, type RestoreProgress } from '../engine/restore.js';
+import { restoreBackup } from '../engine/restore.js';
 import { EXIT_FAILED, printJson, type CommandContext } from './output.js';
+import { createProgressBar } from './progress.js';
 
 function parse(argv: string[]): { manifest: string; target: string } {
   let values: { manifest?: string | undefined; target?: string | undefined };
@@ -27,51 +28,10 @@ function parse(argv: string[]): { manifest: string; target: string } {
   return { manifest: values.manifest, target: values.target };
 }
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit] as string}`;
-}
-
-/** A one-line progress bar on stderr, redrawn at most a few times a second. */
-function progressBar(started: number): { update: (p: RestoreProgress) => void; end: () => void } {
-  let last = 0;
-  let drawn = false;
-  return {
-    update(p) {
-      const now = Date.now();
-      if (now - last < 200) return;
-      last = now;
-      const total = p.bytesTotal ?? 0;
-      const fraction = total > 0 ? Math.min(1, p.bytesDone / total) : 0;
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      const seconds = (now - started) / 1000;
-      const rate = seconds > 0 ? p.bytesDone / seconds : 0;
-      const left = rate > 0 && total > 0 ? Math.max(0, (total - p.bytesDone) / rate) : null;
-      process.stderr.write(
-        `\r${p.phase.padEnd(6)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ` +
-          `${formatBytes(p.bytesDone)}/${formatBytes(total)} ${formatBytes(rate)}/s` +
-          (left !== null ? ` ${Math.ceil(left)} s left` : '') +
-          '   ',
-      );
-      drawn = true;
-    },
-    end() {
-      if (drawn) process.stderr.write('\n');
-    },
-  };
-}
-
 export async function run(argv: string[], ctx: CommandContext): Promise<number> {
   const args = parse(argv);
   const started = Date.now();
-  const bar = ctx.interactive && !ctx.json ? progressBar(started) : null;
+  const bar = createProgressBar(ctx.interactive && !ctx.json);
   let result;
   try {
     result = await restoreBackup({
@@ -79,10 +39,10 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
       target: args.target,
       signal: ctx.signal,
       logger: createLogger({ name: 'restore', level: process.env['CLB_LOG_LEVEL'] ?? 'warn' }),
-      ...(bar ? { onProgress: bar.update } : {}),
+      onProgress: bar.update,
     });
   } finally {
-    bar?.end();
+    bar.finish();
   }
   const durationMs = Date.now() - started;
   const failed = result.checks.filter((c) => !c.ok);

@@ -199,7 +199,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
           logger,
           checks,
           readHead: async (head) => {
-            phase = 'head';
+            phase = 'restore head';
             return (await read(head, { kind: 'memory', maxBytes: HEAD_MAX_BYTES })).data as Buffer;
           },
           ...(req.signal ? { signal: req.signal } : {}),
@@ -211,7 +211,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     stack.push(`rmdir ${runDir}`, () => rmdir(runDir));
     for (const p of manifest.partitions) {
       const tag = partitionTag(p);
-      phase = tag;
+      phase = `restore ${tag}`;
       const device = devices.get(p.number);
       if (p.action === 'skipped' && p.fsType === 'swap' && device !== undefined) {
         // Swap holds nothing worth keeping, but fstab may name it by UUID: make it again.

@@ -381,7 +381,7 @@ describe('restoreBackup onto a loop device', () => {
       target,
       signal: controller.signal,
       onProgress: (p) => {
-        if (p.phase === 'p1') controller.abort(new Error('test abort'));
+        if (p.phase === 'restore p1') controller.abort(new Error('test abort'));
       },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
