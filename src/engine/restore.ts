@@ -28,6 +28,7 @@ import { validateManifest } from './restore-manifest.js';
 import { extInodeCount, mkfsCommand, mkswapCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
+import { createRunDir, removeRunDir } from './run-dir.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
 import { inspectTarget, targetBusyReason, type TargetDevice } from './restore-target.js';
 
@@ -180,10 +181,10 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   const timings: Record<string, number> = {};
   const timed = timerInto(timings);
   const started = Date.now();
-  const runDir = join(
-    process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup',
-    `restore-${randomBytes(4).toString('hex')}`,
-  );
+  // A run directory with an owner file like a backup's, so a `reap` beside a running
+  // restore sees a live run and leaves its mounts alone.
+  const runId = `restore-${randomBytes(4).toString('hex')}`;
+  let runDir = '';
   let failure: unknown = null;
   try {
     logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
@@ -207,8 +208,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       );
     }
 
-    await mkdir(runDir, { recursive: true, mode: 0o700 });
-    stack.push(`rmdir ${runDir}`, () => rmdir(runDir));
+    runDir = await createRunDir(runId);
+    stack.push(`remove ${runDir}`, () => removeRunDir(runDir));
     for (const p of manifest.partitions) {
       const tag = partitionTag(p);
       phase = `restore ${tag}`;
