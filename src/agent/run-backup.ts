@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   failUnfinishedBackupsOfJob,
+  recordBackupCancelled,
   recordBackupFailure,
   recordBackupSuccess,
   startBackup,
@@ -108,8 +109,15 @@ export const runBackup: JobHandler = async (ctx) => {
   } catch (err) {
     await progress.flush();
     const e = toAppError(err);
-    await recordBackupFailure(pool, rowId, { code: e.code, message: e.message });
-    await ctx.record('backup.failed', e.message, { backupRowId: rowId, code: e.code });
+    // Stopped by the agent (cancel, shutdown, lost lease) rather than by a fault: the row
+    // says cancelled so it is not taken for a failure of the volume.
+    if (e.code === 'ABORTED' && ctx.signal.aborted) {
+      await recordBackupCancelled(pool, rowId, { code: e.code, message: e.message });
+      await ctx.record('backup.cancelled', e.message, { backupRowId: rowId, code: e.code });
+    } else {
+      await recordBackupFailure(pool, rowId, { code: e.code, message: e.message });
+      await ctx.record('backup.failed', e.message, { backupRowId: rowId, code: e.code });
+    }
     throw e;
   }
 };

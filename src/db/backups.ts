@@ -4,7 +4,11 @@
  */
 import type { Queryable } from './queryable.js';
 
-export type BackupStatus = 'running' | 'succeeded' | 'failed';
+/**
+ * `cancelled`: the agent stopped the run (job cancelled, agent shutdown, lease lost); not a
+ * failure of the volume, so the failure views leave it out.
+ */
+export type BackupStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface BackupRecord {
   id: number;
@@ -168,6 +172,23 @@ export async function recordBackupFailure(
 ): Promise<void> {
   await q.query(
     `UPDATE backups SET status = 'failed', finished_at = now(), error_code = $2, error_message = $3
+      WHERE id = $1`,
+    [id, e.code, e.message],
+  );
+}
+
+/**
+ * Records a backup run that the agent stopped (its abort signal, code ABORTED): status
+ * `cancelled`, with the code and message kept to say why it stopped.
+ */
+export async function recordBackupCancelled(
+  q: Queryable,
+  id: number,
+  e: { code: string; message: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE backups SET status = 'cancelled', finished_at = now(), error_code = $2,
+            error_message = $3
       WHERE id = $1`,
     [id, e.code, e.message],
   );

@@ -29,7 +29,7 @@ export interface RetentionPolicy {
 export interface RetentionCandidate {
   id: number;
   startedAt: Date;
-  status: 'running' | 'succeeded' | 'failed';
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
   /** Outcome of the last verify, null when never verified. */
   verifyOk: boolean | null;
   prunedAt: Date | null;

@@ -1,6 +1,7 @@
 /**
  * Cancelling a running job: the agent hears the hint (NOTIFY) or sees the flag at its next
- * lease renewal, aborts the engine (which cleans up) and marks the job cancelled.
+ * lease renewal, aborts the engine (which cleans up) and marks the job and its backup row
+ * cancelled; the cancelled run is not a failure in the views.
  */
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,13 +28,18 @@ afterAll(async () => {
 
 describe('cancel', () => {
   it(
-    'stops a running backup, cleans up and marks the job cancelled',
+    'stops a running backup, cleans up and marks the job and the backup row cancelled, not failed',
     { timeout: 60_000 },
     async () => {
       const host = 'cancel@lvm';
       const runDir = path.join(work, 'run');
       await mkdir(runDir, { recursive: true });
       const v = await addVolume(db.pool, host, { lvName: 'volume-slow-cancel' });
+      // A policy puts the volume in backup_status, whose last error is checked below.
+      await db.pool.query('UPDATE volumes SET policy = $2 WHERE id = $1', [
+        v.id,
+        JSON.stringify({ scheduleText: 'daily', retention: { keepLast: 2 } }),
+      ]);
       const job = await enqueueJob(db.pool, {
         kind: 'backup',
         volumeId: v.id,
@@ -69,7 +75,17 @@ describe('cancel', () => {
         'SELECT status, error_code FROM backups WHERE job_id = $1',
         [job?.id],
       );
-      expect(row.rows).toEqual([{ status: 'failed', error_code: 'ABORTED' }]);
+      expect(row.rows).toEqual([{ status: 'cancelled', error_code: 'ABORTED' }]);
+      const failures = await db.pool.query(
+        'SELECT kind, job_id FROM backup_failures WHERE volume_id = $1',
+        [v.id],
+      );
+      expect(failures.rows).toEqual([]);
+      const status = await db.pool.query<{ last_status: string; last_error: string | null }>(
+        'SELECT last_status, last_error FROM backup_status WHERE volume_id = $1',
+        [v.id],
+      );
+      expect(status.rows).toEqual([{ last_status: 'cancelled', last_error: null }]);
       agent.child.kill('SIGTERM');
       expect(await agent.exited).toBe(0);
     },

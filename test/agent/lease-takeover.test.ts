@@ -184,13 +184,23 @@ describe('leases', () => {
         [jobId],
       );
       expect(events.rows.map((e) => e.kind)).toEqual(
-        expect.arrayContaining(['job.claimed', 'backup.started', 'backup.failed', 'job.released']),
+        expect.arrayContaining([
+          'job.claimed',
+          'backup.started',
+          'backup.cancelled',
+          'job.released',
+        ]),
       );
       const row = await db.pool.query<{ status: string; error_code: string }>(
         'SELECT status, error_code FROM backups WHERE job_id = $1',
         [jobId],
       );
-      expect(row.rows).toEqual([{ status: 'failed', error_code: 'ABORTED' }]);
+      // Stopped by the shutdown, not by a fault: cancelled, and not listed as a failure.
+      expect(row.rows).toEqual([{ status: 'cancelled', error_code: 'ABORTED' }]);
+      const failures = await db.pool.query('SELECT 1 FROM backup_failures WHERE job_id = $1', [
+        jobId,
+      ]);
+      expect(failures.rowCount).toBe(0);
     },
   );
 });

@@ -54,6 +54,17 @@ const cases: Case[] = [
     prune: [],
   },
   {
+    name: 'does not count cancelled newer backups toward keep-last',
+    backups: [
+      b(1, '2026-06-01T10:00:00Z'),
+      b(2, '2026-06-02T10:00:00Z'),
+      b(3, '2026-06-03T10:00:00Z', 'cancelled'),
+      b(4, '2026-06-04T10:00:00Z', 'cancelled'),
+    ],
+    policy: { keepLast: 2 },
+    prune: [],
+  },
+  {
     name: 'never touches running rows',
     backups: [b(1, '2026-06-01T10:00:00Z'), b(2, '2026-06-02T10:00:00Z', 'running')],
     policy: { keepLast: 1 },
