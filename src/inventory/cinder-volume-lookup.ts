@@ -5,7 +5,7 @@
 import { OpenStackApiError } from '../openstack/api-error.js';
 import type { CinderClient } from '../openstack/cinder.js';
 import type { VolumeLookup } from '../notifications/volume-lookup.js';
-import { fetchedVolumeOf, inventoryVolumeOf } from './volume-from-cinder.js';
+import { inventoryVolumeOf } from './volume-from-cinder.js';
 
 /** null when Cinder answers 404; throws when Cinder fails or answers a volume we cannot use. */
 export function cinderVolumeLookup(cinder: CinderClient): VolumeLookup {
@@ -20,6 +20,6 @@ export function cinderVolumeLookup(cinder: CinderClient): VolumeLookup {
         { status: 200, service: 'cinder' },
       );
     }
-    return fetchedVolumeOf(mapped.value);
+    return mapped.value;
   };
 }

@@ -6,7 +6,6 @@
  * Pure: no I/O.
  */
 import { backendHostOf } from '../db/volumes.js';
-import type { FetchedVolume } from '../notifications/volume-lookup.js';
 
 /** One attachment as the inventory keeps it. */
 export interface InventoryAttachment {
@@ -146,23 +145,5 @@ export function inventoryVolumeOf(v: unknown): MapResult {
       volumeType,
       cinderUpdatedAt: parseCinderDate(v['updated_at']),
     },
-  };
-}
-
-/** The same mapping in the shape the notification consumer's VolumeLookup returns. */
-export function fetchedVolumeOf(x: InventoryVolume): FetchedVolume {
-  return {
-    id: x.id,
-    name: x.name,
-    projectId: x.projectId,
-    status: x.status,
-    sizeGb: x.sizeGb,
-    host: x.host,
-    nameId: x.nameId,
-    metadata: x.metadata,
-    attachments: x.attachments,
-    bootable: x.bootable,
-    volumeType: x.volumeType,
-    updatedAt: x.cinderUpdatedAt,
   };
 }

@@ -226,12 +226,14 @@ describe('notification consumer', () => {
       status: 'available',
       sizeGb: 20,
       host: 'stor2@lvm#LVM',
+      backendHost: 'stor2@lvm',
       nameId,
+      lvName: `volume-${nameId}`,
       metadata: meta,
       attachments: [],
       bootable: false,
       volumeType: 'lvm-fast',
-      updatedAt: at(40),
+      cinderUpdatedAt: at(40),
     });
     await publish([
       volumeEvent({
