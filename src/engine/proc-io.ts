@@ -39,12 +39,18 @@ export async function readProcessInfo(pid: number): Promise<ProcessInfo | null> 
   }
 }
 
-/** Start time of a process (field 22 of /proc/<pid>/stat, clock ticks since boot), or null. */
+/**
+ * Start time of a running process (field 22 of /proc/<pid>/stat, clock ticks since boot), or
+ * null when there is none. A zombie (state Z, or X) counts as gone: a SIGKILLed backup
+ * whose parent has not waited for it yet still has /proc/<pid>/stat with its old start time,
+ * and must not keep its run's leftovers from being reaped.
+ */
 export async function readProcessStartTime(pid: number): Promise<string | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and ')': fields resume after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return null;
     return rest[19] ?? null;
   } catch {
     return null;

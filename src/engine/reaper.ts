@@ -20,7 +20,7 @@ import { mountsUnder, unmountAndRemove } from './mounts.js';
 import { parseDmsetupLs } from './parse/dmsetup.js';
 import { isKpartxMapOf } from './parse/kpartx.js';
 import { dmNameOf } from './parse/lvm-names.js';
-import { readProcessInfo } from './proc-io.js';
+import { readProcessInfo, readProcessStartTime } from './proc-io.js';
 import { removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
 import { withBusyRetries } from './retry.js';
 
@@ -72,20 +72,16 @@ async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string 
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `pid` still runs; a zombie has ended and only waits for its parent. */
+async function alive(pid: number): Promise<boolean> {
+  return (await readProcessStartTime(pid)) !== null;
 }
 
 async function endProcess(pid: number): Promise<void> {
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 30 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 30 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 30 && (await alive(pid)); i++) await new Promise((r) => setTimeout(r, 100));
+  if (await alive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 30 && (await alive(pid)); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 async function lvmAvailable(run: RunOptions): Promise<boolean> {
