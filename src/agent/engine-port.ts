@@ -2,7 +2,7 @@
  * What the agent needs from the storage-node engine, as a small interface: the real
  * implementation (real-engine.ts) calls backupLv/verifyBackup/reap/restoreBackup; tests of
  * the queue may plug in one that does real but cheap work (writes files). The shapes follow
- * contracts.md.
+ * the engine's entry points (src/engine/backup.ts, verify.ts, reaper.ts, restore.ts).
  */
 import type { Logger } from '../log.js';
 import type { Manifest } from '../engine/manifest.js';

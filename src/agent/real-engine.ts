@@ -1,6 +1,6 @@
 /**
- * The EnginePort of a real storage node: the ENGINE engineer's backupLv, verifyBackup and
- * reap, and the RESTORE engineer's restoreBackup (contracts.md).
+ * The EnginePort of a real storage node: the engine's backupLv, verifyBackup, reap and
+ * restoreBackup.
  */
 import { backupLv } from '../engine/backup.js';
 import { reap } from '../engine/reaper.js';

@@ -1,5 +1,5 @@
 /**
- * A Cinder `volumes/detail` entry → an inventory row (contracts.md, volumes table):
+ * A Cinder `volumes/detail` entry → an inventory row (`volumes` table, 0001_catalog.sql):
  * backend_host is the host with its `#pool` stripped, the LV is `volume-<name_id ?? id>`,
  * attachments keep the server ids, bootable is Cinder's "true"/"false" string, dates are
  * Cinder's naive UTC. Validates what it reads: a tenant's metadata is data, not trusted.

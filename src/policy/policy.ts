@@ -22,7 +22,7 @@ import { parseRetention, type RetentionSpec } from './retention-spec.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { parseTriggerEvents, type TriggerEvent } from './trigger-events.js';
 
-/** What the controller runs for a tagged volume (contracts.md, "Backup policy type"). */
+/** What the controller runs for a tagged volume. */
 export interface BackupPolicy {
   schedule: Schedule;
   /** The schedule as the user wrote it, normalized (`daily`, `0 3 * * *`). */
