@@ -3,28 +3,15 @@
  * lease renewal, aborts the engine (which cleans up) and marks the job and its backup row
  * cancelled; the cancelled run is not a failure in the views.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cancelJob, enqueueJob, getJob } from '../../src/jobs/queue.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
 
-let db: FreshDatabase;
-let work: string;
-let agent: AgentProcess | undefined;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-cancel-'));
-});
-afterAll(async () => {
-  agent?.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-cancel-');
 
 describe('cancel', () => {
   it(
@@ -32,15 +19,15 @@ describe('cancel', () => {
     { timeout: 60_000 },
     async () => {
       const host = 'cancel@lvm';
-      const runDir = path.join(work, 'run');
+      const runDir = path.join(bed.work, 'run');
       await mkdir(runDir, { recursive: true });
-      const v = await addVolume(db.pool, host, { lvName: 'volume-slow-cancel' });
+      const v = await addVolume(bed.db.pool, host, { lvName: 'volume-slow-cancel' });
       // A policy puts the volume in backup_status, whose last error is checked below.
-      await db.pool.query('UPDATE volumes SET policy = $2 WHERE id = $1', [
+      await bed.db.pool.query('UPDATE volumes SET policy = $2 WHERE id = $1', [
         v.id,
         JSON.stringify({ scheduleText: 'daily', retention: { keepLast: 2 } }),
       ]);
-      const job = await enqueueJob(db.pool, {
+      const job = await enqueueJob(bed.db.pool, {
         kind: 'backup',
         volumeId: v.id,
         backendHost: host,
@@ -48,10 +35,9 @@ describe('cancel', () => {
         reason: 'test',
       });
       // A long lease: only the NOTIFY hint can make the cancel quick.
-      agent = await startAgent({
-        databaseUrl: db.url,
+      const agent = await bed.start({
         hosts: [host],
-        dest: path.join(work, 'dest'),
+        dest: path.join(bed.work, 'dest'),
         runDir,
         args: ['--poll-seconds', '1', '--lease-seconds', '60'],
       });
@@ -61,27 +47,27 @@ describe('cancel', () => {
         20_000,
       );
       const asked = Date.now();
-      expect((await cancelJob(db.pool, job?.id ?? 0))?.cancelRequestedAt).not.toBeNull();
+      expect((await cancelJob(bed.db.pool, job?.id ?? 0))?.cancelRequestedAt).not.toBeNull();
       await waitFor(
         'the job to be cancelled',
-        async () => (await getJob(db.pool, job?.id ?? 0))?.state === 'cancelled',
+        async () => (await getJob(bed.db.pool, job?.id ?? 0))?.state === 'cancelled',
         30_000,
       );
       const seconds = (Date.now() - asked) / 1000;
       console.log(`cancel took ${seconds.toFixed(2)} s (lease 60 s, renewal every 20 s)`);
       expect(seconds).toBeLessThan(10);
       expect(await readdir(runDir)).toEqual([]);
-      const row = await db.pool.query<{ status: string; error_code: string }>(
+      const row = await bed.db.pool.query<{ status: string; error_code: string }>(
         'SELECT status, error_code FROM backups WHERE job_id = $1',
         [job?.id],
       );
       expect(row.rows).toEqual([{ status: 'cancelled', error_code: 'ABORTED' }]);
-      const failures = await db.pool.query(
+      const failures = await bed.db.pool.query(
         'SELECT kind, job_id FROM backup_failures WHERE volume_id = $1',
         [v.id],
       );
       expect(failures.rows).toEqual([]);
-      const status = await db.pool.query<{ last_status: string; last_error: string | null }>(
+      const status = await bed.db.pool.query<{ last_status: string; last_error: string | null }>(
         'SELECT last_status, last_error FROM backup_status WHERE volume_id = $1',
         [v.id],
       );

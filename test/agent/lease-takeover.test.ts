@@ -3,35 +3,21 @@
  * host once the lease lapses, and the killed node's leftovers are reaped when it returns.
  * An agent stopped with SIGTERM past its deadline aborts its job cleanly and gives it back.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
 
-let db: FreshDatabase;
-let work: string;
-const agents: AgentProcess[] = [];
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-lease-'));
-});
-
-afterAll(async () => {
-  for (const a of agents) a.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-lease-');
 
 const FAST = ['--poll-seconds', '1', '--lease-seconds', '3'];
 
 async function slowJob(host: string): Promise<number> {
-  const v = await addVolume(db.pool, host, { lvName: `volume-slow-${Date.now()}` });
-  const j = await enqueueJob(db.pool, {
+  const v = await addVolume(bed.db.pool, host, { lvName: `volume-slow-${Date.now()}` });
+  const j = await enqueueJob(bed.db.pool, {
     kind: 'backup',
     volumeId: v.id,
     backendHost: host,
@@ -43,7 +29,7 @@ async function slowJob(host: string): Promise<number> {
 }
 
 async function lockedBy(jobId: number): Promise<string | null> {
-  const j = await getJob(db.pool, jobId);
+  const j = await getJob(bed.db.pool, jobId);
   return j?.state === 'running' ? j.lockedBy : null;
 }
 
@@ -53,19 +39,17 @@ describe('leases', () => {
     { timeout: 120_000 },
     async () => {
       const host = 'kill@lvm';
-      const dest = path.join(work, 'dest');
-      const runDirs = [path.join(work, 'node-0'), path.join(work, 'node-1')];
+      const dest = path.join(bed.work, 'dest');
+      const runDirs = [path.join(bed.work, 'node-0'), path.join(bed.work, 'node-1')];
       await Promise.all(runDirs.map((d) => mkdir(d, { recursive: true })));
       const jobId = await slowJob(host);
       // Only the first agent is up when the job is enqueued, so it takes the job.
-      const first = await startAgent({
-        databaseUrl: db.url,
+      const first = await bed.start({
         hosts: [host],
         dest,
         runDir: runDirs[0] ?? '',
         args: FAST,
       });
-      agents.push(first);
       await waitFor(
         'the first agent to hold the job',
         async () => (await lockedBy(jobId)) === first.agentId,
@@ -76,14 +60,12 @@ describe('leases', () => {
         async () => (await readdir(runDirs[0] ?? '')).length > 0,
         10_000,
       );
-      const second = await startAgent({
-        databaseUrl: db.url,
+      const second = await bed.start({
         hosts: [host],
         dest,
         runDir: runDirs[1] ?? '',
         args: FAST,
       });
-      agents.push(second);
 
       const killedAt = Date.now();
       first.child.kill('SIGKILL');
@@ -95,45 +77,45 @@ describe('leases', () => {
 
       await waitFor(
         'the job to succeed on the second agent',
-        async () => (await getJob(db.pool, jobId))?.state === 'succeeded',
+        async () => (await getJob(bed.db.pool, jobId))?.state === 'succeeded',
         60_000,
       );
       const takeover = (Date.now() - killedAt) / 1000;
       console.log(
         `lease takeover: job finished on the second agent ${takeover.toFixed(1)} s after SIGKILL (lease 3 s)`,
       );
-      const job = await getJob(db.pool, jobId);
+      const job = await getJob(bed.db.pool, jobId);
       expect(job?.attempts).toBe(2);
-      const rows = await db.pool.query<{ node: string; status: string; error_code: string | null }>(
-        'SELECT node, status, error_code FROM backups WHERE job_id = $1 ORDER BY id',
-        [jobId],
-      );
+      const rows = await bed.db.pool.query<{
+        node: string;
+        status: string;
+        error_code: string | null;
+      }>('SELECT node, status, error_code FROM backups WHERE job_id = $1 ORDER BY id', [jobId]);
       expect(rows.rows).toEqual([
         { node: first.agentId, status: 'failed', error_code: 'LEASE_EXPIRED' },
         { node: second.agentId, status: 'succeeded', error_code: null },
       ]);
 
       // The killed node comes back: its reaper removes the leftover before it claims.
-      const back = await startAgent({
-        databaseUrl: db.url,
+      const back = await bed.start({
         hosts: [host],
         dest,
         runDir: runDirs[0] ?? '',
         args: FAST,
       });
-      agents.push(back);
       await waitFor(
         'the returning agent to reap',
         async () =>
           (
-            await db.pool.query(`SELECT 1 FROM events WHERE kind = 'agent.reaped' AND node = $1`, [
-              back.agentId,
-            ])
+            await bed.db.pool.query(
+              `SELECT 1 FROM events WHERE kind = 'agent.reaped' AND node = $1`,
+              [back.agentId],
+            )
           ).rowCount === 1,
         20_000,
       );
       expect(await readdir(runDirs[0] ?? '')).toEqual([]);
-      const reaped = await db.pool.query<{ data: { removed: { name: string }[] } }>(
+      const reaped = await bed.db.pool.query<{ data: { removed: { name: string }[] } }>(
         `SELECT data FROM events WHERE kind = 'agent.reaped' AND node = $1`,
         [back.agentId],
       );
@@ -149,18 +131,16 @@ describe('leases', () => {
     { timeout: 60_000 },
     async () => {
       const host = 'term@lvm';
-      const dest = path.join(work, 'dest-term');
-      const runDir = path.join(work, 'node-term');
+      const dest = path.join(bed.work, 'dest-term');
+      const runDir = path.join(bed.work, 'node-term');
       await mkdir(runDir, { recursive: true });
       const jobId = await slowJob(host);
-      const agent = await startAgent({
-        databaseUrl: db.url,
+      const agent = await bed.start({
         hosts: [host],
         dest,
         runDir,
         args: [...FAST, '--stop-timeout', '1'],
       });
-      agents.push(agent);
       await waitFor(
         'the agent to hold the job',
         async () => (await lockedBy(jobId)) === agent.agentId,
@@ -173,13 +153,13 @@ describe('leases', () => {
       console.log(`graceful stop with a 1 s deadline took ${stopSeconds.toFixed(1)} s`);
       expect(stopSeconds).toBeLessThan(10);
       // Released: queued again, the attempt not counted, and no run directory left.
-      expect(await getJob(db.pool, jobId)).toMatchObject({
+      expect(await getJob(bed.db.pool, jobId)).toMatchObject({
         state: 'queued',
         attempts: 0,
         lockedBy: null,
       });
       expect(await readdir(runDir)).toEqual([]);
-      const events = await db.pool.query<{ kind: string }>(
+      const events = await bed.db.pool.query<{ kind: string }>(
         'SELECT kind FROM events WHERE job_id = $1 ORDER BY id',
         [jobId],
       );
@@ -191,13 +171,13 @@ describe('leases', () => {
           'job.released',
         ]),
       );
-      const row = await db.pool.query<{ status: string; error_code: string }>(
+      const row = await bed.db.pool.query<{ status: string; error_code: string }>(
         'SELECT status, error_code FROM backups WHERE job_id = $1',
         [jobId],
       );
       // Stopped by the shutdown, not by a fault: cancelled, and not listed as a failure.
       expect(row.rows).toEqual([{ status: 'cancelled', error_code: 'ABORTED' }]);
-      const failures = await db.pool.query('SELECT 1 FROM backup_failures WHERE job_id = $1', [
+      const failures = await bed.db.pool.query('SELECT 1 FROM backup_failures WHERE job_id = $1', [
         jobId,
       ]);
       expect(failures.rowCount).toBe(0);

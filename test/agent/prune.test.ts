@@ -4,35 +4,20 @@
  * marked pruned; the rest, and other volumes' archives, are untouched.
  */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listBackupsOfVolume } from '../../src/db/backups.js';
 import { selectForPruning } from '../../src/policy/retention.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-let db: FreshDatabase;
-let work: string;
-let agent: AgentProcess | undefined;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-prune-'));
-});
-
-afterAll(async () => {
-  agent?.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-prune-');
 
 /** `cinder-lvm-backup enqueue ... --wait --json` → the final job. */
 async function enqueueWait(
@@ -54,7 +39,7 @@ async function enqueueWait(
       '100',
       '--json',
     ],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url, CLB_LOG_LEVEL: 'warn' } },
+    { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
   );
   return (JSON.parse(stdout) as { job: { state: string; result: unknown } }).job;
 }
@@ -71,14 +56,13 @@ describe('pruning', () => {
     { timeout: 120_000 },
     async () => {
       const host = 'prune@lvm';
-      const dest = path.join(work, 'dest');
-      const vol = await addVolume(db.pool, host, { name: 'pruned' });
-      const other = await addVolume(db.pool, host, { name: 'bystander' });
-      agent = await startAgent({
-        databaseUrl: db.url,
+      const dest = path.join(bed.work, 'dest');
+      const vol = await addVolume(bed.db.pool, host, { name: 'pruned' });
+      const other = await addVolume(bed.db.pool, host, { name: 'bystander' });
+      const agent = await bed.start({
         hosts: [host],
         dest,
-        runDir: path.join(work, 'run'),
+        runDir: path.join(bed.work, 'run'),
         args: ['--poll-seconds', '1', '--lease-seconds', '10'],
       });
 
@@ -86,28 +70,28 @@ describe('pruning', () => {
         expect((await enqueueWait('backup', vol.id)).state).toBe('succeeded');
       expect((await enqueueWait('backup', other.id)).state).toBe('succeeded');
       // Spread the five backups over five days, and fail one more recent run.
-      const rows = (await listBackupsOfVolume(db.pool, vol.id)).reverse();
+      const rows = (await listBackupsOfVolume(bed.db.pool, vol.id)).reverse();
       for (const [i, b] of rows.entries()) {
-        await db.pool.query('UPDATE backups SET started_at = $2 WHERE id = $1', [
+        await bed.db.pool.query('UPDATE backups SET started_at = $2 WHERE id = $1', [
           b.id,
           new Date(Date.UTC(2026, 5, 10 + i, 3)),
         ]);
       }
-      await db.pool.query(
+      await bed.db.pool.query(
         `INSERT INTO backups (volume_id, status, reason, started_at, error_code)
        VALUES ($1, 'failed', 'schedule', '2026-06-20T03:00Z', 'SNAPSHOT_OVERFLOW')`,
         [vol.id],
       );
       // Retention: the two newest; the oldest verified good, so it stays too.
-      await db.pool.query(
+      await bed.db.pool.query(
         'UPDATE backups SET verify_ok = true, verified_at = now() WHERE id = $1',
         [rows[0]?.id],
       );
-      await db.pool.query(`UPDATE volumes SET policy = $2 WHERE id = $1`, [
+      await bed.db.pool.query(`UPDATE volumes SET policy = $2 WHERE id = $1`, [
         vol.id,
         JSON.stringify({ scheduleText: 'daily', retention: { keepLast: 2 }, excludes: [] }),
       ]);
-      const before = await listBackupsOfVolume(db.pool, vol.id);
+      const before = await listBackupsOfVolume(bed.db.pool, vol.id);
       const expected = selectForPruning(
         before,
         { keepLast: 2 },
@@ -119,7 +103,7 @@ describe('pruning', () => {
       const preview = await run(
         process.execPath,
         ['--import', 'tsx', 'src/cli.ts', 'prune', '--volume', vol.id, '--json'],
-        { cwd: ROOT, env: { ...process.env, DATABASE_URL: db.url, CLB_LOG_LEVEL: 'warn' } },
+        { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
       );
       expect((JSON.parse(preview.stdout) as { prune: number[] }).prune.sort()).toEqual(
         expected.prune.sort(),
@@ -129,13 +113,13 @@ describe('pruning', () => {
       expect(job.state).toBe('succeeded');
       expect((job.result as { pruned: number[] }).pruned.sort()).toEqual(expected.prune.sort());
 
-      const after = await listBackupsOfVolume(db.pool, vol.id);
+      const after = await listBackupsOfVolume(bed.db.pool, vol.id);
       for (const b of after.filter((x) => x.status === 'succeeded')) {
         const gone = expected.prune.includes(b.id);
         expect(b.prunedAt !== null).toBe(gone);
         expect(await exists(b.location ?? '/nonexistent')).toBe(!gone);
       }
-      const bystander = await listBackupsOfVolume(db.pool, other.id);
+      const bystander = await listBackupsOfVolume(bed.db.pool, other.id);
       expect(await exists(bystander[0]?.location ?? '/nonexistent')).toBe(true);
       expect(bystander[0]?.prunedAt).toBeNull();
 

@@ -2,33 +2,19 @@
  * Several agent processes compete for hundreds of jobs of several backend hosts: every job
  * runs exactly once, and only on an agent of its own host.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { enqueueJob } from '../../src/jobs/queue.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
 
 const JOBS_PER_HOST = 100;
 const SERVED = ['alpha@lvm', 'beta@lvm', 'gamma@lvm'];
 const UNSERVED = 'delta@lvm';
 
-let db: FreshDatabase;
-let work: string;
-const agents: AgentProcess[] = [];
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-contention-'));
-});
-
-afterAll(async () => {
-  for (const a of agents) a.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-contention-');
 
 describe('the queue under contention', () => {
   it(
@@ -39,8 +25,8 @@ describe('the queue under contention', () => {
       const lvHost = new Map<string, string>();
       for (const host of [...SERVED, UNSERVED]) {
         for (let i = 0; i < JOBS_PER_HOST; i += 1) {
-          const v = await addVolume(db.pool, host);
-          const j = await enqueueJob(db.pool, {
+          const v = await addVolume(bed.db.pool, host);
+          const j = await enqueueJob(bed.db.pool, {
             kind: 'backup',
             volumeId: v.id,
             backendHost: host,
@@ -52,7 +38,7 @@ describe('the queue under contention', () => {
           lvHost.set(v.lvName, host);
         }
       }
-      const dest = path.join(work, 'dest');
+      const dest = path.join(bed.work, 'dest');
       // alpha: three agents (one of them also serves beta), beta: one more, gamma: one.
       const layout = [
         ['alpha@lvm'],
@@ -64,11 +50,10 @@ describe('the queue under contention', () => {
       const started = Date.now();
       const procs = await Promise.all(
         layout.map((hosts, i) =>
-          startAgent({
-            databaseUrl: db.url,
+          bed.start({
             hosts,
             dest,
-            runDir: path.join(work, `run-${i}`),
+            runDir: path.join(bed.work, `run-${i}`),
             args: [
               '--concurrency',
               '3',
@@ -82,14 +67,13 @@ describe('the queue under contention', () => {
           }),
         ),
       );
-      agents.push(...procs);
       const hostsOf = new Map(procs.map((p, i) => [p.agentId, layout[i] ?? []]));
       const servedTotal = SERVED.length * JOBS_PER_HOST;
       let firstClaim = 0;
       await waitFor(
         'all served jobs to finish',
         async () => {
-          const r = await db.pool.query<{ n: string }>(
+          const r = await bed.db.pool.query<{ n: string }>(
             `SELECT count(*) AS n FROM jobs WHERE state = 'succeeded'`,
           );
           if (firstClaim === 0 && Number(r.rows[0]?.n) > 0) firstClaim = Date.now();
@@ -106,7 +90,7 @@ describe('the queue under contention', () => {
       );
 
       // Every served job succeeded on its first attempt; the unserved host's jobs were untouched.
-      const jobs = await db.pool.query<{
+      const jobs = await bed.db.pool.query<{
         id: string;
         state: string;
         attempts: number;
@@ -117,7 +101,7 @@ describe('the queue under contention', () => {
         else expect([j.state, j.attempts]).toEqual(['succeeded', 1]);
       }
       // One backup row per job, run by an agent that serves the job's host.
-      const backups = await db.pool.query<{ job_id: string; node: string; status: string }>(
+      const backups = await bed.db.pool.query<{ job_id: string; node: string; status: string }>(
         'SELECT job_id, node, status FROM backups',
       );
       expect(backups.rowCount).toBe(servedTotal);

@@ -2,32 +2,18 @@
  * Failures through the agent: a retryable one comes back after its (capped, jittered)
  * backoff and succeeds; a permanent one fails at once and shows in backup_failures.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
 
-let db: FreshDatabase;
-let work: string;
-let agent: AgentProcess | undefined;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-retry-'));
-});
-afterAll(async () => {
-  agent?.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-retry-');
 
 async function backupJob(lvName: string): Promise<number> {
-  const v = await addVolume(db.pool, 'retry@lvm', { lvName, name: lvName });
-  const j = await enqueueJob(db.pool, {
+  const v = await addVolume(bed.db.pool, 'retry@lvm', { lvName, name: lvName });
+  const j = await enqueueJob(bed.db.pool, {
     kind: 'backup',
     volumeId: v.id,
     backendHost: 'retry@lvm',
@@ -44,30 +30,29 @@ describe('failures through the agent', () => {
     async () => {
       const flaky = await backupJob('volume-flaky');
       const broken = await backupJob('volume-broken');
-      agent = await startAgent({
-        databaseUrl: db.url,
+      const agent = await bed.start({
         hosts: ['retry@lvm'],
-        dest: path.join(work, 'dest'),
-        runDir: path.join(work, 'run'),
+        dest: path.join(bed.work, 'dest'),
+        runDir: path.join(bed.work, 'run'),
         args: ['--poll-seconds', '1', '--retry-base-seconds', '2', '--retry-cap-seconds', '2'],
       });
       await waitFor(
         'both jobs to end',
         async () =>
-          (await getJob(db.pool, flaky))?.state === 'succeeded' &&
-          (await getJob(db.pool, broken))?.state === 'failed',
+          (await getJob(bed.db.pool, flaky))?.state === 'succeeded' &&
+          (await getJob(bed.db.pool, broken))?.state === 'failed',
         30_000,
       );
-      expect(await getJob(db.pool, flaky)).toMatchObject({
+      expect(await getJob(bed.db.pool, flaky)).toMatchObject({
         attempts: 2,
         lastErrorCode: 'DEST_FULL',
       });
-      expect(await getJob(db.pool, broken)).toMatchObject({
+      expect(await getJob(bed.db.pool, broken)).toMatchObject({
         attempts: 1,
         lastErrorCode: 'LV_NOT_FOUND',
       });
       // The retry waited for the jittered backoff: between 1 s and 2 s (base = cap = 2 s).
-      const gap = await db.pool.query<{ s: number }>(
+      const gap = await bed.db.pool.query<{ s: number }>(
         `SELECT extract(epoch FROM (max(at) FILTER (WHERE kind = 'job.claimed')
                                 - min(at) FILTER (WHERE kind = 'job.retry-scheduled')))::float AS s
          FROM events WHERE job_id = $1`,
@@ -75,7 +60,7 @@ describe('failures through the agent', () => {
       );
       expect(gap.rows[0]?.s).toBeGreaterThanOrEqual(0.9);
       expect(gap.rows[0]?.s).toBeLessThan(5);
-      const failures = await db.pool.query<{ volume_name: string; error_code: string }>(
+      const failures = await bed.db.pool.query<{ volume_name: string; error_code: string }>(
         'SELECT volume_name, error_code FROM backup_failures ORDER BY volume_name',
       );
       expect(failures.rows).toEqual([

@@ -2,28 +2,14 @@
  * The per-volume-group limit: one agent serving two backends on two VGs never runs two
  * backups of the same VG at once, but does run one on each VG side by side.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { enqueueJob } from '../../src/jobs/queue.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { startAgent, waitFor, type AgentProcess } from './agent-process.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
 
-let db: FreshDatabase;
-let work: string;
-let agent: AgentProcess | undefined;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  work = await mkdtemp(path.join(tmpdir(), 'clb-vg-'));
-});
-afterAll(async () => {
-  agent?.child.kill('SIGKILL');
-  await db?.drop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const bed = useAgentTestbed('clb-vg-');
 
 /** Most intervals that overlap at one instant. */
 function maxOverlap(intervals: { from: number; to: number }[]): number {
@@ -45,8 +31,8 @@ describe('the per-VG limit', () => {
   it('runs one backup per volume group at a time', { timeout: 90_000 }, async () => {
     for (const host of ['one@lvm', 'two@lvm']) {
       for (let i = 0; i < 4; i += 1) {
-        const v = await addVolume(db.pool, host);
-        await enqueueJob(db.pool, {
+        const v = await addVolume(bed.db.pool, host);
+        await enqueueJob(bed.db.pool, {
           kind: 'backup',
           volumeId: v.id,
           backendHost: host,
@@ -55,21 +41,20 @@ describe('the per-VG limit', () => {
         });
       }
     }
-    agent = await startAgent({
-      databaseUrl: db.url,
+    const agent = await bed.start({
       hosts: ['one@lvm=vg1', 'two@lvm=vg2'],
-      dest: path.join(work, 'dest'),
-      runDir: path.join(work, 'run'),
+      dest: path.join(bed.work, 'dest'),
+      runDir: path.join(bed.work, 'run'),
       args: ['--concurrency', '4', '--per-vg', '1', '--poll-seconds', '1'],
       env: { CLB_FAKE_WORK_MS: '400' },
     });
     await waitFor(
       'all backups',
       async () =>
-        (await db.pool.query(`SELECT 1 FROM jobs WHERE state = 'succeeded'`)).rowCount === 8,
+        (await bed.db.pool.query(`SELECT 1 FROM jobs WHERE state = 'succeeded'`)).rowCount === 8,
       60_000,
     );
-    const spans = await db.pool.query<{ host: string; from: Date; to: Date }>(
+    const spans = await bed.db.pool.query<{ host: string; from: Date; to: Date }>(
       `SELECT j.backend_host AS host, s.at AS from, e.at AS to
          FROM jobs j
          JOIN events s ON s.job_id = j.id AND s.kind = 'backup.started'
