@@ -18,35 +18,19 @@ import {
   type Manifest,
 } from '../../src/engine/manifest.js';
 import { restoreBackup } from '../../src/engine/restore.js';
+import { LoopDevices } from './helpers/loop-devices.js';
 
 const MiB = 1024 * 1024;
 const work = mkdtempSync(join(tmpdir(), 'clb-restore-loop-'));
 const runDir = join(work, 'run');
-const loops: string[] = [];
-const mounts: string[] = [];
+const devices = new LoopDevices(work);
+const loop = devices.create.bind(devices);
+const mount = devices.mount.bind(devices);
+const umount = devices.umount.bind(devices);
 
 async function sh(program: string, args: string[], input?: string): Promise<string> {
   const r = await execa(program, args, input === undefined ? {} : { input });
   return r.stdout;
-}
-
-async function loop(sizeMiB: number, name: string): Promise<string> {
-  const file = join(work, `${name}.img`);
-  await sh('truncate', ['-s', `${sizeMiB}M`, file]);
-  const dev = (await sh('losetup', ['-f', '--show', file])).trim();
-  loops.push(dev);
-  return dev;
-}
-
-async function mount(dev: string, dir: string, opts = 'rw'): Promise<void> {
-  await sh('mkdir', ['-p', dir]);
-  await sh('mount', ['-o', opts, dev, dir]);
-  mounts.push(dir);
-}
-
-async function umount(dir: string): Promise<void> {
-  await sh('umount', [dir]);
-  mounts.splice(mounts.indexOf(dir), 1);
 }
 
 function sha256(file: string): string {
@@ -278,12 +262,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const dir of [...mounts].reverse()) await execa('umount', [dir], { reject: false });
-  for (const dev of loops) {
-    // Kernel partitions added with partx outlive the loop device unless deleted first.
-    await execa('partx', ['--delete', dev], { reject: false });
-    await execa('losetup', ['-d', dev], { reject: false });
-  }
+  await devices.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
 

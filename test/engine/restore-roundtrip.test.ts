@@ -11,35 +11,19 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupDevice } from '../../src/engine/backup-device.js';
 import { restoreBackup } from '../../src/engine/restore.js';
+import { LoopDevices } from './helpers/loop-devices.js';
 
 const LIB = resolve(import.meta.dirname, '..', 'storage-node', 'scenarios', 'lib.sh');
 const work = mkdtempSync(join(tmpdir(), 'clb-restore-rt-'));
-const loops: string[] = [];
-const mounts: string[] = [];
+const devices = new LoopDevices(work);
+const loop = devices.create.bind(devices);
+const mount = devices.mount.bind(devices);
+const umount = devices.umount.bind(devices);
 
 /** Runs a function of lib.sh (arguments passed as positional parameters, never spliced in). */
 async function lib(fn: string, ...args: string[]): Promise<string> {
   const r = await execa('bash', ['-c', `set -euo pipefail; . "$0"; "$@"`, LIB, fn, ...args]);
   return r.stdout;
-}
-
-async function loop(sizeMiB: number, name: string): Promise<string> {
-  const file = join(work, `${name}.img`);
-  await execa('truncate', ['-s', `${sizeMiB}M`, file]);
-  const dev = (await execa('losetup', ['-f', '--show', file])).stdout.trim();
-  loops.push(dev);
-  return dev;
-}
-
-async function mount(dev: string, dir: string, opts: string): Promise<void> {
-  await execa('mkdir', ['-p', dir]);
-  await execa('mount', ['-o', opts, dev, dir]);
-  mounts.push(dir);
-}
-
-async function umount(dir: string): Promise<void> {
-  await execa('umount', [dir]);
-  mounts.splice(mounts.indexOf(dir), 1);
 }
 
 let source = '';
@@ -76,12 +60,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  for (const dir of [...mounts].reverse()) await execa('umount', [dir], { reject: false });
-  for (const dev of loops) {
-    // Kernel partitions added with partx outlive the loop device unless deleted first.
-    await execa('partx', ['--delete', dev], { reject: false });
-    await execa('losetup', ['-d', dev], { reject: false });
-  }
+  await devices.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
 
