@@ -59,6 +59,26 @@ leftovers_check() {
   if [ -z "$left" ]; then result "$1" leftovers PASS; else result "$1" leftovers FAIL "$left"; fi
 }
 
+# check_restored CASE DST IDS TREES: the restored partition table equals the source's,
+# partitions 1..IDS have the source's identity (blkid) and 1..TREES the source's tree (the
+# independent walk). Leaves the target's partition devices in the caller's array q.
+check_restored() {
+  local c=$1 dst=$2 ids=$3 trees=$4 i
+  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
+  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
+  mapfile -t q < <(clb_map "/dev/$VG/$dst")
+  for ((i = 1; i <= ids; i++)); do
+    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
+    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
+  done
+  for ((i = 1; i <= trees; i++)); do
+    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
+    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
+    umount "$WORK/$c-dst$i"
+    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
+  done
+}
+
 case_gpt() {
   local c=gpt src dst p q
   src=volume-$(clb_new_uuid) dst=volume-$(clb_new_uuid)
@@ -83,17 +103,7 @@ case_gpt() {
   clb_thick_lv "$dst" 600 >/dev/null   # larger than the source: the table must adapt
   backup_and_restore "$c" "$src" "$dst" || return 1
   leftovers_check "$c"
-  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
-  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
-  mapfile -t q < <(clb_map "/dev/$VG/$dst")
-  for i in 1 2; do
-    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
-    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
-    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
-    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
-    umount "$WORK/$c-dst$i"
-    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
-  done
+  check_restored "$c" "$dst" 2 2
   sha256sum <"${q[2]}" >"$WORK/$c-raw.after"
   check "$c" raw-p3 "$WORK/$c-raw.before" "$WORK/$c-raw.after"
   # Negative control: the walk must see a changed xattr (or these PASSes mean nothing).
@@ -155,17 +165,7 @@ case_thin() {
   clb_thin_lv "$dst" 560 "$pool" >/dev/null
   backup_and_restore "$c" "$src" "$dst" || return 1
   leftovers_check "$c"
-  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
-  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
-  mapfile -t q < <(clb_map "/dev/$VG/$dst")
-  for i in 1 2; do
-    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
-    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
-    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
-    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
-    umount "$WORK/$c-dst$i"
-    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
-  done
+  check_restored "$c" "$dst" 2 2
   clb_unmap "/dev/$VG/$dst"
   # A restore writes only what is in use: the thin target must not be filled up.
   local used_src used_dst
@@ -211,19 +211,7 @@ TABLE
   clb_thick_lv "$dst" 400 >/dev/null
   backup_and_restore "$c" "$src" "$dst" || return 1
   leftovers_check "$c"
-  clb_table "/dev/$VG/$dst" >"$WORK/$c-table.after"
-  check "$c" table "$WORK/$c-table.before" "$WORK/$c-table.after"
-  mapfile -t q < <(clb_map "/dev/$VG/$dst")
-  for i in 1 2 3; do
-    clb_identity "${q[$((i - 1))]}" >"$WORK/$c-id$i.after"
-    check "$c" "identity-p$i" "$WORK/$c-id$i.before" "$WORK/$c-id$i.after"
-  done
-  for i in 1 2; do
-    clb_mount_ro "${q[$((i - 1))]}" "$WORK/$c-dst$i"
-    clb_walk "$WORK/$c-dst$i" >"$WORK/$c-walk$i.after"
-    umount "$WORK/$c-dst$i"
-    check "$c" "tree-p$i" "$WORK/$c-walk$i.before" "$WORK/$c-walk$i.after"
-  done
+  check_restored "$c" "$dst" 3 2
   clb_unmap "/dev/$VG/$dst"
 }
 
