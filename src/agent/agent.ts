@@ -11,6 +11,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { readAgentRole, unmappedHosts } from '../db/agent-hosts.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
 import { appendEvent } from '../db/events.js';
 import { AppError, isRetryable, toAppError } from '../errors.js';
@@ -112,6 +113,16 @@ export class Agent {
     const { pool, options } = this.deps;
     const hosts = options.hosts.map((h) => h.host);
     await assertSchemaCurrent(pool);
+    const role = await readAgentRole(pool);
+    const unmapped = unmappedHosts(role, hosts);
+    if (unmapped.length > 0) {
+      // Row security would hide these hosts' jobs: the agent would idle without a word.
+      throw new AppError(
+        'CONFIG_INVALID',
+        `database role ${role.role} is not mapped to ${unmapped.join(', ')} in agent_hosts; ` +
+          'an operator adds the rows (README: Database roles)',
+      );
+    }
     await this.event('agent.started', this.agentId, { hosts: options.hosts, dest: options.dest });
     this.log.info({ agentId: this.agentId, hosts }, 'agent started');
 

@@ -1,11 +1,14 @@
 /**
  * What every agent-process test sets up: a fresh database, a private work directory, and
- * the agents it starts, all torn down after the file (agents SIGKILLed first).
+ * the agents it starts, all torn down after the file (agents SIGKILLed first). Each agent
+ * connects as its own login role in `clb_agent`, mapped to the hosts it serves (migration
+ * 0005), as on a real storage node: the agent's code path is exercised under row security.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { createAgentLogin, type AgentLogin } from '../db/agent-login.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
 
@@ -21,6 +24,7 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
   let db: FreshDatabase | undefined;
   let work: string | undefined;
   const agents: AgentProcess[] = [];
+  const logins: AgentLogin[] = [];
   beforeAll(async () => {
     db = await freshDatabase();
     work = await mkdtemp(path.join(tmpdir(), prefix));
@@ -28,6 +32,7 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
   afterAll(async () => {
     for (const a of agents) a.child.kill('SIGKILL');
     await db?.drop();
+    for (const l of logins) await l.drop();
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
   const ready = <T>(value: T | undefined, name: string): T => {
@@ -42,7 +47,11 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
       return ready(work, 'work');
     },
     async start(opts) {
-      const agent = await startAgent({ ...opts, databaseUrl: ready(db, 'db').url });
+      // `--host host@backend=vg`: the mapping names the backend host only.
+      const hosts = opts.hosts.map((h) => h.split('=')[0] ?? h);
+      const login = await createAgentLogin(ready(db, 'db'), hosts);
+      logins.push(login);
+      const agent = await startAgent({ ...opts, databaseUrl: login.url });
       agents.push(agent);
       return agent;
     },
