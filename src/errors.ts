@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   TARGET_IN_USE: 'the restore target is mounted or held by another device',
   RESTORE_FAILED: 'writing the restored data to the target failed (mkfs, mount, tar, device write)',
   // services
-  DB_UNAVAILABLE: 'PostgreSQL cannot be reached',
+  DB_UNAVAILABLE: 'PostgreSQL cannot be reached or dropped the connection mid-statement',
   SCHEMA_TOO_NEW: 'the database schema is newer than this code',
   AMQP_UNAVAILABLE: 'the message broker cannot be reached',
   OPENSTACK_AUTH_FAILED: 'Keystone refused the credentials',
@@ -48,6 +48,9 @@ export const ERROR_CODES = {
   VOLUME_NOT_FOUND: 'no such volume in the inventory',
   SCHEMA_TOO_OLD: 'the database lacks migrations this code needs; run `migrate`',
   LEASE_EXPIRED: 'the agent holding a job stopped renewing its lease (crash, partition)',
+  DB_CONFLICT:
+    'a transaction lost a serialization or deadlock race (40001, 40P01); a retry may pass',
+  CONNECTION_LOST: 'a network connection to a service was refused, reset or timed out',
   INTERNAL: 'a bug: an unexpected state',
 } as const;
 
@@ -61,6 +64,8 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'COMMAND_TIMEOUT',
   'DEST_FULL',
   'DB_UNAVAILABLE',
+  'DB_CONFLICT',
+  'CONNECTION_LOST',
   'AMQP_UNAVAILABLE',
   'OPENSTACK_UNAVAILABLE',
   'LEASE_EXPIRED',
@@ -93,14 +98,91 @@ export class AppError extends Error {
   }
 }
 
-/** Wraps anything thrown into an AppError, keeping the original as `cause`. */
+/**
+ * SQLSTATEs after which the same statement may succeed: serialization failure and
+ * deadlock (the transaction lost a race), and the classes that mean the server, not the
+ * statement, failed: 08 connection exception, 53 insufficient resources (too many
+ * connections, out of memory), 57P01-03 admin/crash shutdown and "cannot connect now"
+ * (the server is restarting), 58 system error (I/O). PostgreSQL manual, Appendix A.
+ */
+const CONFLICT_STATES = new Set(['40001', '40P01']);
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '55P03']);
+const UNAVAILABLE_CLASSES = new Set(['08', '53', '58']);
+
+/** Socket errors that mean the peer went away or never answered. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * What node-postgres says when the socket closes under a query or a connect times out;
+ * these errors carry no code.
+ */
+const PG_CONNECTION_LOST =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+function codeOf(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : null;
+}
+
+/** A PostgreSQL error answer (pg's DatabaseError) carries a 5-character SQLSTATE and a severity. */
+function sqlStateOf(err: unknown): string | null {
+  const code = codeOf(err);
+  const severity = (err as { severity?: unknown } | null | undefined)?.severity;
+  return code !== null && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string' ? code : null;
+}
+
+/**
+ * The code of a foreign error (not an AppError) that is known to pass by itself: a lost or
+ * refused database connection, a serialization or deadlock failure, a reset socket.
+ * Null for everything else. Looks through `cause` chains (a wrapper keeps the original).
+ */
+export function transientCodeOf(err: unknown): ErrorCode | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof AppError) return e.retryable ? e.code : null;
+    const state = sqlStateOf(e);
+    if (state !== null) {
+      if (CONFLICT_STATES.has(state)) return 'DB_CONFLICT';
+      if (UNAVAILABLE_STATES.has(state) || UNAVAILABLE_CLASSES.has(state.slice(0, 2))) {
+        return 'DB_UNAVAILABLE';
+      }
+      // Any other SQLSTATE is an answer about the statement: it fails again.
+      return null;
+    }
+    if (PG_CONNECTION_LOST.test(e.message)) return 'DB_UNAVAILABLE';
+    const code = codeOf(e);
+    if (code !== null && NETWORK_CODES.has(code)) return 'CONNECTION_LOST';
+  }
+  return null;
+}
+
+/**
+ * Wraps anything thrown into an AppError, keeping the original as `cause`. A foreign error
+ * that is known to be transient (see transientCodeOf) gets its own retryable code instead
+ * of `fallback`, so a job that met a database restart is retried rather than failed.
+ */
 export function toAppError(err: unknown, fallback: ErrorCode = 'INTERNAL'): AppError {
   if (err instanceof AppError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  const transient = transientCodeOf(err);
+  if (transient !== null) return new AppError(transient, message, { cause: err, retryable: true });
   return new AppError(fallback, message, { cause: err });
 }
 
-/** The one place that decides whether a failure is worth another try. */
+/**
+ * The one place that decides whether a failure is worth another try: an AppError says so
+ * itself (its code's default, or what the raiser knew); a foreign error is retryable when
+ * transientCodeOf recognises it.
+ */
 export function isRetryable(err: unknown): boolean {
-  return err instanceof AppError ? err.retryable : false;
+  if (err instanceof AppError) return err.retryable;
+  return transientCodeOf(err) !== null;
 }

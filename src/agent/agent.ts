@@ -152,7 +152,7 @@ export class Agent {
           await this.claimRound();
         } catch (err) {
           // The database may be restarting; keep running jobs and try again at the next tick.
-          this.log.warn({ err: toAppError(err).message }, 'claim round failed');
+          this.log.warn({ err }, 'claim round failed');
         }
         const woken = new AbortController();
         this.wake = () => woken.abort();
@@ -239,10 +239,7 @@ export class Agent {
         if (!lease.held) this.stopJob(entry, 'lease-lost');
         else if (lease.cancelRequested) this.stopJob(entry, 'cancel');
       } catch (err) {
-        this.log.warn(
-          { err: toAppError(err).message, jobId: entry.job.id },
-          'lease renewal failed',
-        );
+        this.log.warn({ err, jobId: entry.job.id }, 'lease renewal failed');
         // Past the lease another agent may take the job over: stop before it does.
         if (Date.now() - lastOk > options.leaseSeconds * 1000) this.stopJob(entry, 'lease-lost');
       }
@@ -282,7 +279,7 @@ export class Agent {
     } catch (err) {
       const e = toAppError(err);
       await this.recordFailure(entry, e, logger).catch((recordErr: unknown) =>
-        logger.error({ err: toAppError(recordErr).message }, 'cannot record the job outcome'),
+        logger.error({ err: recordErr }, 'cannot record the job outcome'),
       );
     }
   }
@@ -322,7 +319,7 @@ export class Agent {
           retryable,
           attempt: job.attempts,
         });
-        logger.warn({ code: e.code, err: e.message, state }, 'job failed');
+        logger.warn({ err: e, state }, 'job failed');
       }
     }
   }

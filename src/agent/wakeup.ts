@@ -42,7 +42,7 @@ export class QueueWakeup {
       }
     });
     client.on('error', (err) => {
-      this.logger.warn({ err: err.message }, 'queue listener lost its connection');
+      this.logger.warn({ err }, 'queue listener lost its connection');
       this.scheduleRetry(client);
     });
     try {
@@ -53,7 +53,7 @@ export class QueueWakeup {
       // Jobs may have been enqueued while we were not listening.
       this.handlers.onJobs();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'queue listener cannot connect');
+      this.logger.warn({ err }, 'queue listener cannot connect');
       this.scheduleRetry(client);
     }
   }

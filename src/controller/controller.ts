@@ -152,10 +152,7 @@ export class Controller {
       await t
         .stop()
         .catch((err: unknown) =>
-          this.log.warn(
-            { task: t.name, err: (err as Error).message },
-            'leader task did not stop cleanly',
-          ),
+          this.log.warn({ task: t.name, err }, 'leader task did not stop cleanly'),
         );
     }
   }

@@ -79,7 +79,7 @@ export class Leadership {
         this.o.onElected();
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'leadership connection failed');
+      this.log.warn({ err }, 'leadership connection failed');
       const c = this.client;
       this.client = null;
       await c?.end().catch(() => undefined);

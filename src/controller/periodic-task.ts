@@ -37,7 +37,7 @@ export class PeriodicTask {
       this.runs += 1;
     } catch (err) {
       this.failures += 1;
-      this.log.warn({ task: this.name, err: (err as Error).message }, 'periodic task failed');
+      this.log.warn({ task: this.name, err }, 'periodic task failed');
     }
   }
 

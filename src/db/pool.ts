@@ -38,21 +38,6 @@ export function createPool(options: PoolOptions = {}): pg.Pool {
   return pool;
 }
 
-/** Node errors that mean "the server is not there" rather than "the query is wrong". */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE']);
-
-/** True for errors worth a retry because the database (not the statement) failed. */
-export function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
-    if (CONNECT_ERRORS.has(code) || code === '57P01' || code === '57P03' || code.startsWith('08'))
-      return true;
-  }
-  return /Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
-}
-
 /** Checks the database answers; throws DB_UNAVAILABLE (with the cause) when it does not. */
 export async function ping(q: Queryable): Promise<void> {
   try {

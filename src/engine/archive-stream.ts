@@ -11,6 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { runCommand, spawnCommand, stderrTail } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
+import { CommandError } from '../exec/command-error.js';
 import type { ArchiveFile } from './manifest.js';
 import { tarCreateArgs, zstdCompressArgs } from './args/archive-args.js';
 import { commitPartial, createPartialStream, destError, discardPartial } from './durable-file.js';
@@ -44,25 +45,41 @@ function bufferText(b: unknown): string {
  * The error of the first program that failed on its own. A tar that got EPIPE because zstd
  * died is not the cause, so a failed zstd is reported before a tar that saw a broken pipe.
  */
-async function firstFailure(children: { name: string; child: Child }[]): Promise<AppError | null> {
-  const failures: { name: string; exit: string; stderr: string }[] = [];
+async function firstFailure(
+  children: { name: string; child: Child }[],
+): Promise<CommandError | null> {
+  const failures: {
+    name: string;
+    command: string;
+    exitCode: number | null;
+    signal: string | null;
+    stderr: string;
+  }[] = [];
   for (const c of children) {
     const r = await c.child;
     if (r.exitCode === 0) continue;
     failures.push({
       name: c.name,
-      exit: r.exitCode !== undefined ? `exit ${r.exitCode}` : `signal ${String(r.signal)}`,
-      stderr: bufferText(r.stderr),
+      command: r.command,
+      exitCode: r.exitCode ?? null,
+      signal: r.signal ?? null,
+      stderr: stderrTail(bufferText(r.stderr)),
     });
   }
   const cause =
-    failures.find((f) => !/broken pipe/i.test(f.stderr) && f.exit.startsWith('exit')) ??
-    failures[0];
+    failures.find((f) => !/broken pipe/i.test(f.stderr) && f.exitCode !== null) ?? failures[0];
   if (cause === undefined) return null;
-  return new AppError(
+  const how = cause.exitCode !== null ? `exit ${cause.exitCode}` : `signal ${String(cause.signal)}`;
+  return new CommandError(
     'ARCHIVE_FAILED',
-    `${cause.name} failed (${cause.exit})${cause.stderr.trim() ? ': ' + stderrTail(cause.stderr) : ''}`,
-    { details: { program: cause.name, exit: cause.exit } },
+    `${cause.name} failed (${how})${cause.stderr ? ': ' + cause.stderr : ''}`,
+    {
+      program: cause.name,
+      command: cause.command,
+      exitCode: cause.exitCode,
+      signal: cause.signal,
+      stderr: cause.stderr,
+    },
   );
 }
 

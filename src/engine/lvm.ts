@@ -1,6 +1,7 @@
 /**
  * LVM operations of a backup: look up LVs and VGs, make and remove our snapshot.
  */
+import { CommandError, commandFailedWith } from '../exec/command-error.js';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import {
@@ -13,12 +14,10 @@ import {
 import { parseLvsJson, parseVgsJson, type LvInfo, type VgInfo } from './parse/lvs-report.js';
 import { withBusyRetries } from './retry.js';
 
+/** What lvs/vgs write to stderr when the LV or VG is not there. */
 const NOT_FOUND = /not found|Failed to find|doesn't exist|does not exist/i;
-
-function stderrOf(err: unknown): string {
-  if (err instanceof AppError) return `${err.message} ${JSON.stringify(err.details ?? {})}`;
-  return String(err);
-}
+/** What lvcreate writes when the VG or thin pool lacks room for the snapshot. */
+const NO_SPACE = /insufficient|not enough|free extents|Out of space/i;
 
 /** The LV `vg/lv`, or null when LVM says it (or its VG) does not exist. */
 export async function findLv(vg: string, lv: string, run: RunOptions = {}): Promise<LvInfo | null> {
@@ -26,9 +25,7 @@ export async function findLv(vg: string, lv: string, run: RunOptions = {}): Prom
     const r = await runCommand('lvs', lvsArgs({ vg, lv }), run);
     return parseLvsJson(r.stdout).find((x) => x.vg === vg && x.name === lv) ?? null;
   } catch (err) {
-    if (err instanceof AppError && err.code === 'COMMAND_FAILED' && NOT_FOUND.test(stderrOf(err))) {
-      return null;
-    }
+    if (commandFailedWith(err, NOT_FOUND)) return null;
     throw err;
   }
 }
@@ -46,7 +43,7 @@ export async function getVg(vg: string, run: RunOptions = {}): Promise<VgInfo> {
     const found = parseVgsJson(r.stdout).find((x) => x.name === vg);
     if (found) return found;
   } catch (err) {
-    if (!(err instanceof AppError && NOT_FOUND.test(stderrOf(err)))) throw err;
+    if (!commandFailedWith(err, NOT_FOUND)) throw err;
   }
   throw new AppError('LV_NOT_FOUND', `volume group ${vg} does not exist`);
 }
@@ -62,17 +59,11 @@ export async function createSnapshot(
       await runCommand('lvchange', lvchangeActivateArgs(opts.vg, opts.name), run);
     }
   } catch (err) {
-    if (err instanceof AppError && err.code !== 'COMMAND_FAILED') throw err;
-    const text = stderrOf(err);
-    const code = /insufficient|not enough|free extents|Out of space/i.test(text)
-      ? 'NO_SNAPSHOT_SPACE'
-      : 'SNAPSHOT_FAILED';
+    if (!(err instanceof CommandError && err.code === 'COMMAND_FAILED')) throw err;
     throw new AppError(
-      code,
-      `cannot snapshot ${opts.vg}/${opts.origin}: ${err instanceof Error ? err.message : text}`,
-      {
-        cause: err,
-      },
+      NO_SPACE.test(err.stderr) ? 'NO_SNAPSHOT_SPACE' : 'SNAPSHOT_FAILED',
+      `cannot snapshot ${opts.vg}/${opts.origin}: ${err.message}`,
+      { cause: err },
     );
   }
 }

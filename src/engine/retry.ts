@@ -2,15 +2,14 @@
  * Bounded retries for teardown commands that fail while a device is briefly still in use
  * (umount, kpartx -d, lvremove right after a process exited).
  */
-import { AppError } from '../errors.js';
+import { commandFailedWith } from '../exec/command-error.js';
 
+/** What umount, kpartx and lvremove write to stderr while a device is still held. */
 const BUSY = /busy|in use|is used by|is open|still mounted|resource temporarily/i;
 
-/** Whether an error looks like a transient "device in use". */
+/** Whether a command failed because a device is (for now) still in use. */
 export function isBusyError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const details = err instanceof AppError ? JSON.stringify(err.details ?? {}) : '';
-  return BUSY.test(err.message) || BUSY.test(details);
+  return commandFailedWith(err, BUSY);
 }
 
 /** Runs `fn`, retrying "in use" failures up to `attempts` times with a growing pause. */

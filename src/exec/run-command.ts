@@ -3,8 +3,8 @@
  * shell string), a timeout, an AbortSignal, the tail of stderr in the error, a log line.
  */
 import { execa } from 'execa';
-import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { CommandError } from './command-error.js';
 
 export interface RunOptions {
   /** Milliseconds before the program is killed (SIGTERM, then SIGKILL after 5 s). */
@@ -49,8 +49,9 @@ export function commandEnv(extra: Record<string, string> = {}): Record<string, s
 }
 
 /**
- * Runs a program to completion and returns its output; throws AppError with code
- * TOOL_MISSING, COMMAND_TIMEOUT, ABORTED or COMMAND_FAILED (stderr tail in the message).
+ * Runs a program to completion and returns its output; throws a CommandError with code
+ * TOOL_MISSING, COMMAND_TIMEOUT, ABORTED or COMMAND_FAILED (stderr tail in the message and
+ * in its `stderr` field).
  */
 export async function runCommand(
   program: string,
@@ -78,35 +79,44 @@ export async function runCommand(
   const exitCode = result.exitCode ?? -1;
   logger.debug({ command, exitCode, durationMs }, 'command finished');
 
+  const tail = stderrTail(stderr);
+  const facts = {
+    program,
+    command,
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    stderr: tail,
+  };
   if (result.failed && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-    throw new AppError('TOOL_MISSING', `${program} is not installed (not found on PATH)`, {
-      cause: result.cause,
-      details: { program },
-    });
-  }
-  if (result.timedOut) {
-    throw new AppError(
-      'COMMAND_TIMEOUT',
-      `${command} did not finish in ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+    throw new CommandError(
+      'TOOL_MISSING',
+      `${program} is not installed (not found on PATH)`,
+      facts,
       {
-        details: { command },
+        cause: result.cause,
       },
     );
   }
+  if (result.timedOut) {
+    const ms = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    throw new CommandError('COMMAND_TIMEOUT', `${command} did not finish in ${ms} ms`, facts, {
+      cause: result.cause,
+    });
+  }
   if (result.isCanceled) {
-    throw new AppError('ABORTED', `${command} was cancelled`, { details: { command } });
+    throw new CommandError('ABORTED', `${command} was cancelled`, facts, {
+      cause: options.signal?.reason ?? result.cause,
+    });
   }
   const ok = options.okExitCodes ?? [0];
   if (!ok.includes(exitCode)) {
-    const tail = stderrTail(stderr);
-    throw new AppError(
-      'COMMAND_FAILED',
-      `${command} exited with ${exitCode}${tail ? `: ${tail}` : ''}`,
-      {
-        retryable: false,
-        details: { command, exitCode, stderr: tail },
-      },
-    );
+    const how =
+      result.exitCode === undefined
+        ? `was killed by ${String(result.signal)}`
+        : `exited with ${exitCode}`;
+    throw new CommandError('COMMAND_FAILED', `${command} ${how}${tail ? `: ${tail}` : ''}`, facts, {
+      retryable: false,
+    });
   }
   return { command, exitCode, stdout, stderr, durationMs };
 }

@@ -294,13 +294,11 @@ export class InventoryPoller {
           try {
             await this.opts.onPolled?.(r);
           } catch (err) {
-            const e = toAppError(err);
-            this.logger.error({ code: e.code }, `after-poll hook failed: ${e.message}`);
+            this.logger.error({ err }, 'after-poll hook failed');
           }
         })
         .catch((err: unknown) => {
-          const e = toAppError(err);
-          this.logger.error({ code: e.code, retryable: e.retryable }, e.message);
+          this.logger.error({ err: toAppError(err) }, 'inventory poll failed');
         })
         .finally(() => this.schedule(this.opts.intervalSeconds * 1000));
     }, delayMs);

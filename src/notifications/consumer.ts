@@ -167,7 +167,7 @@ export class NotificationConsumer {
           this.o.reconnectMaxMs ?? 30_000,
         );
         attempt += 1;
-        this.log.warn({ err: (err as Error).message, retryInMs: wait }, 'AMQP connect failed');
+        this.log.warn({ err, retryInMs: wait }, 'AMQP connect failed');
         await this.closeQuietly();
         await sleep(wait, signal);
         continue;
@@ -191,10 +191,10 @@ export class NotificationConsumer {
     const closed = new Promise<void>((resolve) => {
       markClosed = resolve;
     });
-    conn.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP connection error'));
+    conn.on('error', (err: Error) => this.log.warn({ err }, 'AMQP connection error'));
     conn.on('close', () => markClosed());
     const ch = await conn.createConfirmChannel();
-    ch.on('error', (err: Error) => this.log.warn({ err: err.message }, 'AMQP channel error'));
+    ch.on('error', (err: Error) => this.log.warn({ err }, 'AMQP channel error'));
     ch.on('close', () => markClosed());
     const declared = await declareTopology(conn, ch, this.o);
     await ch.prefetch(this.o.prefetch);
@@ -271,10 +271,7 @@ export class NotificationConsumer {
     } catch (err) {
       // The channel died under us (broker restart): the broker redelivers the message and
       // the message-id ledger makes the repeat harmless.
-      this.log.warn(
-        { err: (err as Error).message },
-        'could not settle a message; it will be redelivered',
-      );
+      this.log.warn({ err }, 'could not settle a message; it will be redelivered');
     }
   }
 
@@ -322,9 +319,7 @@ export class NotificationConsumer {
     if (this.o.onDeadLetter !== undefined) {
       await this.o
         .onDeadLetter(record)
-        .catch((err: unknown) =>
-          this.log.warn({ err: (err as Error).message }, 'could not record a dead letter'),
-        );
+        .catch((err: unknown) => this.log.warn({ err }, 'could not record a dead letter'));
     }
   }
 

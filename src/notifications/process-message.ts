@@ -6,8 +6,8 @@
  * requeue and try again later).
  */
 import type pg from 'pg';
-import { isConnectionError, withTransaction } from '../db/pool.js';
-import { isRetryable } from '../errors.js';
+import { withTransaction } from '../db/pool.js';
+import { isRetryable, toAppError } from '../errors.js';
 import type { PolicyLimits } from '../policy/policy.js';
 import { applyChange, type ApplyResult } from './apply-change.js';
 import { inventoryChangeOf } from './inventory-change.js';
@@ -66,18 +66,13 @@ export async function processMessage(body: Buffer, options: ProcessOptions): Pro
     );
     return { action: 'ack', notification, result };
   } catch (err) {
-    if (isConnectionError(err) || isRetryable(err)) {
-      return {
-        action: 'retry',
-        reason: `database unavailable: ${(err as Error).message}`,
-        notification,
-      };
+    // Lost connections, restarts, serialization and deadlock failures go away on a retry.
+    if (isRetryable(err)) {
+      const e = toAppError(err);
+      const what = e.code === 'DB_CONFLICT' ? 'transaction conflict' : 'database unavailable';
+      return { action: 'retry', reason: `${what} (${e.code}): ${e.message}`, notification };
     }
-    // Serialization and deadlock errors go away on a retry.
     const code = (err as { code?: unknown }).code;
-    if (code === '40001' || code === '40P01') {
-      return { action: 'retry', reason: `transaction conflict (${code})`, notification };
-    }
     const pgCode = typeof code === 'string' ? ` (${code})` : '';
     return {
       action: 'dead-letter',

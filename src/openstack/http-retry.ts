@@ -7,7 +7,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
-import { AppError } from '../errors.js';
+import { AppError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   OpenStackApiError,
@@ -95,8 +95,8 @@ export interface RetryContext {
   tls?: TlsAgents;
 }
 
-function canRetry(idempotent: boolean, f: FailureFacts): boolean {
-  if (!isTransient(f)) return false;
+/** Whether repeating the request is safe: the server cannot have acted on it. */
+function safeToRepeat(idempotent: boolean, f: FailureFacts): boolean {
   if (idempotent) return true;
   // The server did not act on a refused connection, a 429 or a 503.
   return f.networkCode === 'ECONNREFUSED' || f.status === 429 || f.status === 503;
@@ -166,22 +166,22 @@ export async function requestWithRetry<T>(
       }
       const f = failureFacts(err);
       const message = describeFailure(ctx.service, `${method} ${ctx.label}`, f);
-      if (!canRetry(idempotent, f) || attempt >= ctx.policy.attempts) {
-        const transient = isTransient(f);
-        const tls = isTlsFailure(f);
-        throw new OpenStackApiError(
-          transient || tls ? 'OPENSTACK_UNAVAILABLE' : 'OPENSTACK_API_ERROR',
-          transient
-            ? `${message} (gave up after ${attempt} attempt${attempt > 1 ? 's' : ''})`
-            : message,
-          {
-            status: f.status,
-            service: ctx.service,
-            cause: sanitizedCause(f, method, ctx.label),
-            // An untrusted certificate stays untrusted: no point in retrying the operation.
-            retryable: transient,
-          },
-        );
+      const transient = isTransient(f);
+      const failure = new OpenStackApiError(
+        transient || isTlsFailure(f) ? 'OPENSTACK_UNAVAILABLE' : 'OPENSTACK_API_ERROR',
+        message,
+        {
+          status: f.status,
+          service: ctx.service,
+          cause: sanitizedCause(f, method, ctx.label),
+          // An untrusted certificate stays untrusted: no point in retrying the operation.
+          retryable: transient,
+        },
+      );
+      if (!isRetryable(failure) || !safeToRepeat(idempotent, f)) throw failure;
+      if (attempt >= ctx.policy.attempts) {
+        failure.message += ` (gave up after ${attempt} attempt${attempt > 1 ? 's' : ''})`;
+        throw failure;
       }
       const delayMs = backoffDelay(
         ctx.policy,

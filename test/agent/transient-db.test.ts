@@ -1,0 +1,100 @@
+/**
+ * A transient Postgres failure inside a running job (its connection terminated by the
+ * server in the middle of a statement) is recorded as retryable and the job runs again,
+ * rather than ending as a permanent INTERNAL failure.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { enqueueJob, getJob } from '../../src/jobs/queue.js';
+import { addVolume } from '../db/volume-fixtures.js';
+import { useAgentTestbed } from './agent-testbed.js';
+import { waitFor } from './agent-process.js';
+
+const bed = useAgentTestbed('clb-transient-db-');
+
+describe('a transient database failure inside a job', () => {
+  it(
+    'is recorded as retryable (DB_UNAVAILABLE) and the job succeeds on its next attempt',
+    { timeout: 60_000 },
+    async () => {
+      const pool = bed.db.pool;
+      // `slow` volumes take CLB_FAKE_SLOW_MS on their first attempt: time to hold the row.
+      const v = await addVolume(pool, 'pgfault@lvm', { lvName: 'volume-slow-pg' });
+      const job = await enqueueJob(pool, {
+        kind: 'backup',
+        volumeId: v.id,
+        backendHost: 'pgfault@lvm',
+        lvName: 'volume-slow-pg',
+        reason: 'test',
+      });
+      const jobId = job?.id ?? 0;
+      const agent = await bed.start({
+        hosts: ['pgfault@lvm'],
+        dest: path.join(bed.work, 'dest'),
+        runDir: path.join(bed.work, 'run'),
+        args: ['--poll-seconds', '1', '--retry-base-seconds', '1', '--retry-cap-seconds', '1'],
+        env: { CLB_FAKE_SLOW_MS: '2500' },
+      });
+      await waitFor(
+        'the backup row of the first attempt',
+        async () =>
+          (await pool.query('SELECT 1 FROM backups WHERE job_id = $1', [jobId])).rowCount === 1,
+        15_000,
+      );
+
+      // Hold the row, so the agent's closing UPDATE waits on the lock: a statement in
+      // flight on a known connection. Then terminate that connection from the server side.
+      const holder = await pool.connect();
+      let terminated: number | null = null;
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT id FROM backups WHERE job_id = $1 FOR UPDATE', [jobId]);
+        await waitFor(
+          "the agent's UPDATE to wait on the row lock",
+          async () => {
+            const r = await pool.query<{ pid: number }>(
+              `SELECT pid FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND query LIKE 'UPDATE backups SET status = ''succeeded''%'`,
+            );
+            terminated = r.rows[0]?.pid ?? null;
+            return terminated !== null;
+          },
+          15_000,
+        );
+        await pool.query('SELECT pg_terminate_backend($1)', [terminated]);
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+
+      await waitFor(
+        'the job to succeed',
+        async () => (await getJob(pool, jobId))?.state === 'succeeded',
+        20_000,
+      );
+      expect(await getJob(pool, jobId)).toMatchObject({ attempts: 2 });
+      const events = await pool.query<{ kind: string; data: Record<string, unknown> }>(
+        `SELECT kind, data FROM events WHERE job_id = $1 AND kind LIKE 'job.%' ORDER BY id`,
+        [jobId],
+      );
+      expect(events.rows.map((e) => e.kind)).toEqual([
+        'job.claimed',
+        'job.retry-scheduled',
+        'job.claimed',
+        'job.succeeded',
+      ]);
+      expect(events.rows[1]?.data).toMatchObject({ code: 'DB_UNAVAILABLE', retryable: true });
+      const rows = await pool.query<{ status: string; error_code: string | null }>(
+        'SELECT status, error_code FROM backups WHERE job_id = $1 ORDER BY id',
+        [jobId],
+      );
+      expect(rows.rows).toEqual([
+        { status: 'failed', error_code: 'DB_UNAVAILABLE' },
+        { status: 'succeeded', error_code: null },
+      ]);
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(0);
+    },
+  );
+});
