@@ -52,6 +52,14 @@ export const ERROR_CODES = {
     'a transaction lost a serialization or deadlock race (40001, 40P01); a retry may pass',
   CONNECTION_LOST: 'a network connection to a service was refused, reset or timed out',
   INTERNAL: 'a bug: an unexpected state',
+  // HTTP API
+  UNAUTHENTICATED: 'the request carries no X-Auth-Token, or Keystone does not accept it',
+  FORBIDDEN: 'the token lacks the role this action needs',
+  BACKUP_NOT_FOUND: 'no such backup',
+  ROUTE_NOT_FOUND: 'no such API path or method',
+  REQUEST_TOO_LARGE: 'the request body is larger than the API accepts',
+  BACKUP_NOT_USABLE: 'the backup did not succeed or was pruned: it cannot be verified or restored',
+  JOB_CONFLICT: 'the volume already has an open job of that kind for something else',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

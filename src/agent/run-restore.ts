@@ -3,6 +3,7 @@
  * (`payload.target`, e.g. `/dev/cinder-volumes/volume-<id>`) and checks the result
  * against the manifest. The target is checked before anything is written.
  */
+import { assertLvName, assertVgName } from '../engine/parse/lvm-names.js';
 import { AppError } from '../errors.js';
 import { backupForJob } from './backup-to-use.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
@@ -20,8 +21,21 @@ export function checkRestoreTarget(target: unknown): string {
   return target;
 }
 
+/**
+ * The device a restore job writes to: `payload.target` (a path, from the CLI), or
+ * `payload.targetLvName` (a Cinder volume's LV, from the API) in the VG this agent serves
+ * for the job's host. Either is checked before use.
+ */
+export function restoreTargetOf(payload: Record<string, unknown>, vg: string): string {
+  const lv = payload['targetLvName'];
+  if (payload['target'] === undefined && typeof lv === 'string') {
+    return checkRestoreTarget(`/dev/${assertVgName(vg)}/${assertLvName(lv)}`);
+  }
+  return checkRestoreTarget(payload['target']);
+}
+
 export const runRestore: JobHandler = async (ctx) => {
-  const target = checkRestoreTarget(ctx.job.payload['target']);
+  const target = restoreTargetOf(ctx.job.payload, ctx.served.vg);
   const backup = await backupForJob(ctx.pool, ctx.job);
   await ctx.record('restore.started', `${backup.backupId ?? backup.id} → ${target}`, {
     backupRowId: backup.id,

@@ -240,3 +240,35 @@ export async function latestSuccessfulBackup(
   const row = res.rows[0];
   return row === undefined ? null : backupFromRow(row);
 }
+
+/** A page of a volume's backup rows, newest first: those with a row id below `marker`. */
+export async function listBackupsOfVolumePage(
+  q: Queryable,
+  volumeId: string,
+  page: { limit: number; marker: number | null },
+): Promise<BackupRecord[]> {
+  const res = await q.query<BackupRow>(
+    `SELECT * FROM backups WHERE volume_id = $1 AND ($2::bigint IS NULL OR id < $2)
+      ORDER BY id DESC LIMIT $3`,
+    [volumeId, page.marker, page.limit],
+  );
+  return res.rows.map(backupFromRow);
+}
+
+/** A backup row with the manifest the agent stored (unvalidated JSON) and its verify error. */
+export interface BackupDetail extends BackupRecord {
+  manifest: unknown;
+  verifyError: string | null;
+}
+
+/** Reads one backup row with its stored manifest. */
+export async function getBackupDetail(q: Queryable, id: number): Promise<BackupDetail | null> {
+  const res = await q.query<BackupRow & { manifest: unknown; verify_error: string | null }>(
+    'SELECT * FROM backups WHERE id = $1',
+    [id],
+  );
+  const row = res.rows[0];
+  return row === undefined
+    ? null
+    : { ...backupFromRow(row), manifest: row.manifest, verifyError: row.verify_error };
+}

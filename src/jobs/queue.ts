@@ -277,3 +277,12 @@ export async function findOpenJob(
   const row = res.rows[0];
   return row === undefined ? null : jobFromRow(row);
 }
+
+/** How many open (queued or running) jobs of any kind a volume has. */
+export async function countOpenJobs(q: Queryable, volumeId: string): Promise<number> {
+  const res = await q.query<{ n: string }>(
+    `SELECT count(*) AS n FROM jobs WHERE volume_id = $1 AND state IN ('queued', 'running')`,
+    [volumeId],
+  );
+  return Number(res.rows[0]?.n ?? 0);
+}

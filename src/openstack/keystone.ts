@@ -44,6 +44,15 @@ export interface KeystoneToken {
   catalog: CatalogService[];
 }
 
+/** What Keystone says of a token it validated for us (never the token itself). */
+export interface ValidatedToken {
+  userId: string;
+  /** Null for an unscoped or domain-scoped token. */
+  projectId: string | null;
+  roles: string[];
+  expiresAt: Date;
+}
+
 export interface KeystoneSessionOptions {
   credentials: OpenStackCredentials;
   logger?: Logger;
@@ -226,6 +235,70 @@ export class KeystoneSession {
         }
         this.logger.info({ service }, `${service} answered 401; re-authenticating once`);
       }
+    }
+  }
+
+  /**
+   * Validates someone else's token (`GET /v3/auth/tokens`, our token in X-Auth-Token, theirs
+   * in X-Subject-Token, `?nocatalog`). Resolves with what Keystone says of it, or null when
+   * Keystone does not know it or it expired (404; also 401/403 on the subject, which some
+   * deployments answer). Our own token is renewed once if Keystone refuses it.
+   */
+  async validateToken(
+    subject: string,
+    options: { signal?: AbortSignal; retry?: Partial<RetryPolicy> } = {},
+  ): Promise<ValidatedToken | null> {
+    const c = this.options.credentials;
+    const url = tokensUrl(c.authUrl);
+    for (let renewed = false; ; renewed = true) {
+      const own = await this.token(options.signal);
+      let res: AxiosResponse<TokenBody>;
+      try {
+        res = await requestWithRetry<TokenBody>(
+          {
+            method: 'GET',
+            url,
+            params: { nocatalog: '' },
+            headers: {
+              Accept: 'application/json',
+              'X-Auth-Token': own.value,
+              'X-Subject-Token': subject,
+            },
+          },
+          {
+            service: 'keystone',
+            policy: { ...this.retry, ...options.retry },
+            logger: this.logger,
+            label: url,
+            ...(this.tls === undefined ? {} : { tls: this.tls }),
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+          },
+        );
+      } catch (err) {
+        if (!(err instanceof OpenStackApiError)) throw err;
+        if (err.status === 404) return null;
+        if (err.status === 401 && !renewed) {
+          // Our own token was revoked or expired early: get a new one and ask again.
+          this.invalidate(own);
+          continue;
+        }
+        throw err;
+      }
+      const body = res.data.token;
+      const expires = body?.expires_at === undefined ? NaN : Date.parse(body.expires_at);
+      if (body === undefined || Number.isNaN(expires) || typeof body.user?.id !== 'string') {
+        throw new OpenStackApiError(
+          'OPENSTACK_API_ERROR',
+          `Keystone at ${url} answered ${res.status} to a token validation without a usable token body`,
+          { status: res.status, service: 'keystone' },
+        );
+      }
+      return {
+        userId: body.user.id,
+        projectId: body.project?.id ?? null,
+        roles: (body.roles ?? []).map((r) => r.name ?? '').filter((r) => r.length > 0),
+        expiresAt: new Date(expires),
+      };
     }
   }
 

@@ -208,6 +208,16 @@ export class KeystoneApi {
     const caller = this.state.validToken(req.headers['x-auth-token'] as string | undefined);
     if (caller === null) return unauthorized(this.baseUrl());
     const subject = this.state.validToken(req.headers['x-subject-token'] as string | undefined);
+    // keystone/common/policies/token.py, identity:validate_token: an admin or a service
+    // (role `service`) may validate any token; anyone else only their own.
+    const privileged = caller.roles.includes('admin') || caller.roles.includes('service');
+    if (!privileged && subject?.userId !== caller.userId) {
+      return fault(
+        403,
+        'Forbidden',
+        'You are not authorized to perform the requested action: identity:validate_token.',
+      );
+    }
     if (subject === null) return fault(404, 'Not Found', 'Could not find token.');
     return {
       status: 200,

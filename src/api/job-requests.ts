@@ -1,0 +1,123 @@
+/**
+ * What the API's actions put on the queue: back up now, verify a backup, restore a backup
+ * to another volume. Each relies on the queue's enqueue key (one open job of a kind per
+ * volume, a unique index): a second request while a job is open gets that same job, and
+ * two requests at the same moment make exactly one (the loser's INSERT finds the winner's
+ * row). A request that would need a different open job is refused with JOB_CONFLICT.
+ */
+import type { Queryable } from '../db/queryable.js';
+import type { Volume } from '../db/volumes.js';
+import { AppError } from '../errors.js';
+import type { Job, JobKind } from '../jobs/job.js';
+import { enqueueJob, findOpenJob } from '../jobs/queue.js';
+
+export interface JobRequestResult {
+  job: Job;
+  /** False when an open job was returned instead of a new one. */
+  created: boolean;
+}
+
+function routable(volume: Volume): string {
+  if (volume.backendHost === null) {
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `volume ${volume.id} has no storage host yet (Cinder has not scheduled it)`,
+      { details: { status: 409 } },
+    );
+  }
+  return volume.backendHost;
+}
+
+/**
+ * Enqueues, or returns the open job of that kind when `sameRequest` accepts it. The open
+ * job may end between the refused INSERT and the look-up; then enqueue again (bounded).
+ */
+async function enqueueOrJoin(
+  db: Queryable,
+  volume: Volume,
+  kind: JobKind,
+  payload: Record<string, unknown>,
+  sameRequest: (open: Job) => boolean,
+): Promise<JobRequestResult> {
+  const backendHost = routable(volume);
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const created = await enqueueJob(db, {
+      kind,
+      volumeId: volume.id,
+      backendHost,
+      lvName: volume.lvName,
+      reason: 'manual',
+      payload,
+    });
+    if (created !== null) return { job: created, created: true };
+    const open = await findOpenJob(db, volume.id, kind);
+    if (open === null) continue;
+    if (!sameRequest(open)) {
+      throw new AppError(
+        'JOB_CONFLICT',
+        `volume ${volume.id} already has an open ${kind} job ${open.id} for another request; ` +
+          'wait for it or cancel it',
+      );
+    }
+    return { job: open, created: false };
+  }
+  throw new AppError('INTERNAL', `could not enqueue a ${kind} job for volume ${volume.id}`);
+}
+
+/** Back up now: the volume must be tagged with a valid policy. */
+export function requestBackup(
+  db: Queryable,
+  volume: Volume,
+  requestedBy: string,
+): Promise<JobRequestResult> {
+  if (volume.deletedAt !== null) {
+    throw new AppError('VOLUME_NOT_FOUND', `volume ${volume.id} was deleted`);
+  }
+  if (volume.policyError !== null) {
+    throw new AppError(
+      'POLICY_INVALID',
+      `the backup metadata of volume ${volume.id} makes no policy: ${volume.policyError}`,
+    );
+  }
+  if (volume.policy === null) {
+    throw new AppError(
+      'POLICY_INVALID',
+      `volume ${volume.id} is not tagged for backup (set the metadata backup=daily, for example)`,
+    );
+  }
+  return enqueueOrJoin(db, volume, 'backup', { requestedBy }, () => true);
+}
+
+/** Verify one backup (its archives' checksums and readability). */
+export function requestVerify(
+  db: Queryable,
+  volume: Volume,
+  backupRowId: number,
+  requestedBy: string,
+): Promise<JobRequestResult> {
+  return enqueueOrJoin(
+    db,
+    volume,
+    'verify',
+    { backupRowId, requestedBy },
+    (open) => open.payload['backupRowId'] === backupRowId,
+  );
+}
+
+/** Restore one backup onto another volume of the same storage host. */
+export function requestRestore(
+  db: Queryable,
+  source: Volume,
+  backupRowId: number,
+  target: Volume,
+  requestedBy: string,
+): Promise<JobRequestResult> {
+  return enqueueOrJoin(
+    db,
+    source,
+    'restore',
+    { backupRowId, targetVolumeId: target.id, targetLvName: target.lvName, requestedBy },
+    (open) =>
+      open.payload['backupRowId'] === backupRowId && open.payload['targetVolumeId'] === target.id,
+  );
+}
