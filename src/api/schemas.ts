@@ -213,3 +213,17 @@ export const rowIdParams = {
 export const pageQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
 } as const;
+
+/** Actions that take no input accept no body, or an empty JSON object. */
+export const noBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {},
+  description: 'no body, or {}',
+} as const;
+
+/** With `noBody`: a request without a body is validated as `{}`. */
+export function bodylessAsEmpty(req: { body: unknown }, _reply: unknown, done: () => void): void {
+  if (req.body === undefined || req.body === null) req.body = {};
+  done();
+}

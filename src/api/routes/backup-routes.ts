@@ -11,7 +11,7 @@ import { requestRestore, requestVerify } from '../job-requests.js';
 import { backupDetailJson, jobJson, manifestSummary } from '../representations.js';
 import { restoreTargetProblem } from '../restore-target.js';
 import type { BackupDetail } from '../../db/backups.js';
-import { errorResponses, rowIdParams, UUID_PATTERN } from '../schemas.js';
+import { bodylessAsEmpty, errorResponses, noBody, rowIdParams, UUID_PATTERN } from '../schemas.js';
 
 const jobAccepted = {
   type: 'object',
@@ -62,6 +62,7 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Params: { id: string } }>(
     '/backups/:id/verify',
     {
+      preValidation: bodylessAsEmpty,
       schema: {
         summary: 'Verify a backup',
         description:
@@ -69,6 +70,7 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
           'the action role. While a verify job of this backup is open, answers that job.',
         tags: ['backups'],
         params: rowIdParams,
+        body: noBody,
         response: { 202: jobAccepted, ...errorResponses(400, 401, 403, 404, 409, 413, 503) },
       },
     },

@@ -16,7 +16,14 @@ import {
 } from '../api-context.js';
 import { requestBackup } from '../job-requests.js';
 import { backupJson, jobJson, volumeJson } from '../representations.js';
-import { errorResponses, pageQuery, UUID_PATTERN, volumeIdParams } from '../schemas.js';
+import {
+  bodylessAsEmpty,
+  errorResponses,
+  noBody,
+  pageQuery,
+  UUID_PATTERN,
+  volumeIdParams,
+} from '../schemas.js';
 
 interface ListQuery {
   limit: number;
@@ -194,6 +201,7 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Params: { id: string } }>(
     '/volumes/:id/backups',
     {
+      preValidation: bodylessAsEmpty,
       schema: {
         summary: 'Back up now',
         description:
@@ -201,6 +209,7 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
           'volume is open, answers that same job. Needs the action role.',
         tags: ['backups'],
         params: volumeIdParams,
+        body: noBody,
         response: {
           202: {
             type: 'object',
