@@ -111,6 +111,7 @@ export class NotificationConsumer {
   private readonly log: Logger;
   private readyResolve: (() => void) | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private live = false;
 
   constructor(private readonly o: ConsumerOptions) {
     const problem = topologyProblem(o);
@@ -119,6 +120,11 @@ export class NotificationConsumer {
       throw new AppError('CONFIG_INVALID', 'prefetch must be an integer from 1 to 1000');
     }
     this.log = (o.logger ?? silentLogger).child({ component: 'notification-consumer' });
+  }
+
+  /** True while a connection to the broker is up and consuming (for readiness checks). */
+  get consuming(): boolean {
+    return this.live;
   }
 
   /**
@@ -189,7 +195,10 @@ export class NotificationConsumer {
     this.conn = conn;
     let markClosed: () => void = () => undefined;
     const closed = new Promise<void>((resolve) => {
-      markClosed = resolve;
+      markClosed = () => {
+        this.live = false;
+        resolve();
+      };
     });
     conn.on('error', (err: Error) => this.log.warn({ err }, 'AMQP connection error'));
     conn.on('close', () => markClosed());
@@ -213,6 +222,7 @@ export class NotificationConsumer {
       { noAck: false },
     );
     this.consumerTag = consumerTag;
+    this.live = true;
     this.stats.connects += 1;
     this.log.info(
       { queue: this.o.queue, exchanges: declared.exchanges, prefetch: this.o.prefetch },
@@ -329,6 +339,7 @@ export class NotificationConsumer {
     this.channel = null;
     this.conn = null;
     this.consumerTag = null;
+    this.live = false;
     if (ch !== null) await ch.close().catch(() => undefined);
     if (conn !== null) await conn.close().catch(() => undefined);
   }

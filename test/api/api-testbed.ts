@@ -9,12 +9,15 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
 import { buildApiServer, type ApiServerOptions } from '../../src/api/api-server.js';
 import { readinessProbe, type ReadinessCheck } from '../../src/api/readiness.js';
+import { amqpConnectCheck, keystoneCheck, postgresCheck } from '../../src/api/readiness-checks.js';
 import { TokenValidator } from '../../src/api/token-validator.js';
 import { upsertVolume, type Volume } from '../../src/db/volumes.js';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
+
+export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 export interface TestCaller {
   user: string;
@@ -112,7 +115,14 @@ export function useApiTestbed(
       {
         db: db.pool,
         tokens,
-        readiness: readinessProbe(options.readiness ?? [], { reuseMs: 0 }),
+        readiness: readinessProbe(
+          options.readiness ?? [
+            postgresCheck(db.pool),
+            amqpConnectCheck(AMQP_URL),
+            keystoneCheck(session),
+          ],
+          { reuseMs: 0 },
+        ),
       },
     );
     Object.assign(state, {

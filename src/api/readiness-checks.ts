@@ -1,0 +1,62 @@
+/**
+ * The controller's dependencies as readiness checks: Postgres answers a query, the
+ * notification consumer is connected to RabbitMQ (or, without one, a connection opens),
+ * and Keystone validates our own token (a real round trip with our credentials).
+ */
+import amqp from 'amqplib';
+import { ping } from '../db/pool.js';
+import type { Queryable } from '../db/queryable.js';
+import { AppError } from '../errors.js';
+import type { KeystoneSession } from '../openstack/keystone.js';
+import type { ReadinessCheck } from './readiness.js';
+
+export function postgresCheck(db: Queryable): ReadinessCheck {
+  return { name: 'postgres', check: () => ping(db) };
+}
+
+/** Ready while the consumer holds a live, consuming connection. */
+export function consumerCheck(consumer: { consuming: boolean }): ReadinessCheck {
+  return {
+    name: 'rabbitmq',
+    check: () =>
+      consumer.consuming
+        ? Promise.resolve()
+        : Promise.reject(
+            new AppError('AMQP_UNAVAILABLE', 'the notification consumer is not connected'),
+          ),
+  };
+}
+
+/** Opens and closes a connection to the broker (for a process without a consumer). */
+export function amqpConnectCheck(url: string): ReadinessCheck {
+  return {
+    name: 'rabbitmq',
+    check: async () => {
+      let conn: Awaited<ReturnType<typeof amqp.connect>>;
+      try {
+        conn = await amqp.connect(url, { timeout: 2000 });
+      } catch (err) {
+        throw new AppError('AMQP_UNAVAILABLE', `RabbitMQ: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      await conn.close().catch(() => undefined);
+    },
+  };
+}
+
+export function keystoneCheck(session: KeystoneSession): ReadinessCheck {
+  return {
+    name: 'keystone',
+    check: async (signal) => {
+      const own = await session.token(signal);
+      const seen = await session.validateToken(own.value, {
+        signal,
+        retry: { attempts: 1, timeoutMs: 2500 },
+      });
+      if (seen === null) {
+        throw new AppError('OPENSTACK_AUTH_FAILED', 'Keystone does not know our own token');
+      }
+    },
+  };
+}
