@@ -8,6 +8,8 @@ PACKAGES=(
   lvm2 kpartx fdisk util-linux                               # LVM, partitions (sfdisk)
   e2fsprogs xfsprogs btrfs-progs dosfstools                  # filesystems we back up and restore
   tar zstd acl attr                                          # archives, ACL/xattr test tools
+  openssh-client openssh-server                              # ssh into instances; sshd as the test instance
+  mariadb-client                                             # mysqldump/mysql in the consistency tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

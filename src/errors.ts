@@ -60,6 +60,16 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: 'the request body is larger than the API accepts',
   BACKUP_NOT_USABLE: 'the backup did not succeed or was pruned: it cannot be verified or restored',
   JOB_CONFLICT: 'the volume already has an open job of that kind for something else',
+  // application consistency (SSH into the instance)
+  SSH_HOST_KEY_UNKNOWN:
+    "the instance's host key is not in the service's known_hosts (add it with `ssh add-host-key`)",
+  SSH_HOST_KEY_CHANGED:
+    "the instance's host key differs from the one in known_hosts (rotated, or someone in between)",
+  SSH_UNREACHABLE: 'the instance cannot be reached over SSH (refused, timed out, no route)',
+  SSH_AUTH_FAILED: "the instance refused the operator's SSH user or key",
+  DUMP_FAILED: 'mysqldump inside the instance failed or its output was truncated',
+  FREEZE_FAILED: 'fsfreeze inside the instance failed, or the freeze outlasted its bound',
+  INSTANCE_NOT_FOUND: 'no usable instance for the volume (no attachment, not ACTIVE, no address)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -77,6 +87,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'AMQP_UNAVAILABLE',
   'OPENSTACK_UNAVAILABLE',
   'LEASE_EXPIRED',
+  'SSH_UNREACHABLE',
 ]);
 
 export interface AppErrorOptions {

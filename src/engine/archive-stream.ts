@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { runCommand, spawnCommand, stderrTail } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
@@ -21,7 +21,9 @@ import { readProcessReadBytes } from './proc-io.js';
 export type ArchiveSource =
   | { kind: 'tree'; mountpoint: string; excludes: readonly string[] }
   | { kind: 'device'; device: string; sizeBytes: number }
-  | { kind: 'buffer'; data: Buffer };
+  | { kind: 'buffer'; data: Buffer }
+  /** A stream from a program we do not run here (a dump over SSH); `sql+zstd` when stored. */
+  | { kind: 'stream'; stream: Readable };
 
 export interface ArchiveOptions {
   dir: string;
@@ -33,6 +35,11 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Called with the uncompressed bytes read so far. */
   onProgress?: (bytesRead: number) => void;
+  /**
+   * Runs after the data is written and before the file is committed; throwing discards the
+   * partial file (a stream whose producer failed or whose content is incomplete).
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 type Child = ReturnType<typeof spawnCommand>;
@@ -154,12 +161,19 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       const input = uncompressed;
       streams.push(stopOnError(pipeline(input, zstd.stdin)));
       input.end(source.data);
+    } else if (source.kind === 'stream') {
+      uncompressed = new Meter(false, opts.onProgress);
+      streams.push(stopOnError(pipeline(source.stream, uncompressed, zstd.stdin)));
     } else {
       zstd.stdin?.end();
     }
     // zstd reads the FIFO or the device itself: its read counter in /proc is the progress.
     const pid = zstd.pid;
-    if (source.kind !== 'buffer' && opts.onProgress && pid !== undefined) {
+    if (
+      (source.kind === 'tree' || source.kind === 'device') &&
+      opts.onProgress &&
+      pid !== undefined
+    ) {
       const report = opts.onProgress;
       poll = setInterval(() => {
         void readProcessReadBytes(pid).then((n) => n !== null && report(n));
@@ -196,12 +210,14 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       uncompressed.bytes = total;
     }
 
+    await opts.beforeCommit?.();
     await commitPartial(opts.dir, opts.file);
     return {
       file: opts.file,
       bytes: stored.bytes,
       sha256: stored.digest(),
-      format: source.kind === 'tree' ? 'tar+zstd' : 'raw+zstd',
+      format:
+        source.kind === 'tree' ? 'tar+zstd' : source.kind === 'stream' ? 'sql+zstd' : 'raw+zstd',
       uncompressedBytes: source.kind === 'device' ? source.sizeBytes : (uncompressed?.bytes ?? 0),
     };
   } catch (err) {

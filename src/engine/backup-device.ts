@@ -4,6 +4,13 @@
  * the device: journals are not replayed (ext4 `noload`, xfs `norecovery`).
  */
 import { basename } from 'node:path';
+import {
+  checkRequest,
+  consistencyFields,
+  ConsistencySteps,
+  type ConsistencyRequest,
+} from '../consistency/consistency-steps.js';
+import { AppError } from '../errors.js';
 import { archiveVolume } from './archive-volume.js';
 import { inspectBlockDevice } from './block-device.js';
 import { runBackupFrame, type BackupProgress, type BackupResult } from './backup-run.js';
@@ -18,6 +25,8 @@ export interface DeviceBackupRequest {
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: BackupProgress) => void;
+  /** A dump inside the instance over SSH, taken before the device is read (no freeze). */
+  consistency?: ConsistencyRequest;
 }
 
 export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResult> {
@@ -26,11 +35,33 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
       ...req,
       sourceName: basename(req.device),
       validate: async () => {
+        if (req.consistency) {
+          checkRequest(req.consistency);
+          if (req.consistency.freeze?.mountpoints.length) {
+            throw new AppError(
+              'INVALID_ARGUMENT',
+              'a device is backed up as given: there is no snapshot to freeze the instance around',
+            );
+          }
+        }
         await inspectBlockDevice(req.device);
       },
     },
     async (ctx) => {
       const tools = toolVersions(false);
+      const steps = req.consistency
+        ? new ConsistencySteps(req.consistency, {
+            workDir: ctx.dir.workDir,
+            runDir: ctx.runDir,
+            compression: ctx.compression,
+            logger: ctx.logger,
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+          })
+        : null;
+      const td = Date.now();
+      await steps?.dump();
+      if (steps) ctx.timings['mysqldump'] = Date.now() - td;
       const vol = await archiveVolume({
         device: req.device,
         workDir: ctx.dir.workDir,
@@ -58,7 +89,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         partitionTable: vol.partitionTable,
         head: vol.head,
         partitions: vol.partitions,
-        consistency: 'as-provided',
+        ...consistencyFields(steps, 'as-provided'),
         tools: await tools,
         totals: vol.totals,
       };

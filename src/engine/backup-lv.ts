@@ -2,6 +2,12 @@
  * `backup --lv VG/LV`: snapshot the LV (thick with a COW, thin in its pool), archive the
  * snapshot, prove the snapshot stayed valid, and remove everything again.
  */
+import {
+  checkRequest,
+  consistencyFields,
+  ConsistencySteps,
+  type ConsistencyRequest,
+} from '../consistency/consistency-steps.js';
 import type { RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -24,6 +30,8 @@ export interface LvBackupRequest {
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: BackupProgress) => void;
+  /** Steps inside the instance over SSH: a dump before the snapshot, a freeze around it. */
+  consistency?: ConsistencyRequest;
 }
 
 /** Thin pools this full refuse new snapshots: a pool that fills up fails every thin LV in it. */
@@ -133,6 +141,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       ...req,
       sourceName: lv,
       validate: async () => {
+        if (req.consistency) checkRequest(req.consistency);
         origin = await preflight({ ...req, vg, lv }, baseRun);
       },
       explainFailure: async (err) => {
@@ -149,6 +158,20 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       const name = snapshotLvName(ctx.runId);
       const tags = [SERVICE_TAG, runTag(ctx.runId)];
       const tools = toolVersions(true, run);
+      const steps = req.consistency
+        ? new ConsistencySteps(req.consistency, {
+            workDir: ctx.dir.workDir,
+            runDir: ctx.runDir,
+            compression: ctx.compression,
+            logger: ctx.logger,
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+          })
+        : null;
+      // The dump runs first, as the mission says: a consistent copy the snapshot cannot give.
+      const td = Date.now();
+      await steps?.dump();
+      if (steps && req.consistency?.mysqldump) ctx.timings['mysqldump'] = Date.now() - td;
 
       // Registered before lvcreate: a half-made snapshot is removed too. The removal gets
       // no abort signal: it must run even after the backup was cancelled.
@@ -156,7 +179,9 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         await removeLvIfPresent(vg, name, { logger: ctx.logger });
       });
       const t0 = Date.now();
-      await createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
+      const makeSnapshot = (): Promise<void> =>
+        createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
+      await (steps ? steps.aroundSnapshot(makeSnapshot) : makeSnapshot());
       snapName = name;
       ctx.timings['snapshot'] = Date.now() - t0;
       ctx.logger.info(
@@ -211,7 +236,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         partitionTable: vol.partitionTable,
         head: vol.head,
         partitions: vol.partitions,
-        consistency: 'crash-consistent',
+        ...consistencyFields(steps, 'crash'),
         tools: await tools,
         totals: vol.totals,
       };

@@ -4,9 +4,10 @@
  */
 import type { ArchiveFile, Manifest } from './manifest.js';
 
-/** Every stored file of a backup, head first, then partitions in order. */
-export function manifestFiles(m: Pick<Manifest, 'head' | 'partitions'>): ArchiveFile[] {
+/** Every stored file of a backup: the dump first, the head, then partitions in order. */
+export function manifestFiles(m: Pick<Manifest, 'head' | 'partitions' | 'dump'>): ArchiveFile[] {
   const files: ArchiveFile[] = [];
+  if (m.dump) files.push(m.dump);
   if (m.head) files.push(m.head);
   for (const p of m.partitions) if (p.archive) files.push(p.archive);
   return files;

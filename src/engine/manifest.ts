@@ -9,16 +9,42 @@ export const MANIFEST_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const CHECKSUM_FILE = 'SHA256SUMS';
 
-/** How consistent the copy is known to be. */
-export type ConsistencyLevel =
-  /** a frozen copy handed to us (`backup --device`): as consistent as whoever froze it */
-  | 'as-provided'
-  /** an LVM snapshot of a volume that may be in use: what a power cut would leave */
-  | 'crash-consistent'
-  /** the filesystem inside the instance was frozen (fsfreeze) around the snapshot */
-  | 'filesystem-frozen'
-  /** an application dump (mysqldump) was taken and stored with the backup */
-  | 'application-consistent';
+import type { BinlogPosition } from '../consistency/dump-output.js';
+import type { Level, StepOutcome } from '../consistency/levels.js';
+
+/**
+ * How consistent the copy is known to be: `as-provided` for a frozen copy handed to us
+ * (`backup --device` without steps in the instance), else a Level: `crash` (an LVM snapshot
+ * of a volume in use: what a power cut would leave), `filesystem` (the instance's
+ * filesystems were frozen around the snapshot), `application` (a database dump was taken
+ * inside the instance and stored with the backup). Manifests written before the levels had
+ * these names say `crash-consistent`.
+ */
+export type ConsistencyLevel = 'as-provided' | Level;
+
+/** The database dump stored with a backup (`mysqldump.sql.zst`). */
+export interface ManifestDump extends ArchiveFile {
+  /** `all`, or the databases dumped. */
+  databases: 'all' | string[];
+  durationMs: number;
+  /** The server's binlog position at the dump's consistent point, when it was asked for. */
+  binlog: BinlogPosition | null;
+}
+
+/** What was done inside the instance, and the level it reached. */
+export interface ConsistencyReport {
+  /** The level the request or policy demanded (a failure below it fails the backup). */
+  demanded: Level;
+  reached: Level;
+  /** Why `reached` is below what the steps would give, or null. */
+  reason: string | null;
+  /** `user@host:port` the steps ran on. */
+  target: string;
+  steps: StepOutcome[];
+  /** How long the filesystems were frozen, as seen from the storage node. */
+  freezeWindowMs: number | null;
+  mountpoints: string[];
+}
 
 export type PartitionAction = 'archived' | 'raw' | 'skipped';
 
@@ -29,8 +55,11 @@ export interface ArchiveFile {
   bytes: number;
   /** sha256 (hex) of the file as stored. */
   sha256: string;
-  /** `tar+zstd` for filesystem archives, `raw+zstd` for raw partition images. */
-  format: 'tar+zstd' | 'raw+zstd';
+  /**
+   * `tar+zstd` for filesystem archives, `raw+zstd` for raw partition images, `sql+zstd`
+   * for a database dump taken inside the instance.
+   */
+  format: 'tar+zstd' | 'raw+zstd' | 'sql+zstd';
   /** Bytes that went into the compressor (tar stream or raw image size). */
   uncompressedBytes: number;
 }
@@ -97,6 +126,10 @@ export interface Manifest {
   head: ArchiveFile | null;
   partitions: ManifestPartition[];
   consistency: ConsistencyLevel;
+  /** Present when steps inside the instance were asked for (SSH: dump, freeze). */
+  consistencyReport?: ConsistencyReport;
+  /** The database dump, when one was taken. */
+  dump?: ManifestDump;
   compression: { program: 'zstd'; level: number; threads: number };
   excludes: string[];
   /** Versions of the programs that made the backup (tar, zstd, lvm, kernel, node, service). */

@@ -128,7 +128,7 @@ export class FileEngine implements EnginePort {
             archive,
           },
         ],
-        consistency: 'crash-consistent',
+        consistency: 'crash',
         compression: { program: 'zstd', level: 3, threads: 1 },
         excludes: req.excludes ?? [],
         tools: { engine: 'file-engine (test)' },

@@ -147,7 +147,7 @@ describe('the agent in the storage-node guest', () => {
       expect(backup).toMatchObject({
         status: 'succeeded',
         verifyOk: true,
-        consistency: 'crash-consistent',
+        consistency: 'crash',
       });
       expect(backup?.bytesWritten).toBeGreaterThan(0);
       expect(backup?.archives.map((a) => a.file).sort()).toEqual(

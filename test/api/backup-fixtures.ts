@@ -68,7 +68,7 @@ export function sampleManifest(backupId: string, volumeId: string, sizeBytes: nu
         reason: 'swap',
       },
     ],
-    consistency: 'crash-consistent',
+    consistency: 'crash',
     compression: { program: 'zstd', level: 3, threads: 2 },
     excludes: [],
     tools: { tar: '1.35' },
@@ -99,7 +99,7 @@ export async function addGoodBackup(
     bytesWritten: opts.bytesStored ?? 120_000_812,
     throughputBytesPerS: 1_722_222,
     archives: [],
-    consistency: 'crash-consistent',
+    consistency: 'crash',
     snapshotPeakPercent: 3,
   });
   return id;
