@@ -8,16 +8,14 @@
  */
 import type pg from 'pg';
 import { assertSchemaCurrent } from '../db/migrate.js';
+import { recordDeadLetter } from '../db/dead-notifications.js';
 import { createPool } from '../db/pool.js';
+import { pruneProcessedNotifications } from '../db/processed-notifications.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { runSchedulerPass } from '../jobs/scheduler.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
-import {
-  pruneProcessedNotifications,
-  recordDeadLetter,
-} from '../notifications/notification-ledger.js';
 import { processMessage } from '../notifications/process-message.js';
-import type { VolumeLookup } from '../notifications/volume-lookup.js';
 import type { ControllerConfig } from './controller-config.js';
 import { Leadership } from './leadership.js';
 import { PeriodicTask } from './periodic-task.js';
@@ -79,6 +77,7 @@ export class Controller {
           processMessage(body, {
             pool,
             limits: c.limits,
+            retryAfterSeconds: c.retryAfterSeconds,
             ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
           }),
         onDeadLetter: (record) => recordDeadLetter(pool, record),

@@ -1,11 +1,14 @@
 /**
- * The notification consumer's VolumeLookup backed by the Cinder client: `GET /volumes/{id}`
- * as admin, mapped like the poller maps the detail list.
+ * One volume read from Cinder (`GET /volumes/{id}` as admin), mapped like the poller maps
+ * the detail list: what the notification path asks when a payload is not enough.
  */
+import type { InventoryVolume } from '../db/volumes.js';
 import { OpenStackApiError } from '../openstack/api-error.js';
 import type { CinderClient } from '../openstack/cinder.js';
-import type { VolumeLookup } from '../notifications/volume-lookup.js';
 import { inventoryVolumeOf } from './volume-from-cinder.js';
+
+/** Fetches one volume; null when Cinder answers 404. Throws (retryable AppError) otherwise. */
+export type VolumeLookup = (volumeId: string) => Promise<InventoryVolume | null>;
 
 /** null when Cinder answers 404; throws when Cinder fails or answers a volume we cannot use. */
 export function cinderVolumeLookup(cinder: CinderClient): VolumeLookup {

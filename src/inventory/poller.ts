@@ -7,7 +7,6 @@
  */
 import type pg from 'pg';
 import { withTransaction } from '../db/pool.js';
-import type { Queryable } from '../db/queryable.js';
 import { AppError, toAppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { OpenStackApiError } from '../openstack/api-error.js';
@@ -20,15 +19,8 @@ import {
   touchSeenVolumes,
   upsertPolledVolumes,
   type PolledVolume,
-} from './inventory-queries.js';
-import { HOST_ATTR, inventoryVolumeOf, type InventoryVolume } from './volume-from-cinder.js';
-
-/** What changed in one poll, handed to `afterUpsert` inside the poll's transaction. */
-export interface PollChange {
-  inserted: InventoryVolume[];
-  changed: InventoryVolume[];
-  deleted: string[];
-}
+} from '../db/volumes.js';
+import { HOST_ATTR, inventoryVolumeOf } from './volume-from-cinder.js';
 
 export interface PollOptions {
   pool: pg.Pool;
@@ -36,11 +28,6 @@ export interface PollOptions {
   logger?: Logger;
   /** Volumes per request; Cinder caps it at osapi_max_limit (1000 by default). */
   pageSize?: number;
-  /**
-   * Runs in the poll's transaction after the upsert, e.g. to recompute policies of new and
-   * changed volumes; if it throws, the whole poll rolls back.
-   */
-  afterUpsert?: (q: Queryable, change: PollChange) => Promise<void>;
   /** Listing restarts when the marker volume vanished mid-poll (Cinder answers 404). */
   maxRestarts?: number;
   now?: () => Date;
@@ -62,6 +49,8 @@ export interface PollResult {
   pages: number;
   inserted: number;
   changed: number;
+  /** Ids of the rows counted in `changed`. */
+  changedIds: string[];
   /** Rows left alone because an event updated them after their page was fetched. */
   stale: number;
   deleted: string[];
@@ -166,28 +155,18 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
     const apply = mass ? missing.filter((id) => confirmed.has(id)) : missing;
     const held = mass ? missing.filter((id) => !confirmed.has(id)) : [];
     const deleted = await markVolumesDeleted(client, apply, now());
-    const byId = fetched.rows;
-    const change: PollChange = {
-      inserted: outcomes
-        .filter((o) => o.inserted)
-        .map((o) => (byId.get(o.id) as PolledVolume).volume),
-      changed: outcomes
-        .filter((o) => o.changed)
-        .map((o) => (byId.get(o.id) as PolledVolume).volume),
-      deleted,
-    };
-    if (opts.afterUpsert !== undefined) await opts.afterUpsert(client, change);
-    return { outcomes, change, held, liveBefore };
+    return { outcomes, deleted, held, liveBefore };
   });
   const t2 = performance.now();
 
   const out: PollResult = {
     volumes: rows.length,
     pages: fetched.pages,
-    inserted: result.change.inserted.length,
-    changed: result.change.changed.length,
+    inserted: result.outcomes.filter((o) => o.inserted).length,
+    changed: result.outcomes.filter((o) => o.changed).length,
+    changedIds: result.outcomes.filter((o) => o.changed).map((o) => o.id),
     stale: rows.length - result.outcomes.length,
-    deleted: result.change.deleted,
+    deleted: result.deleted,
     heldDeletions: result.held,
     skipped: fetched.skipped,
     fetchMs: Math.round(t1 - t0),

@@ -5,33 +5,7 @@
  * Cinder's naive UTC. Validates what it reads: a tenant's metadata is data, not trusted.
  * Pure: no I/O.
  */
-import { backendHostOf } from '../db/volumes.js';
-
-/** One attachment as the inventory keeps it. */
-export interface InventoryAttachment {
-  server_id: string;
-  attachment_id: string;
-  device?: string;
-  host_name?: string;
-}
-
-/** What the poller writes into `volumes`. */
-export interface InventoryVolume {
-  id: string;
-  name: string | null;
-  projectId: string;
-  status: string;
-  sizeGb: number;
-  host: string | null;
-  backendHost: string | null;
-  nameId: string | null;
-  lvName: string;
-  metadata: Record<string, string>;
-  attachments: InventoryAttachment[];
-  bootable: boolean;
-  volumeType: string | null;
-  cinderUpdatedAt: Date | null;
-}
+import { backendHostOf, type InventoryAttachment, type InventoryVolume } from '../db/volumes.js';
 
 export type MapResult =
   { ok: true; value: InventoryVolume } | { ok: false; id: string | null; reason: string };

@@ -7,9 +7,9 @@
  */
 import type { Queryable } from '../db/queryable.js';
 import { silentLogger, type Logger } from '../log.js';
-import { enqueueJob } from './queue.js';
+import { listSchedulableVolumes, recordPolicy, recordSchedule } from '../db/volumes.js';
+import { enqueueBackup } from './enqueue-backup.js';
 import { decideVolume, type SchedulerSettings } from './scheduler-decision.js';
-import { listSchedulableVolumes, recordPolicy, recordSchedule } from './scheduler-queries.js';
 
 export interface SchedulerPassResult {
   volumes: number;
@@ -48,13 +48,7 @@ export async function runSchedulerPass(
     if (due && d.skipReason !== null) result.skipped += 1;
     if (due && v.hasOpenBackupJob) result.alreadyOpen += 1;
     if (!d.enqueue) continue;
-    const job = await enqueueJob(q, {
-      kind: 'backup',
-      volumeId: v.id,
-      backendHost: v.backendHost as string,
-      lvName: v.lvName,
-      reason: 'schedule',
-    });
+    const job = await enqueueBackup(q, v, 'schedule');
     if (job === null) {
       result.alreadyOpen += 1;
     } else {

@@ -14,21 +14,11 @@
  */
 import { createHash } from 'node:crypto';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { DeadLetterRecord } from '../db/dead-notifications.js';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
 import type { Disposition } from './process-message.js';
-
-/** What the consumer records about a dead-lettered message (never its body). */
-export interface DeadLetterRecord {
-  messageId: string | null;
-  eventType: string | null;
-  reason: string;
-  exchange: string;
-  routingKey: string;
-  bodyBytes: number;
-  bodySha256: string;
-}
 
 export interface ConsumerOptions extends TopologyOptions {
   url: string;

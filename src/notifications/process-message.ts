@@ -7,15 +7,27 @@
  */
 import type pg from 'pg';
 import { withTransaction } from '../db/pool.js';
+import type { InventoryVolume } from '../db/volumes.js';
 import { isRetryable, toAppError } from '../errors.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
 import type { PolicyLimits } from '../policy/policy.js';
-import { applyChange, type ApplyResult } from './apply-change.js';
+import { applyChange, type ApplyOutcome } from './apply-change.js';
 import { inventoryChangeOf } from './inventory-change.js';
 import { decodeNotification, type OsloNotification } from './oslo-envelope.js';
-import type { FetchedVolume, VolumeLookup } from './volume-lookup.js';
+
+/** What a message did: its inventory outcome and the backup it triggered, if any. */
+export interface MessageResult {
+  outcome: ApplyOutcome;
+  volumeId: string | null;
+  /** The job an event listed in `backup:on` enqueued. */
+  jobId: number | null;
+  /** Why the event's trigger enqueued no backup (policy, state, minimum interval...). */
+  triggerSkipped: string | null;
+}
 
 export type Disposition =
-  | { action: 'ack'; notification: OsloNotification; result: ApplyResult }
+  | { action: 'ack'; notification: OsloNotification; result: MessageResult }
   | { action: 'dead-letter'; reason: string; notification: OsloNotification | null }
   | { action: 'retry'; reason: string; notification: OsloNotification | null };
 
@@ -24,7 +36,10 @@ export interface ProcessOptions {
   limits: PolicyLimits;
   lookup?: VolumeLookup;
   maxBodyBytes?: number;
+  /** Events older than this do not trigger backups (a replay after an outage). */
   triggerMaxAgeSeconds?: number;
+  /** The scheduler's wait after a failed backup; event triggers obey it too (default 1 h). */
+  retryAfterSeconds?: number;
   now?: () => Date;
 }
 
@@ -37,7 +52,7 @@ export async function processMessage(body: Buffer, options: ProcessOptions): Pro
   if (!changed.ok) return { action: 'dead-letter', reason: changed.reason, notification };
   const change = changed.change;
 
-  let fetched: FetchedVolume | null | undefined;
+  let fetched: InventoryVolume | null | undefined;
   if (change.kind === 'volume-state' && change.refetch && options.lookup !== undefined) {
     try {
       fetched = await options.lookup(change.volumeId);
@@ -54,16 +69,38 @@ export async function processMessage(body: Buffer, options: ProcessOptions): Pro
     }
   }
 
-  const now = options.now ?? (() => new Date());
+  const now = (options.now ?? (() => new Date()))();
   try {
-    const result = await withTransaction(options.pool, (client) =>
-      applyChange(client, notification, change, {
+    const result = await withTransaction(options.pool, async (client): Promise<MessageResult> => {
+      const applied = await applyChange(client, notification, change, {
         limits: options.limits,
         fetched,
-        triggerMaxAgeSeconds: options.triggerMaxAgeSeconds ?? 3600,
-        now: now(),
-      }),
-    );
+        now,
+      });
+      const out: MessageResult = { ...applied, jobId: null, triggerSkipped: null };
+      if (change.kind !== 'volume-state' || change.trigger === null) return out;
+      if (applied.outcome === 'duplicate') return out;
+      const triggered = await enqueueEventBackup(
+        client,
+        change.volumeId,
+        notification.eventType,
+        {
+          trigger: change.trigger,
+          eventAt: change.eventAt,
+          maxAgeSeconds: options.triggerMaxAgeSeconds ?? 3600,
+        },
+        now,
+        {
+          limits: options.limits,
+          // An interval schedule does not depend on the zone.
+          timeZone: 'UTC',
+          retryAfterSeconds: options.retryAfterSeconds ?? 3600,
+        },
+      );
+      return triggered.job === null
+        ? { ...out, triggerSkipped: triggered.reason }
+        : { ...out, jobId: triggered.job.id };
+    });
     return { action: 'ack', notification, result };
   } catch (err) {
     // Lost connections, restarts, serialization and deadlock failures go away on a retry.

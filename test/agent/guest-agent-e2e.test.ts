@@ -12,7 +12,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackupsOfVolume } from '../../src/db/backups.js';
-import { upsertVolume } from '../../src/db/volumes.js';
+import { putVolume } from '../db/volume-fixtures.js';
 import { listBackupStatus } from '../../src/db/views.js';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
@@ -59,7 +59,7 @@ describe('the agent in the storage-node guest', () => {
 
       const volId = randomUUID();
       const targetId = randomUUID();
-      const volume = await upsertVolume(db.pool, {
+      const volume = await putVolume(db.pool, {
         id: volId,
         name: 'e2e-web',
         projectId: 'project-e2e',

@@ -11,10 +11,11 @@ import { buildApiServer, type ApiServerOptions } from '../../src/api/api-server.
 import { readinessProbe, type ReadinessCheck } from '../../src/api/readiness.js';
 import { amqpConnectCheck, keystoneCheck, postgresCheck } from '../../src/api/readiness-checks.js';
 import { TokenValidator } from '../../src/api/token-validator.js';
-import { upsertVolume, type Volume } from '../../src/db/volumes.js';
+import { getVolume, type Volume } from '../../src/db/volumes.js';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { putVolume } from '../db/volume-fixtures.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 
 export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -182,7 +183,7 @@ export function useApiTestbed(
     async addVolume(projectId, extra = {}) {
       const id = randomUUID();
       const pool = get('db').pool;
-      const v = await upsertVolume(pool, {
+      await putVolume(pool, {
         id,
         name: extra.name ?? `vol-${id.slice(0, 8)}`,
         projectId,
@@ -191,15 +192,16 @@ export function useApiTestbed(
         host: `${extra.host ?? 'stor1'}@lvm#LVM`,
         lvName: `volume-${id}`,
         metadata: { backup: 'daily' },
-        policy: extra.policy === undefined ? DAILY_POLICY : extra.policy,
       });
-      if (extra.policyError !== undefined) {
-        await pool.query('UPDATE volumes SET policy_error = $2 WHERE id = $1', [
-          id,
-          extra.policyError,
-        ]);
-        return { ...v, policyError: extra.policyError };
-      }
+      // The policy as the scheduler would record it (or a given one, or its error).
+      const policy = extra.policy === undefined ? DAILY_POLICY : extra.policy;
+      await pool.query('UPDATE volumes SET policy = $2, policy_error = $3 WHERE id = $1', [
+        id,
+        policy === null ? null : JSON.stringify(policy),
+        extra.policyError ?? null,
+      ]);
+      const v = await getVolume(pool, id);
+      if (v === null) throw new Error(`volume ${id} was not written`);
       return v;
     },
   };

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertVolume } from '../../src/db/volumes.js';
+import { putVolume } from '../db/volume-fixtures.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import {
   AMQP_URL,
@@ -53,7 +53,7 @@ async function waitFor(
 
 async function taggedVolume(): Promise<string> {
   const id = randomUUID();
-  await upsertVolume(db.pool, {
+  await putVolume(db.pool, {
     id,
     projectId: 'p',
     status: 'available',
@@ -130,6 +130,9 @@ describe('controller daemon', () => {
       );
       return Number(r.rows[0]?.n) === 400;
     });
+    // The ledger row commits before the ack and its log line: wait for the lines too.
+    const applied = () => a.count('notification applied') + b.count('notification applied');
+    await waitFor('400 logged as applied', () => Promise.resolve(applied() >= 400), 5000);
     const byA = a.count('notification applied');
     const byB = b.count('notification applied');
     expect(byA + byB).toBe(400);

@@ -1,21 +1,72 @@
 /**
- * Volumes for tests: rows of the inventory as the controller would write them.
+ * Volumes for tests: rows of the inventory written the way the controller writes them
+ * (the poller's upsert of a Cinder view, src/db/volumes.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../src/db/queryable.js';
-import { upsertVolume, type Volume } from '../../src/db/volumes.js';
+import {
+  backendHostOf,
+  getVolume,
+  upsertPolledVolumes,
+  type Volume,
+} from '../../src/db/volumes.js';
+
+export interface TestVolume {
+  id: string;
+  name?: string | null;
+  projectId: string;
+  status: string;
+  sizeGb: number;
+  /** `host@backend#pool`; backend_host is derived from it (pool stripped). */
+  host: string | null;
+  lvName: string;
+  metadata?: Record<string, string>;
+}
+
+/** Inserts or refreshes a volume as a poll that saw it now would. */
+export async function putVolume(q: Queryable, v: TestVolume): Promise<Volume> {
+  await upsertPolledVolumes(q, [
+    {
+      seenAt: new Date(),
+      volume: {
+        id: v.id,
+        name: v.name ?? null,
+        projectId: v.projectId,
+        status: v.status,
+        sizeGb: v.sizeGb,
+        host: v.host,
+        backendHost: backendHostOf(v.host),
+        nameId: null,
+        lvName: v.lvName,
+        metadata: v.metadata ?? {},
+        attachments: [],
+        bootable: false,
+        volumeType: null,
+        cinderUpdatedAt: null,
+      },
+    },
+  ]);
+  const row = await getVolume(q, v.id);
+  if (row === null) throw new Error(`volume ${v.id} was not written`);
+  return row;
+}
 
 /** Inserts a volume served by `backendHost` (pool `#pool` added to host). */
 export async function addVolume(
   q: Queryable,
   backendHost: string,
-  extra: { name?: string; metadata?: Record<string, string>; lvName?: string } = {},
+  extra: {
+    name?: string;
+    metadata?: Record<string, string>;
+    lvName?: string;
+    projectId?: string;
+  } = {},
 ): Promise<Volume> {
   const id = randomUUID();
-  return upsertVolume(q, {
+  return putVolume(q, {
     id,
     name: extra.name ?? `vol-${id.slice(0, 8)}`,
-    projectId: 'project-a',
+    projectId: extra.projectId ?? 'project-a',
     status: 'available',
     sizeGb: 1,
     host: `${backendHost}#pool`,

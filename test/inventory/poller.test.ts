@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
 import type { AppError } from '../../src/errors.js';
 import { CinderClient } from '../../src/openstack/cinder.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
-import { InventoryPoller, pollInventory, type PollChange } from '../../src/inventory/poller.js';
+import { InventoryPoller, pollInventory } from '../../src/inventory/poller.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 import { captureLogger } from '../openstack/capture-logger.js';
@@ -113,32 +114,41 @@ describe('one poll', () => {
     const v = await emu.control.createVolume({ name: 'moving' });
     await pollInventory({ pool: db.pool, cinder });
     const migrated = emu.control.migrateVolume(v.id, 'stor2@lvm#LVM');
-    const changes: PollChange[] = [];
-    const result = await pollInventory({
-      pool: db.pool,
-      cinder,
-      afterUpsert: (_q, c) => {
-        changes.push(c);
-        return Promise.resolve();
-      },
-    });
+    const result = await pollInventory({ pool: db.pool, cinder });
     expect(result.changed).toBe(1);
-    expect(changes[0]?.changed.map((x) => x.id)).toEqual([v.id]);
+    expect(result.changedIds).toEqual([v.id]);
     expect(await row(v.id)).toMatchObject({
       lv_name: `volume-${migrated.nameId}`,
       backend_host: 'stor2@lvm',
     });
   });
 
-  it('rolls the whole poll back when afterUpsert throws', async () => {
-    await emu.control.createVolume({ name: 'rollback' });
-    const err = (await pollInventory({
-      pool: db.pool,
-      cinder,
-      afterUpsert: () => Promise.reject(new Error('policy store down')),
-    }).catch((e: unknown) => e)) as Error;
-    expect(err.message).toBe('policy store down');
-    expect(await counts()).toEqual({ live: 0, deleted: 0 });
+  it('rolls the whole poll back when a statement after the upsert fails', async () => {
+    // A row Cinder no longer lists, whose marking as deleted (the poll's last write) fails.
+    const gone = randomUUID();
+    await db.pool.query(
+      `INSERT INTO volumes (id, project_id, status, size_gb, lv_name, seen_at)
+       VALUES ($1, 'p', 'available', 1, $2, now() - interval '1 hour')`,
+      [gone, `volume-${gone}`],
+    );
+    await db.pool.query(`
+      CREATE FUNCTION test_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'deletion refused by the test'; END $$;
+      CREATE TRIGGER test_refuse_delete BEFORE UPDATE ON volumes FOR EACH ROW
+        WHEN (NEW.deleted_at IS NOT NULL) EXECUTE FUNCTION test_refuse_delete();`);
+    try {
+      const v = await emu.control.createVolume({ name: 'rollback' });
+      const err = (await pollInventory({ pool: db.pool, cinder }).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(err.message).toContain('deletion refused by the test');
+      // The new volume's upsert, which ran first, was rolled back with the failed deletion.
+      expect(await row(v.id)).toBeUndefined();
+      expect(await counts()).toEqual({ live: 1, deleted: 0 });
+    } finally {
+      await db.pool.query(`DROP TRIGGER test_refuse_delete ON volumes;
+                           DROP FUNCTION test_refuse_delete();`);
+    }
   });
 });
 

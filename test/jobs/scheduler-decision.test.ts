@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideVolume } from '../../src/jobs/scheduler-decision.js';
-import type { SchedulableVolume } from '../../src/jobs/scheduler-queries.js';
+import { decideEventBackup, decideVolume } from '../../src/jobs/scheduler-decision.js';
+import type { SchedulableVolume } from '../../src/db/volumes.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 
 const now = new Date('2026-11-26T12:00:00Z');
@@ -112,5 +112,64 @@ describe('decideVolume', () => {
     if (expected.skip === null) expect(d.skipReason).toBeNull();
     else expect(d.skipReason).toMatch(expected.skip);
     expect(d.nextDueAt?.toISOString() ?? null).toBe(expected.due);
+  });
+});
+
+describe('decideEventBackup', () => {
+  const detach = { trigger: 'detach' as const, eventAt: now, maxAgeSeconds: 3600 };
+  const tagged = { backup: 'daily', 'backup:on': 'detach' };
+  const ago = (s: number): Date => new Date(now.getTime() - s * 1000);
+
+  it.each<[string, Partial<SchedulableVolume>, RegExp | null]>([
+    ['a listed event on a volume never backed up runs now', {}, null],
+    [
+      'an event not listed in backup:on does nothing',
+      { metadata: { backup: 'daily' } },
+      /does not list detach/,
+    ],
+    ['an untagged volume does nothing', { metadata: {} }, /no backup policy/],
+    [
+      'backup=off does nothing',
+      { metadata: { backup: 'off', 'backup:on': 'detach' } },
+      /no backup policy \(off\)/,
+    ],
+    ['a deleted volume does nothing', { deletedAt: ago(10) }, /deleted/],
+    ['a volume in maintenance does nothing', { status: 'maintenance' }, /status is "maintenance"/],
+    ['an open backup job is enough', { hasOpenBackupJob: true }, /already open/],
+    [
+      'a success within the minimum interval (1 h) holds the event back',
+      { lastSuccessAt: ago(3599), lastAttemptAt: ago(3700) },
+      /minimum interval of 3600 s .* 2026-11-26T12:00:01\.000Z/,
+    ],
+    [
+      'a success a full minimum interval ago lets it run',
+      { lastSuccessAt: ago(3600), lastAttemptAt: ago(3700) },
+      null,
+    ],
+    [
+      'a failed attempt waits the retry pause, as the schedule does',
+      { lastSuccessAt: ago(86_400), lastAttemptAt: ago(600) },
+      /minimum interval/,
+    ],
+  ])('%s', (_name, patch, refused) => {
+    const d = decideEventBackup({ ...base, metadata: tagged, ...patch }, detach, now, settings);
+    if (refused === null) expect(d).toEqual({ enqueue: true });
+    else expect(d).toEqual({ enqueue: false, reason: expect.stringMatching(refused) as string });
+  });
+
+  it('ignores an event older than the trigger horizon (a replay)', () => {
+    const d = decideEventBackup(
+      { ...base, metadata: tagged },
+      { ...detach, eventAt: ago(3601) },
+      now,
+      settings,
+    );
+    expect(d).toEqual({ enqueue: false, reason: 'the event is older than 3600 s' });
+  });
+
+  it('uses the operator minimum interval, not the volume schedule', () => {
+    const limits = { ...DEFAULT_POLICY_LIMITS, minIntervalSeconds: 600 };
+    const v = { ...base, metadata: tagged, lastSuccessAt: ago(601), lastAttemptAt: ago(700) };
+    expect(decideEventBackup(v, detach, now, { ...settings, limits })).toEqual({ enqueue: true });
   });
 });

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertVolume } from '../../src/db/volumes.js';
+import { putVolume } from '../db/volume-fixtures.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
@@ -25,7 +25,7 @@ async function volume(
   host = 'stor1@lvm#LVM',
 ): Promise<string> {
   const id = randomUUID();
-  await upsertVolume(db.pool, {
+  await putVolume(db.pool, {
     id,
     name: `v-${id.slice(0, 6)}`,
     projectId: 'p',
@@ -122,11 +122,13 @@ describe('runSchedulerPass', () => {
   });
 
   it('ignores deleted volumes', async () => {
-    const id = await volume({ backup: 'daily' });
-    await db.pool.query(`UPDATE volumes SET deleted_at = now(), status = 'deleted' WHERE id = $1`, [
-      id,
-    ]);
+    // Status stays `available`: only deleted_at says the volume is gone, so that is what
+    // keeps it from being backed up (a live twin shows the pass would enqueue otherwise).
+    const gone = await volume({ backup: 'daily' });
+    const live = await volume({ backup: 'daily' });
+    await db.pool.query(`UPDATE volumes SET deleted_at = now() WHERE id = $1`, [gone]);
     await runSchedulerPass(db.pool, settings);
-    expect(await jobsOf(id)).toHaveLength(0);
+    expect(await jobsOf(gone)).toHaveLength(0);
+    expect(await jobsOf(live)).toHaveLength(1);
   });
 });

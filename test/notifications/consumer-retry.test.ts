@@ -53,7 +53,7 @@ describe('consumer retries', () => {
       return Promise.resolve({
         action: 'ack',
         notification: d.notification,
-        result: { outcome: 'applied', volumeId: null, jobId: null },
+        result: { outcome: 'applied', volumeId: null, jobId: null, triggerSkipped: null },
       });
     });
     await consumer.start();

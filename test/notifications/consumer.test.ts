@@ -9,10 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordDeadLetter } from '../../src/db/dead-notifications.js';
+import type { InventoryVolume } from '../../src/db/volumes.js';
 import { NotificationConsumer } from '../../src/notifications/consumer.js';
-import { recordDeadLetter } from '../../src/notifications/notification-ledger.js';
 import { processMessage } from '../../src/notifications/process-message.js';
-import type { FetchedVolume } from '../../src/notifications/volume-lookup.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { badMessages } from './bad-messages.js';
@@ -28,7 +28,7 @@ const ceilometerQueue = `clb-test-${suffix}.ceilometer-stand-in`;
 let db: FreshDatabase;
 let publisher: TestPublisher;
 let consumer: NotificationConsumer;
-const fetched = new Map<string, FetchedVolume>();
+const fetched = new Map<string, InventoryVolume>();
 let published = 0;
 
 async function waitFor<T>(

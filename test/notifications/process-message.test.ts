@@ -133,4 +133,51 @@ describe('processMessage', () => {
       result: { outcome: 'applied', jobId: expect.any(Number) as number },
     });
   });
+
+  it('holds a detach/attach loop to one backup per minimum interval', async () => {
+    const id = randomUUID();
+    const meta = { backup: 'daily', 'backup:on': 'detach,attach' };
+    const event = (eventType: string, at: Date) =>
+      processMessage(volumeEvent({ eventType, volumeId: id, at, metadata: meta }).body, {
+        pool: db.pool,
+        limits,
+      });
+    const t0 = Date.now() - 60_000;
+    const first = await event('volume.detach.end', new Date(t0));
+    expect(first).toMatchObject({ result: { jobId: expect.any(Number) as number } });
+    const jobId = (first as { result: { jobId: number } }).result.jobId;
+    // While the first job is open, a second event finds it.
+    const whileOpen = await event('volume.attach.end', new Date(t0 + 1000));
+    expect(whileOpen).toMatchObject({
+      result: { jobId: null, triggerSkipped: 'a backup job is already open' },
+    });
+    // The job ran and succeeded: the loop goes on, but no event may start another backup
+    // within the minimum interval.
+    await db.pool.query(`UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = $1`, [
+      jobId,
+    ]);
+    await db.pool.query(
+      `INSERT INTO backups (volume_id, job_id, status, reason, started_at, finished_at,
+                            manifest_path)
+       VALUES ($1, $2, 'succeeded', 'event:volume.detach.end', now() - interval '30 seconds',
+               now(), '/b/manifest.json')`,
+      [id, jobId],
+    );
+    for (let i = 2; i < 12; i++) {
+      const d = await event(
+        i % 2 === 0 ? 'volume.detach.end' : 'volume.attach.end',
+        new Date(t0 + i * 1000),
+      );
+      expect(d).toMatchObject({
+        action: 'ack',
+        result: {
+          outcome: 'applied',
+          jobId: null,
+          triggerSkipped: expect.stringMatching(/minimum interval of 3600 s/) as string,
+        },
+      });
+    }
+    const jobs = await db.pool.query('SELECT id FROM jobs WHERE volume_id = $1', [id]);
+    expect(jobs.rowCount).toBe(1);
+  });
 });
