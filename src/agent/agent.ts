@@ -15,7 +15,7 @@ import { readAgentRole, unmappedHosts } from '../db/agent-hosts.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
 import { appendEvent } from '../db/events.js';
 import { AppError, isRetryable, toAppError } from '../errors.js';
-import { backoffSeconds } from '../jobs/backoff.js';
+import { jitteredBackoff } from '../lifecycle/backoff.js';
 import type { Job, JobKind } from '../jobs/job.js';
 import {
   claimJobs,
@@ -36,6 +36,7 @@ import { runPrune } from './run-prune.js';
 import { runRestore } from './run-restore.js';
 import { runVerify } from './run-verify.js';
 import { QueueWakeup } from './wakeup.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 const HANDLERS: Record<JobKind, JobHandler> = {
   backup: runBackup,
@@ -59,18 +60,6 @@ interface RunningJob {
 /** A unique id per agent process: host name, pid and a random suffix. */
 export function newAgentId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 export interface AgentDeps {
@@ -309,9 +298,9 @@ export class Agent {
           code: e.code,
           message: e.message,
           retryable,
-          retryInSeconds: backoffSeconds(job.attempts, {
-            baseSeconds: this.deps.options.retryBaseSeconds,
-            capSeconds: this.deps.options.retryCapSeconds,
+          retryInSeconds: jitteredBackoff(job.attempts, {
+            base: this.deps.options.retryBaseSeconds,
+            cap: this.deps.options.retryCapSeconds,
           }),
         });
         await record(state === 'queued' ? 'job.retry-scheduled' : 'job.failed', e.message, {

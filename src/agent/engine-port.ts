@@ -6,12 +6,7 @@
  */
 import type { Logger } from '../log.js';
 import type { Manifest } from '../engine/manifest.js';
-
-export interface EngineProgress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number | null;
-}
+import type { Progress } from '../engine/progress.js';
 
 export interface EngineBackupRequest {
   vg: string;
@@ -22,7 +17,7 @@ export interface EngineBackupRequest {
   excludes?: string[];
   signal: AbortSignal;
   logger: Logger;
-  onProgress?: (p: EngineProgress) => void;
+  onProgress?: (p: Progress) => void;
 }
 
 export interface EngineBackupResult {
@@ -41,7 +36,7 @@ export interface EngineRestoreRequest {
   target: string;
   signal: AbortSignal;
   logger: Logger;
-  onProgress?: (p: EngineProgress) => void;
+  onProgress?: (p: Progress) => void;
 }
 
 export interface EngineRestoreResult {

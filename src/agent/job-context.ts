@@ -7,7 +7,8 @@ import { appendEvent } from '../db/events.js';
 import type { Job } from '../jobs/job.js';
 import type { Logger } from '../log.js';
 import type { AgentOptions, ServedHost } from './agent-options.js';
-import type { EnginePort, EngineProgress } from './engine-port.js';
+import type { Progress } from '../engine/progress.js';
+import type { EnginePort } from './engine-port.js';
 
 export interface JobContext {
   job: Job;
@@ -46,11 +47,11 @@ export function eventRecorder(pool: pg.Pool, job: Job, agentId: string): JobCont
 export function phaseRecorder(
   ctx: Pick<JobContext, 'record' | 'logger'>,
   kind: string,
-): { onProgress: (p: EngineProgress) => void; flush: () => Promise<void> } {
+): { onProgress: (p: Progress) => void; flush: () => Promise<void> } {
   let lastPhase: string | null = null;
   let lastLog = 0;
   let pending: Promise<void> = Promise.resolve();
-  const onProgress = (p: EngineProgress): void => {
+  const onProgress = (p: Progress): void => {
     const now = Date.now();
     if (now - lastLog > 10_000) {
       lastLog = now;

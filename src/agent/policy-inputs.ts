@@ -4,6 +4,7 @@
  * JSON is checked field by field here rather than trusted.
  */
 import type { RetentionPolicy } from '../policy/retention.js';
+import { isRecord } from '../is-record.js';
 
 export interface PolicyInputs {
   excludes: string[];
@@ -13,10 +14,6 @@ export interface PolicyInputs {
 }
 
 const RETENTION_KEYS = ['keepLast', 'daily', 'weekly', 'monthly', 'maxAgeDays'] as const;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Retention fields that are whole numbers ≥ 0; anything else is dropped. */
 export function retentionFrom(value: unknown): RetentionPolicy {

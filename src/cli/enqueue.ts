@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import { FINAL_STATES, JOB_KINDS, type Job, type JobKind } from '../jobs/job.js';
 import { enqueueJob, findOpenJob, getJob } from '../jobs/queue.js';
 import { printJson, type CommandContext } from './output.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 interface EnqueueArgs {
   kind: JobKind;
@@ -94,7 +95,7 @@ async function follow(
     }
     if (FINAL_STATES.includes(current.state)) return current;
     if (ctx.signal.aborted) throw new AppError('ABORTED', `stopped waiting; job ${job.id} goes on`);
-    await new Promise((r) => setTimeout(r, args.pollMs));
+    await sleep(args.pollMs, ctx.signal);
     current = (await getJob(q, job.id)) ?? current;
   }
 }

@@ -2,7 +2,7 @@
  * A progress bar on stderr for people at a terminal: bytes done, rate, time left, phase.
  * Redrawn at most a few times a second; `finish()` ends the line.
  */
-import type { BackupProgress } from '../engine/backup.js';
+import type { Progress } from '../engine/progress.js';
 
 const WIDTH = 24;
 
@@ -29,7 +29,7 @@ export function formatDuration(seconds: number): string {
 }
 
 /** One line of the bar for `p`, `elapsedMs` after the start (pure, for tests). */
-export function renderProgress(p: BackupProgress, elapsedMs: number): string {
+export function renderProgress(p: Progress, elapsedMs: number): string {
   const rate = elapsedMs > 0 ? p.bytesDone / (elapsedMs / 1000) : 0;
   const done = p.bytesTotal ? Math.min(p.bytesDone, p.bytesTotal) : p.bytesDone;
   if (!p.bytesTotal) {
@@ -42,7 +42,7 @@ export function renderProgress(p: BackupProgress, elapsedMs: number): string {
 }
 
 export interface ProgressBar {
-  update: (p: BackupProgress) => void;
+  update: (p: Progress) => void;
   finish: () => void;
 }
 

@@ -18,7 +18,7 @@ import { NotificationConsumer } from '../notifications/consumer.js';
 import { processMessage } from '../notifications/process-message.js';
 import type { ControllerConfig } from './controller-config.js';
 import { Leadership } from './leadership.js';
-import { PeriodicTask } from './periodic-task.js';
+import { PeriodicTask } from '../lifecycle/periodic-task.js';
 
 /** Something only the leader runs (the poller, when OpenStack is configured). */
 export interface LeaderService {

@@ -17,12 +17,8 @@ import type { TablePartition } from './parse/sfdisk.js';
 import { partitionDevices } from './partition-devices.js';
 import { readPartitionTable } from './partition-table.js';
 import { probeDevice } from './probe.js';
-
-export interface VolumeProgress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number | null;
-}
+import type { Progress } from './progress.js';
+import { timed, type Timings } from './timings.js';
 
 export interface ArchiveVolumeRequest {
   device: string;
@@ -33,10 +29,10 @@ export interface ArchiveVolumeRequest {
   /** True on our own snapshot (journal replay allowed), false on someone else's device. */
   replayJournal: boolean;
   stack: CleanupStack;
-  timings: Record<string, number>;
+  timings: Timings;
   signal?: AbortSignal;
   logger: Logger;
-  onProgress?: (p: VolumeProgress) => void;
+  onProgress?: (p: Progress) => void;
 }
 
 export type ArchivedVolume = Pick<Manifest, 'partitionTable' | 'head' | 'partitions' | 'totals'> & {
@@ -53,19 +49,6 @@ interface Planned {
 
 function checkAbort(signal?: AbortSignal): void {
   signal?.throwIfAborted();
-}
-
-async function timed<T>(
-  timings: Record<string, number>,
-  key: string,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings[key] = (timings[key] ?? 0) + (Date.now() - t0);
-  }
 }
 
 /** Archives `req.device` into `req.workDir`; returns the manifest's volume sections. */

@@ -13,7 +13,8 @@ import {
 import { AppError } from '../errors.js';
 import { archiveVolume } from './archive-volume.js';
 import { inspectBlockDevice } from './block-device.js';
-import { runBackupFrame, type BackupProgress, type BackupResult } from './backup-run.js';
+import { runBackupFrame, type BackupResult } from './backup-run.js';
+import type { Progress } from './progress.js';
 import type { Logger } from '../log.js';
 import { toolVersions } from './tool-versions.js';
 
@@ -24,7 +25,7 @@ export interface DeviceBackupRequest {
   runId?: string;
   signal?: AbortSignal;
   logger?: Logger;
-  onProgress?: (p: BackupProgress) => void;
+  onProgress?: (p: Progress) => void;
   /** A dump inside the instance over SSH, taken before the device is read (no freeze). */
   consistency?: ConsistencyRequest;
 }

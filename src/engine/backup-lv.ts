@@ -13,12 +13,14 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import { archiveVolume } from './archive-volume.js';
-import { runBackupFrame, type BackupProgress, type BackupResult } from './backup-run.js';
+import { runBackupFrame, type BackupResult } from './backup-run.js';
+import type { Progress } from './progress.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
 import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';
 import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
 import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
 import { toolVersions } from './tool-versions.js';
+import { timed } from './timings.js';
 
 export interface LvBackupRequest {
   vg: string;
@@ -29,7 +31,7 @@ export interface LvBackupRequest {
   runId?: string;
   signal?: AbortSignal;
   logger?: Logger;
-  onProgress?: (p: BackupProgress) => void;
+  onProgress?: (p: Progress) => void;
   /** Steps inside the instance over SSH: a dump before the snapshot, a freeze around it. */
   consistency?: ConsistencyRequest;
 }
@@ -178,12 +180,12 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       ctx.stack.push(`lvremove ${vg}/${name}`, async () => {
         await removeLvIfPresent(vg, name, { logger: ctx.logger });
       });
-      const t0 = Date.now();
       const makeSnapshot = (): Promise<void> =>
         createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
-      await (steps ? steps.aroundSnapshot(makeSnapshot) : makeSnapshot());
+      await timed(ctx.timings, 'snapshot', () =>
+        steps ? steps.aroundSnapshot(makeSnapshot) : makeSnapshot(),
+      );
       snapName = name;
-      ctx.timings['snapshot'] = Date.now() - t0;
       ctx.logger.info(
         { snapshot: `${vg}/${name}`, kind: o.kind, cowBytes: o.cowBytes },
         'snapshot made',
@@ -216,9 +218,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       }
 
       // Reads can succeed from the page cache after the COW overflowed: only LVM knows.
-      const tc = Date.now();
-      const state = await snapshotState(vg, name, o, run);
-      ctx.timings['check'] = Date.now() - tc;
+      const state = await timed(ctx.timings, 'check', () => snapshotState(vg, name, o, run));
       if (state.percent !== null) peak = Math.max(peak ?? 0, state.percent);
       if (!state.exists || state.invalid) throw overflowError(vg, name);
 

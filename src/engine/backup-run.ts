@@ -26,12 +26,8 @@ import {
 import { normalizeExcludes } from './parse/exclude-globs.js';
 import { createRunDir, removeRunDir } from './run-dir.js';
 import { join } from 'node:path';
-
-export interface BackupProgress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number | null;
-}
+import type { Progress } from './progress.js';
+import { timed, type Timings } from './timings.js';
 
 export interface BackupResult {
   manifestPath: string;
@@ -47,10 +43,10 @@ export interface RunContext {
   excludes: string[];
   compression: { level: number; threads: number };
   stack: CleanupStack;
-  timings: Record<string, number>;
+  timings: Timings;
   logger: Logger;
   signal?: AbortSignal;
-  onProgress?: (p: BackupProgress) => void;
+  onProgress?: (p: Progress) => void;
 }
 
 export type ManifestBody = Omit<
@@ -74,7 +70,7 @@ export interface RunFrameRequest {
   runId?: string;
   signal?: AbortSignal;
   logger?: Logger;
-  onProgress?: (p: BackupProgress) => void;
+  onProgress?: (p: Progress) => void;
   /** Checks that run before the destination is touched (names, device exists, …). */
   validate?: () => Promise<void>;
   /**
@@ -100,7 +96,7 @@ export async function runBackupFrame(
 
   const dir = await prepareBackupDir(req.dest, req.sourceName, backupId, runId);
   const stack = new CleanupStack();
-  const timings: Record<string, number> = {};
+  const timings: Timings = {};
   const log = logger.child({ backupId, runId, component: 'backup' });
   let committed = false;
   let failure: AppError | null = null;
@@ -130,9 +126,7 @@ export async function runBackupFrame(
       }
       throw req.explainFailure ? await req.explainFailure(e) : e;
     }
-    const tc = Date.now();
-    const outcomes = await stack.unwind();
-    timings['cleanup'] = Date.now() - tc;
+    const outcomes = await timed(timings, 'cleanup', () => stack.unwind());
     const failed = outcomes.filter((o) => !o.ok);
     if (failed.length > 0) {
       throw new AppError(

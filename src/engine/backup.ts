@@ -4,4 +4,5 @@
  */
 export { backupDevice, type DeviceBackupRequest } from './backup-device.js';
 export { backupLv, type LvBackupRequest as BackupRequest } from './backup-lv.js';
-export type { BackupProgress, BackupResult } from './backup-run.js';
+export type { BackupResult } from './backup-run.js';
+export type { Progress } from './progress.js';

@@ -23,6 +23,7 @@ import { dmNameOf } from './parse/lvm-names.js';
 import { readProcessInfo, readProcessStartTime } from './proc-io.js';
 import { removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
 import { withBusyRetries } from './retry.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 export type ReapedKind = 'process' | 'mount' | 'map' | 'snapshot' | 'dir';
 
@@ -79,9 +80,9 @@ async function alive(pid: number): Promise<boolean> {
 
 async function endProcess(pid: number): Promise<void> {
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 30 && (await alive(pid)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 30 && (await alive(pid)); i++) await sleep(100);
   if (await alive(pid)) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 30 && (await alive(pid)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 30 && (await alive(pid)); i++) await sleep(100);
 }
 
 async function lvmAvailable(run: RunOptions): Promise<boolean> {

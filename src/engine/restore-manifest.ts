@@ -11,13 +11,10 @@ import {
   type Manifest,
   type ManifestPartition,
 } from './manifest.js';
+import { isRecord } from '../is-record.js';
 
 function invalid(message: string): AppError {
   return new AppError('MANIFEST_INVALID', message);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function nonNegativeInteger(value: unknown, what: string): number {

@@ -31,13 +31,8 @@ import { readArchive } from './restore-stream.js';
 import { createRunDir, removeRunDir } from './run-dir.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
 import { inspectTarget, targetBusyReason, type TargetDevice } from './restore-target.js';
-
-/** Progress of a restore; the same shape as a backup's. */
-export interface RestoreProgress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number | null;
-}
+import type { Progress } from './progress.js';
+import { timed, type Timings } from './timings.js';
 
 export interface RestoreRequest {
   manifestPath: string;
@@ -45,27 +40,14 @@ export interface RestoreRequest {
   target: string;
   signal?: AbortSignal;
   logger?: Logger;
-  onProgress?: (p: RestoreProgress) => void;
+  onProgress?: (p: Progress) => void;
 }
 
 export interface RestoreResult {
   ok: boolean;
   checks: RestoreCheck[];
   /** Milliseconds per step (wipe, table, mkfs:pN, extract:pN, check:pN, raw:pN, total). */
-  timings: Record<string, number>;
-}
-
-type Timer = <T>(name: string, step: () => Promise<T>) => Promise<T>;
-
-function timerInto(timings: Record<string, number>): Timer {
-  return async (name, step) => {
-    const started = Date.now();
-    try {
-      return await step();
-    } finally {
-      timings[name] = (timings[name] ?? 0) + Date.now() - started;
-    }
-  };
+  timings: Timings;
 }
 
 /** The MBR's boot code: the bytes before the disk signature and the partition entries. */
@@ -178,8 +160,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
 
   const stack = new CleanupStack();
   const checks: RestoreCheck[] = [];
-  const timings: Record<string, number> = {};
-  const timed = timerInto(timings);
+  const timings: Timings = {};
+  const step: Timer = (name, fn) => timed(timings, name, fn);
   const started = Date.now();
   // A run directory with an owner file like a backup's, so a `reap` beside a running
   // restore sees a live run and leaves its mounts alone.
@@ -188,13 +170,13 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   let failure: unknown = null;
   try {
     logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
-    await timed('wipe', () => runCommand('wipefs', wipefsArgs(target.realPath), run));
+    await step('wipe', () => runCommand('wipefs', wipefsArgs(target.realPath), run));
 
     let devices: Map<number | null, string>;
     if (manifest.partitionTable.label === 'none') {
       devices = new Map([[null, target.realPath]]);
     } else {
-      devices = await timed('table', () =>
+      devices = await step('table', () =>
         restoreTable(manifest, target, {
           stack,
           logger,
@@ -217,7 +199,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       if (p.action === 'skipped' && p.fsType === 'swap' && device !== undefined) {
         // Swap holds nothing worth keeping, but fstab may name it by UUID: make it again.
         const mkswap = mkswapCommand(device, p.uuid, p.label);
-        await timed(`mkswap:${tag}`, () => runCommand(mkswap.program, mkswap.args, run));
+        await step(`mkswap:${tag}`, () => runCommand(mkswap.program, mkswap.args, run));
         const probe = parseBlkidExport(
           (await runCommand('blkid', blkidProbeArgs(device), run)).stdout,
         );
@@ -231,7 +213,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       if (device === undefined) throw new AppError('INTERNAL', `no device for ${tag}`);
       const archive = p.archive as ArchiveFile;
       if (p.action === 'raw') {
-        await timed(`raw:${tag}`, () =>
+        await step(`raw:${tag}`, () =>
           read(archive, { kind: 'device', device, maxBytes: p.sizeBytes }),
         );
         checks.push({
@@ -247,7 +229,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
           stack,
           run,
           read,
-          timed,
+          timed: step,
           tag,
           hadExcludes: manifest.excludes.length > 0,
         })),
@@ -318,6 +300,9 @@ async function restoreTable(
   const mapped = await mapTargetPartitions(target, wanted, opts);
   return new Map([...mapped].map(([n, m]) => [n, m.device]));
 }
+
+/** Times one step of this restore into its report. */
+type Timer = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 interface FilesystemOptions {
   mountpoint: string;

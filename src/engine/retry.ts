@@ -3,6 +3,7 @@
  * (umount, kpartx -d, lvremove right after a process exited).
  */
 import { commandFailedWith } from '../exec/command-error.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 /** What umount, kpartx and lvremove write to stderr while a device is still held. */
 const BUSY = /busy|in use|is used by|is open|still mounted|resource temporarily/i;
@@ -24,7 +25,7 @@ export async function withBusyRetries<T>(
       return await fn();
     } catch (err) {
       if (i >= attempts || !isBusyError(err)) throw err;
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       delay = Math.min(delay * 2, 2_000);
     }
   }

@@ -21,6 +21,7 @@ import {
   type PolledVolume,
 } from '../db/volumes.js';
 import { HOST_ATTR, inventoryVolumeOf } from './volume-from-cinder.js';
+import { PeriodicTask } from '../lifecycle/periodic-task.js';
 
 export interface PollOptions {
   pool: pg.Pool;
@@ -213,10 +214,9 @@ export interface InventoryPollerOptions extends Omit<PollOptions, 'signal'> {
  */
 export class InventoryPoller {
   readonly name = 'inventory poller';
-  private timer: NodeJS.Timeout | null = null;
+  private loop: PeriodicTask | null = null;
   private running: Promise<PollResult> | null = null;
   private abort = new AbortController();
-  private stopped = true;
   lastResult: PollResult | null = null;
   lastError: AppError | null = null;
   lastSuccessAt: Date | null = null;
@@ -228,10 +228,15 @@ export class InventoryPoller {
 
   /** Starts polling now and then every interval. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.loop !== null) return;
     this.abort = new AbortController();
-    this.schedule(0);
+    this.loop = new PeriodicTask(
+      this.name,
+      this.opts.intervalSeconds,
+      () => this.pollThenHook(),
+      this.logger,
+    );
+    this.loop.start();
   }
 
   /** Runs a poll now, or joins the one under way. */
@@ -255,31 +260,22 @@ export class InventoryPoller {
     return this.running;
   }
 
-  /** Stops the timer, aborts a poll under way (its transaction never starts) and waits. */
+  /** Aborts a poll under way (its transaction never starts), stops the loop and waits. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    const loop = this.loop;
+    this.loop = null;
     this.abort.abort(new AppError('ABORTED', 'the inventory poller is stopping'));
+    await loop?.stop();
     await this.running?.catch(() => undefined);
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pollNow()
-        .then(async (r) => {
-          try {
-            await this.opts.onPolled?.(r);
-          } catch (err) {
-            this.logger.error({ err }, 'after-poll hook failed');
-          }
-        })
-        .catch((err: unknown) => {
-          this.logger.error({ err: toAppError(err) }, 'inventory poll failed');
-        })
-        .finally(() => this.schedule(this.opts.intervalSeconds * 1000));
-    }, delayMs);
+  /** One turn of the loop: a poll, then the hook; a failed hook does not fail the poll. */
+  private async pollThenHook(): Promise<void> {
+    const r = await this.pollNow();
+    try {
+      await this.opts.onPolled?.(r);
+    } catch (err) {
+      this.logger.error({ err }, 'after-poll hook failed');
+    }
   }
 }

@@ -6,6 +6,7 @@
  * Pure: no I/O.
  */
 import { backendHostOf, type InventoryAttachment, type InventoryVolume } from '../db/volumes.js';
+import { isRecord } from '../is-record.js';
 
 export type MapResult =
   { ok: true; value: InventoryVolume } | { ok: false; id: string | null; reason: string };
@@ -17,10 +18,6 @@ const MAX_META = 255;
 export const HOST_ATTR = 'os-vol-host-attr:host';
 const NAME_ID_ATTR = 'os-vol-mig-status-attr:name_id';
 const TENANT_ATTR = 'os-vol-tenant-attr:tenant_id';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Cinder API dates are naive UTC (`2026-05-13T12:50:01.000000`); JS would read them as local. */
 export function parseCinderDate(v: unknown): Date | null {
@@ -37,7 +34,7 @@ function attachmentsOf(v: unknown): InventoryAttachment[] | string {
   if (!Array.isArray(v)) return 'attachments is not a list';
   const out: InventoryAttachment[] = [];
   for (const a of v) {
-    if (!isObject(a)) return 'an attachment is not an object';
+    if (!isRecord(a)) return 'an attachment is not an object';
     const serverId = a['server_id'];
     const attachmentId = a['attachment_id'];
     if (typeof serverId !== 'string' || typeof attachmentId !== 'string') {
@@ -53,7 +50,7 @@ function attachmentsOf(v: unknown): InventoryAttachment[] | string {
 
 function metadataOf(v: unknown): Record<string, string> | string {
   if (v === undefined || v === null) return {};
-  if (!isObject(v)) return 'metadata is not a dict';
+  if (!isRecord(v)) return 'metadata is not a dict';
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string')
@@ -67,7 +64,7 @@ function metadataOf(v: unknown): Record<string, string> | string {
 
 /** Maps and validates one volume of the detail list. */
 export function inventoryVolumeOf(v: unknown): MapResult {
-  if (!isObject(v)) return { ok: false, id: null, reason: 'not an object' };
+  if (!isRecord(v)) return { ok: false, id: null, reason: 'not an object' };
   const id = v['id'];
   if (typeof id !== 'string' || !UUID.test(id))
     return { ok: false, id: null, reason: 'id is not a UUID' };

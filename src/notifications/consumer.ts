@@ -19,6 +19,8 @@ import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
 import type { Disposition } from './process-message.js';
+import { jitteredBackoff } from '../lifecycle/backoff.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 export interface ConsumerOptions extends TopologyOptions {
   url: string;
@@ -49,24 +51,6 @@ function headerText(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 500);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Adds a 20 s heartbeat unless the URL sets one: amqplib would take the broker's 60 s, and a
  * silently dead link (network partition) is only noticed after two missed beats.
@@ -76,10 +60,9 @@ export function withHeartbeat(url: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}heartbeat=20`;
 }
 
-/** Exponential backoff with full jitter in [base/2, base]. */
+/** The wait before try `attempt + 1` (attempt counts from 0 here), in milliseconds. */
 function backoffMs(attempt: number, initial: number, max: number): number {
-  const base = Math.min(max, initial * 2 ** Math.min(attempt, 20));
-  return Math.round(base / 2 + Math.random() * (base / 2));
+  return Math.round(jitteredBackoff(attempt + 1, { base: initial, cap: max }));
 }
 
 export class NotificationConsumer {

@@ -10,6 +10,7 @@
  * body (attachment rows carry target credentials).
  */
 import { parseOsloTimestamp } from './oslo-timestamp.js';
+import { isRecord } from '../is-record.js';
 
 /** A decoded notification; `payload` is still unvalidated JSON. */
 export interface OsloNotification {
@@ -40,10 +41,6 @@ const PRIORITIES = new Set([
   'CRITICAL',
   'SAMPLE',
 ]);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   try {

@@ -6,6 +6,7 @@
  * type's id, `created_at` carries `+00:00`. Payloads come from a broker many services can
  * publish to, so every field is type- and size-checked; nothing is trusted blindly.
  */
+import { isRecord } from '../is-record.js';
 
 /** One attachment, in the inventory's shape (volumes.attachments). */
 export interface VolumeAttachment {
@@ -40,10 +41,6 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const MAX_META_LEN = 255;
 const MAX_META_ENTRIES = 256;
 const MAX_ATTACHMENTS = 64;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function optionalString(
   payload: Record<string, unknown>,

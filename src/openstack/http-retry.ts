@@ -18,6 +18,8 @@ import {
   type FailureFacts,
   type ServiceLabel,
 } from './api-error.js';
+import { jitteredBackoff } from '../lifecycle/backoff.js';
+import { sleep } from '../lifecycle/sleep.js';
 
 /** How hard to try. */
 export interface RetryPolicy {
@@ -46,9 +48,9 @@ export function backoffDelay(
   random: () => number = Math.random,
 ): number {
   if (retryAfterSeconds !== null) return Math.min(retryAfterSeconds * 1000, policy.maxDelayMs);
-  const exp = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
-  // Full jitter in the upper half: spreads controllers that failed together.
-  return Math.round(exp / 2 + (random() * exp) / 2);
+  return Math.round(
+    jitteredBackoff(attempt, { base: policy.baseDelayMs, cap: policy.maxDelayMs, random }),
+  );
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
@@ -102,22 +104,12 @@ function safeToRepeat(idempotent: boolean, f: FailureFacts): boolean {
   return f.networkCode === 'ECONNREFUSED' || f.status === 429 || f.status === 503;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** The error of a request whose signal aborted: the abort reason when it is an AppError. */
+function cancelled(ctx: RetryContext, method: string): AppError {
+  const reason: unknown = ctx.signal?.reason;
+  return reason instanceof AppError
+    ? reason
+    : new AppError('ABORTED', `${method} ${ctx.label} was cancelled`, { cause: reason });
 }
 
 /** Describes a failure for people, without secrets. */
@@ -157,13 +149,8 @@ export async function requestWithRetry<T>(
         maxRedirects: 0,
       });
     } catch (err) {
-      if (ctx.signal?.aborted === true) {
-        // Never rethrow the axios error itself: it holds the request headers (the token).
-        const reason: unknown = ctx.signal.reason;
-        throw reason instanceof AppError
-          ? reason
-          : new AppError('ABORTED', `${method} ${ctx.label} was cancelled`);
-      }
+      // Never rethrow the axios error itself: it holds the request headers (the token).
+      if (ctx.signal?.aborted === true) throw cancelled(ctx, method);
       const f = failureFacts(err);
       const message = describeFailure(ctx.service, `${method} ${ctx.label}`, f);
       const transient = isTransient(f);
@@ -192,7 +179,7 @@ export async function requestWithRetry<T>(
         { service: ctx.service, status: f.status, networkCode: f.networkCode, attempt, delayMs },
         `${message}; retrying`,
       );
-      await sleep(delayMs, ctx.signal);
+      if (!(await sleep(delayMs, ctx.signal))) throw cancelled(ctx, method);
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
- * Runs an async task now and then every `intervalSeconds`, never two runs at once; stop()
- * waits for a run in progress. A failed run is logged and the next one comes on time.
+ * The one periodic loop: runs an async task now and then `intervalSeconds` after each run
+ * ends, never two runs at once; stop() waits for a run in progress. A failed run is logged
+ * (with its error object) and the next one comes on time. The controller's scheduler and
+ * housekeeping and the inventory poller run on it.
  */
 import type { Logger } from '../log.js';
 
@@ -12,7 +14,7 @@ export class PeriodicTask {
   failures = 0;
 
   constructor(
-    private readonly name: string,
+    readonly name: string,
     private readonly intervalSeconds: number,
     private readonly task: () => Promise<unknown>,
     private readonly log: Logger,
