@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { readAgentRole, unmappedHosts } from '../db/agent-hosts.js';
 import { assertSchemaCurrent } from '../db/migrate.js';
+import { markAgentStopped, recordAgentHeartbeat } from '../db/agent-heartbeats.js';
 import { appendEvent } from '../db/events.js';
 import { AppError, isRetryable, toAppError } from '../errors.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
@@ -97,6 +98,13 @@ export class Agent {
     );
   }
 
+  /** Tells monitoring the agent is alive; a failure is logged and never stops the agent. */
+  private async heartbeat(hosts: readonly string[], startedAt: Date): Promise<void> {
+    await recordAgentHeartbeat(this.deps.pool, { agentId: this.agentId, hosts, startedAt }).catch(
+      (err: unknown) => this.log.warn({ err }, 'cannot record a heartbeat in agent_heartbeats'),
+    );
+  }
+
   /** Runs until `signal` aborts, then stops in order; resolves when everything is closed. */
   async run(signal: AbortSignal): Promise<void> {
     const { pool, options } = this.deps;
@@ -113,6 +121,8 @@ export class Agent {
       );
     }
     await this.event('agent.started', this.agentId, { hosts: options.hosts, dest: options.dest });
+    const startedAt = new Date();
+    await this.heartbeat(hosts, startedAt);
     this.log.info({ agentId: this.agentId, hosts }, 'agent started');
 
     // Leftovers of a crashed run on this node go first: a lapsed job we take over may
@@ -143,6 +153,7 @@ export class Agent {
           // The database may be restarting; keep running jobs and try again at the next tick.
           this.log.warn({ err }, 'claim round failed');
         }
+        await this.heartbeat(hosts, startedAt);
         const woken = new AbortController();
         this.wake = () => woken.abort();
         await sleep(options.pollSeconds * 1000, AbortSignal.any([signal, woken.signal]));
@@ -153,6 +164,9 @@ export class Agent {
       await this.stopJobs();
     } finally {
       await wakeup.stop();
+      await markAgentStopped(pool, this.agentId).catch((err: unknown) =>
+        this.log.warn({ err }, 'cannot record the agent stop in agent_heartbeats'),
+      );
       await this.event('agent.stopped', this.agentId);
       this.log.info({ agentId: this.agentId }, 'agent stopped');
     }

@@ -272,3 +272,91 @@ export async function getBackupDetail(q: Queryable, id: number): Promise<BackupD
     ? null
     : { ...backupFromRow(row), manifest: row.manifest, verifyError: row.verify_error };
 }
+
+/** Backups by outcome, trigger and error code, with their bytes (for metrics). */
+export interface BackupOutcomeCount {
+  outcome: 'succeeded' | 'failed' | 'cancelled';
+  /** What started it: schedule, manual, event, other. */
+  trigger: string;
+  /** The failure's code; `none` for successes. */
+  errorCode: string;
+  count: number;
+  bytesRead: number;
+  bytesStored: number;
+}
+
+/** Finished backups counted by outcome, trigger and error code (all time). */
+export async function countBackupOutcomes(q: Queryable): Promise<BackupOutcomeCount[]> {
+  const res = await q.query<{
+    outcome: BackupOutcomeCount['outcome'];
+    trigger: string;
+    error_code: string;
+    n: string;
+    bytes_read: string;
+    bytes_stored: string;
+  }>(
+    `SELECT status AS outcome,
+            CASE WHEN reason = 'schedule' THEN 'schedule'
+                 WHEN reason = 'manual' THEN 'manual'
+                 WHEN reason LIKE 'event:%' THEN 'event'
+                 ELSE 'other' END AS trigger,
+            CASE WHEN status = 'succeeded' THEN 'none' ELSE coalesce(error_code, 'unknown') END
+              AS error_code,
+            count(*) AS n, coalesce(sum(bytes_read), 0) AS bytes_read,
+            coalesce(sum(bytes_written), 0) AS bytes_stored
+       FROM backups WHERE status IN ('succeeded', 'failed', 'cancelled')
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+  );
+  return res.rows.map((r) => ({
+    outcome: r.outcome,
+    trigger: r.trigger,
+    errorCode: r.error_code,
+    count: Number(r.n),
+    bytesRead: Number(r.bytes_read),
+    bytesStored: Number(r.bytes_stored),
+  }));
+}
+
+/** Figures of successful backups that metrics show as histograms. */
+const FIGURES = {
+  duration: 'extract(epoch FROM finished_at - started_at)',
+  throughput: 'throughput_bytes_per_s',
+  snapshotPeak: 'snapshot_peak_percent',
+} as const;
+
+export type BackupFigure = keyof typeof FIGURES;
+
+export interface FigureBuckets {
+  /** counts[i]: values in (bounds[i-1], bounds[i]]; counts[bounds.length]: above the last. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** A histogram of one figure over all successful backups, for Prometheus buckets. */
+export async function backupFigureBuckets(
+  q: Queryable,
+  figure: BackupFigure,
+  bounds: readonly number[],
+): Promise<FigureBuckets> {
+  // k = how many bounds lie below the value: the value belongs to the bucket `le = bounds[k]`.
+  const res = await q.query<{ k: string; n: string; s: number }>(
+    `SELECT k, count(*) AS n, sum(v) AS s FROM (
+       SELECT (SELECT count(*) FROM unnest($1::float8[]) t WHERE t < x.v) AS k, x.v
+         FROM (SELECT ${FIGURES[figure]}::float8 AS v FROM backups
+                WHERE status = 'succeeded') x
+        WHERE x.v IS NOT NULL) y
+      GROUP BY k`,
+    [bounds],
+  );
+  const counts = new Array<number>(bounds.length + 1).fill(0);
+  let sum = 0;
+  let count = 0;
+  for (const r of res.rows) {
+    const n = Number(r.n);
+    counts[Number(r.k)] = n;
+    sum += r.s;
+    count += n;
+  }
+  return { counts, sum, count };
+}

@@ -642,10 +642,24 @@ interface VolumeStatusRow {
 }
 
 /**
+ * Whether a tagged volume is overdue, as SQL over `v` (volumes): its last success
+ * (`lastOk`) is older than its interval schedule plus the grace (`grace`, seconds), or, for
+ * cron schedules and volumes never backed up, its due time passed more than the grace ago.
+ */
+function overdueSql(lastOk: string, grace: string): string {
+  return `coalesce(v.policy IS NOT NULL AND CASE
+             WHEN ${lastOk} IS NOT NULL
+                  AND v.policy -> 'schedule' ->> 'kind' = 'interval'
+                  AND jsonb_typeof(v.policy -> 'schedule' -> 'everySeconds') = 'number'
+               THEN ${lastOk} < now() - make_interval(
+                      secs => (v.policy -> 'schedule' ->> 'everySeconds')::double precision + ${grace})
+             ELSE v.next_due_at < now() - make_interval(secs => ${grace})
+           END, false)`;
+}
+
+/**
  * Tagged volumes (a policy or a policy error) with their backup figures; one row per
- * volume. Overdue: the last success is older than its interval schedule allows (plus the
- * grace), or, for cron schedules and volumes never backed up, the due time passed more than
- * the grace ago. Parameters: $1 project, $2 volume id, $3 grace seconds, $4 last status,
+ * volume (overdue: see overdueSql). Parameters: $1 project, $2 volume id, $3 grace seconds, $4 last status,
  * $5 overdue; the page parameters come after.
  */
 const VOLUME_STATUS_SQL = `
@@ -656,14 +670,7 @@ const VOLUME_STATUS_SQL = `
            last_try.started_at AS last_attempt_at, last_try.status AS last_status,
            last_try.error_code AS last_error_code, last_try.error_message AS last_error_message,
            v.next_due_at,
-           coalesce(v.policy IS NOT NULL AND CASE
-             WHEN last_ok.finished_at IS NOT NULL
-                  AND v.policy -> 'schedule' ->> 'kind' = 'interval'
-                  AND jsonb_typeof(v.policy -> 'schedule' -> 'everySeconds') = 'number'
-               THEN last_ok.finished_at < now() - make_interval(
-                      secs => (v.policy -> 'schedule' ->> 'everySeconds')::double precision + $3)
-             ELSE v.next_due_at < now() - make_interval(secs => $3)
-           END, false) AS overdue,
+           ${overdueSql('last_ok.finished_at', '$3')} AS overdue,
            coalesce(kept.n, 0) AS backups_kept, coalesce(kept.bytes, 0) AS bytes_kept,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'kind', j.kind,
                                                          'state', j.state) ORDER BY j.id), '[]')
@@ -762,4 +769,43 @@ export async function getVolumeStatus(
   );
   const row = res.rows[0];
   return row === undefined ? null : volumeStatusFromRow(row);
+}
+
+/** Where one tagged volume's backups stand, for metrics. */
+export interface VolumeBackupAge {
+  id: string;
+  projectId: string;
+  /** Seconds since its last successful backup ended; null: never backed up. */
+  lastSuccessAgeSeconds: number | null;
+  overdue: boolean;
+  policyError: boolean;
+}
+
+/** Every tagged volume with the age of its last good backup (one query, for a scrape). */
+export async function listVolumeBackupAges(
+  q: Queryable,
+  overdueGraceSeconds: number,
+): Promise<VolumeBackupAge[]> {
+  const res = await q.query<{
+    id: string;
+    project_id: string;
+    age: number | null;
+    overdue: boolean;
+    policy_error: boolean;
+  }>(
+    `SELECT v.id, v.project_id, extract(epoch FROM now() - ok.last)::float8 AS age,
+            ${overdueSql('ok.last', '$1')} AS overdue, v.policy_error IS NOT NULL AS policy_error
+       FROM volumes v
+       LEFT JOIN (SELECT volume_id, max(finished_at) AS last FROM backups
+                   WHERE status = 'succeeded' GROUP BY volume_id) ok ON ok.volume_id = v.id
+      WHERE v.deleted_at IS NULL AND (v.policy IS NOT NULL OR v.policy_error IS NOT NULL)`,
+    [overdueGraceSeconds],
+  );
+  return res.rows.map((r) => ({
+    id: r.id,
+    projectId: r.project_id,
+    lastSuccessAgeSeconds: r.age,
+    overdue: r.overdue,
+    policyError: r.policy_error,
+  }));
 }

@@ -286,3 +286,14 @@ export async function countOpenJobs(q: Queryable, volumeId: string): Promise<num
   );
   return Number(res.rows[0]?.n ?? 0);
 }
+
+/** Open jobs by kind and state: the queue's depth (metrics). */
+export async function countOpenJobsByKind(
+  q: Queryable,
+): Promise<{ kind: string; state: string; count: number }[]> {
+  const res = await q.query<{ kind: string; state: string; n: string }>(
+    `SELECT kind, state, count(*) AS n FROM jobs WHERE state IN ('queued', 'running')
+      GROUP BY kind, state`,
+  );
+  return res.rows.map((r) => ({ kind: r.kind, state: r.state, count: Number(r.n) }));
+}
