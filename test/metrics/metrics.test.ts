@@ -7,10 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAgentHeartbeat } from '../../src/db/agent-heartbeats.js';
 import { recordBackupFailure, recordBackupSuccess, startBackup } from '../../src/db/backups.js';
-import { upsertVolume } from '../../src/db/volumes.js';
 import { enqueueJob } from '../../src/jobs/queue.js';
 import { buildMetricsServer, type MetricsServer } from '../../src/metrics/metrics-server.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { putVolume } from '../db/volume-fixtures.js';
 import { parsePrometheusText, type Exposition } from './prometheus-text.js';
 
 let db: FreshDatabase;
@@ -39,15 +39,19 @@ const POLICY = { schedule: { kind: 'interval', everySeconds: 86_400 }, scheduleT
 
 async function volume(policy: Record<string, unknown> | null = POLICY) {
   const id = randomUUID();
-  return upsertVolume(db.pool, {
+  const v = await putVolume(db.pool, {
     id,
     projectId: 'p1',
     status: 'available',
     sizeGb: 1,
     host: 'stor1@lvm#LVM',
     lvName: `volume-${id}`,
-    policy,
   });
+  await db.pool.query('UPDATE volumes SET policy = $2 WHERE id = $1', [
+    id,
+    policy === null ? null : JSON.stringify(policy),
+  ]);
+  return v;
 }
 
 async function succeed(volumeId: string, seconds: number, bytes: number): Promise<void> {
@@ -61,7 +65,7 @@ async function succeed(volumeId: string, seconds: number, bytes: number): Promis
     bytesWritten: bytes,
     throughputBytesPerS: (bytes * 3) / seconds,
     archives: [],
-    consistency: 'crash-consistent',
+    consistency: 'crash',
     snapshotPeakPercent: 12,
   });
   await db.pool.query(
