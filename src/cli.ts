@@ -1,26 +1,52 @@
 #!/usr/bin/env node
 /**
  * cinder-lvm-backup: the one entry point for daemons and operators.
- * `cinder-lvm-backup <command> [--json] [options]`
+ * `cinder-lvm-backup [--config FILE] <command> [--json] [options]`
+ *
+ * The only module that reads the process environment: it hands it to the settings loader
+ * (src/config/settings.ts), and commands receive the typed configuration.
  */
+import { loadSettings } from './config/settings.js';
+import { setRunRoot } from './engine/run-dir.js';
 import { AppError } from './errors.js';
 import { COMMANDS } from './cli/commands.js';
 import { EXIT_USAGE, reportFailure, type CommandContext } from './cli/output.js';
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: cinder-lvm-backup <command> [--json] [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return (
+    'usage: cinder-lvm-backup [--config FILE] <command> [--json] [options]\n\n' +
+    `commands:\n${lines.join('\n')}\n\n` +
+    'The configuration is read from --config FILE, CLB_CONFIG or\n' +
+    '/etc/cinder-lvm-backup/cinder-lvm-backup.conf, with environment variables over it.\n'
+  );
+}
+
+/** Takes `--config FILE` / `--config=FILE` and `--json` out of the arguments. */
+function globalOptions(argv: readonly string[]): {
+  rest: string[];
+  json: boolean;
+  configFile?: string;
+} {
+  const rest: string[] = [];
+  let json = false;
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i] ?? '';
+    if (a === '--json') json = true;
+    else if (a === '--config') {
+      configFile = argv[i + 1];
+      if (configFile === undefined || configFile.startsWith('--')) {
+        throw new AppError('INVALID_ARGUMENT', '--config needs a file name');
+      }
+      i += 1;
+    } else if (a.startsWith('--config=')) configFile = a.slice('--config='.length);
+    else rest.push(a);
+  }
+  return { rest, json, ...(configFile === undefined ? {} : { configFile }) };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  const json = rest.includes('--json');
-  const args = rest.filter((a) => a !== '--json');
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
-    return name === undefined ? EXIT_USAGE : 0;
-  }
-  const entry = COMMANDS[name];
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -32,19 +58,29 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const ctx: CommandContext = {
-    json,
+    json: argv.includes('--json'),
     interactive: process.stderr.isTTY === true,
     signal: controller.signal,
   };
-  if (entry === undefined) {
-    return reportFailure(
-      ctx,
-      new AppError('INVALID_ARGUMENT', `unknown command "${name}"; see --help`),
-    );
-  }
   try {
-    const run = await entry.load();
-    return await run(args, ctx);
+    const { rest, json, configFile } = globalOptions(argv);
+    ctx.json = json;
+    const [name, ...args] = rest;
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(usage());
+      return name === undefined ? EXIT_USAGE : 0;
+    }
+    const entry = COMMANDS[name];
+    if (entry === undefined) {
+      throw new AppError('INVALID_ARGUMENT', `unknown command "${name}"; see --help`);
+    }
+    const input = { env: process.env, configFile };
+    if (entry.settings === 'self') return await (await entry.load())(args, ctx, input);
+    const config = await loadSettings({ ...input, ...entry.settings });
+    setRunRoot(config.general.runDir);
+    return await (
+      await entry.load()
+    )(args, ctx, config);
   } catch (err) {
     return reportFailure(ctx, err);
   }

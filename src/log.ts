@@ -28,15 +28,17 @@ export const REDACT_PATHS = [
   '*.provider_auth',
   'databaseUrl',
   'amqpUrl',
+  'amqpUrls',
 ];
 
 export type { Logger };
 
+/** A logger at `level` (default info; processes pass `[DEFAULT] log_level`). */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   return pino(
     {
       name: options.name ?? 'cinder-lvm-backup',
-      level: options.level ?? process.env['CLB_LOG_LEVEL'] ?? 'info',
+      level: options.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
     },

@@ -1,23 +1,34 @@
 /**
- * Runs an agent process: options from argv and the environment, a pool from
- * DATABASE_URL, the given engine, until the signal aborts (first SIGTERM/SIGINT; the
- * second one exits at once, see src/cli.ts). Shared by `cinder-lvm-backup agent` and test
- * entries that plug in another engine.
+ * Runs an agent process: options from the configuration and argv, a pool for `[database]
+ * connection`, the given engine, until the signal aborts (first SIGTERM/SIGINT; the second
+ * one exits at once, see src/cli.ts). Shared by `cinder-lvm-backup agent` and test entries
+ * that plug in another engine.
  */
-import { createPool, databaseUrlFromEnv } from '../db/pool.js';
+import type { Config } from '../config/settings.js';
+import { createPool } from '../db/pool.js';
+import { setRunRoot } from '../engine/run-dir.js';
+import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Agent } from './agent.js';
 import { parseAgentOptions } from './agent-options.js';
 import type { EnginePort } from './engine-port.js';
 
+/** The settings the agent cannot start without. */
+export const AGENT_REQUIRES = ['database.connection'] as const;
+
 export async function runAgentProcess(
   argv: readonly string[],
   signal: AbortSignal,
   engine: EnginePort,
+  config: Config,
 ): Promise<number> {
-  const options = parseAgentOptions(argv, process.env);
-  const databaseUrl = databaseUrlFromEnv();
-  const logger = createLogger({ name: 'agent' });
+  const options = parseAgentOptions(argv, config);
+  const databaseUrl = config.database.connection;
+  if (databaseUrl === undefined) {
+    throw new AppError('INTERNAL', 'runAgentProcess: configuration loaded without AGENT_REQUIRES');
+  }
+  setRunRoot(config.general.runDir);
+  const logger = createLogger({ name: 'agent', level: config.general.logLevel ?? 'info' });
   const pool = createPool({
     url: databaseUrl,
     applicationName: 'cinder-lvm-backup agent',

@@ -1,16 +1,16 @@
 /**
- * The agent's settings from its command line and environment, checked: which backend
- * hosts it serves (and their volume groups), where backups go, how much runs at once,
- * lease and stop timings.
+ * The agent's options: the `[agent]` settings (file and environment, checked by
+ * src/config/settings.ts), overridden by its command line: which backend hosts it serves
+ * (and their volume groups), where backups go, how much runs at once, lease and stop
+ * timings.
  */
+import { parseServedHost, type ServedHost } from '../config/served-host.js';
+import type { Settings } from '../config/settings-schema.js';
+import { parseDurationSeconds } from '../config/setting-types.js';
 import { AppError } from '../errors.js';
+import { isValidTimeZone } from '../policy/time-zone.js';
 
-export interface ServedHost {
-  /** `host@backend` as in os-vol-host-attr:host without `#pool`. */
-  host: string;
-  /** The LVM volume group of that backend (Cinder's `volume_group`). */
-  vg: string;
-}
+export { parseServedHost, type ServedHost } from '../config/served-host.js';
 
 export interface AgentOptions {
   hosts: ServedHost[];
@@ -32,20 +32,20 @@ export interface AgentOptions {
   snapshotSize?: string;
 }
 
-const DEFAULT_VG = 'cinder-volumes';
-const HOST = /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const VG = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/;
+/** What the settings give before the command line overrides it. */
+export type AgentDefaults = Pick<Settings, 'agent'> & {
+  general: Pick<Settings['general'], 'timeZone'>;
+};
 
-/** `node1@lvm` or `node1@lvm=vg-name`. */
-export function parseServedHost(text: string): ServedHost {
-  const [host = '', vg = DEFAULT_VG, ...rest] = text.split('=');
-  if (rest.length > 0 || !HOST.test(host) || !VG.test(vg) || vg.length > 127) {
+function seconds(name: string, text: string, max: number): number {
+  const n = parseDurationSeconds(text);
+  if (n === null || n < 1 || n > max) {
     throw new AppError(
       'INVALID_ARGUMENT',
-      `--host must be HOST@BACKEND or HOST@BACKEND=VG (got "${text}")`,
+      `${name} must be a whole number of seconds 1..${max} (got "${text}")`,
     );
   }
-  return { host, vg };
+  return n;
 }
 
 function positiveInt(name: string, text: string, max: number): number {
@@ -59,23 +59,21 @@ function positiveInt(name: string, text: string, max: number): number {
   return n;
 }
 
-/** Parses `agent` arguments; the environment supplies CLB_AGENT_HOSTS and CLB_BACKUP_DEST. */
-export function parseAgentOptions(
-  argv: readonly string[],
-  env: Record<string, string | undefined> = {},
-): AgentOptions {
+/** Parses `agent` arguments over the settings' `[agent]` section. */
+export function parseAgentOptions(argv: readonly string[], defaults: AgentDefaults): AgentOptions {
+  const a = defaults.agent;
   const hosts: ServedHost[] = [];
-  let dest = env['CLB_BACKUP_DEST'];
+  let dest = a.backupDest;
   const o = {
-    concurrency: 2,
-    perVg: 1,
-    leaseSeconds: 60,
-    pollSeconds: 10,
-    stopTimeoutSeconds: 600,
-    retryBaseSeconds: 30,
-    retryCapSeconds: 3600,
-    timeZone: env['CLB_TIME_ZONE'] ?? 'UTC',
-    snapshotSize: undefined as string | undefined,
+    concurrency: a.concurrency,
+    perVg: a.perVg,
+    leaseSeconds: a.lease,
+    pollSeconds: a.pollInterval,
+    stopTimeoutSeconds: a.stopTimeout,
+    retryBaseSeconds: a.retryBase,
+    retryCapSeconds: a.retryCap,
+    timeZone: defaults.general.timeZone,
+    snapshotSize: a.snapshotSize,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i] ?? '';
@@ -96,21 +94,24 @@ export function parseAgentOptions(
         o.perVg = positiveInt(flag, value, 64);
         break;
       case '--lease-seconds':
-        o.leaseSeconds = positiveInt(flag, value, 3600);
+        o.leaseSeconds = seconds(flag, value, 3600);
         break;
       case '--poll-seconds':
-        o.pollSeconds = positiveInt(flag, value, 3600);
+        o.pollSeconds = seconds(flag, value, 3600);
         break;
       case '--stop-timeout':
-        o.stopTimeoutSeconds = positiveInt(flag, value, 86_400);
+        o.stopTimeoutSeconds = seconds(flag, value, 86_400);
         break;
       case '--retry-base-seconds':
-        o.retryBaseSeconds = positiveInt(flag, value, 86_400);
+        o.retryBaseSeconds = seconds(flag, value, 86_400);
         break;
       case '--retry-cap-seconds':
-        o.retryCapSeconds = positiveInt(flag, value, 7 * 86_400);
+        o.retryCapSeconds = seconds(flag, value, 7 * 86_400);
         break;
       case '--time-zone':
+        if (!isValidTimeZone(value)) {
+          throw new AppError('INVALID_ARGUMENT', `--time-zone "${value}" is not a known time zone`);
+        }
         o.timeZone = value;
         break;
       case '--snapshot-size':
@@ -120,16 +121,18 @@ export function parseAgentOptions(
         throw new AppError('INVALID_ARGUMENT', `unknown agent option ${flag}`);
     }
   }
-  if (hosts.length === 0 && env['CLB_AGENT_HOSTS'] !== undefined) {
-    for (const h of env['CLB_AGENT_HOSTS'].split(/[\s,]+/).filter((x) => x !== '')) {
-      hosts.push(parseServedHost(h));
-    }
-  }
+  if (hosts.length === 0) hosts.push(...(a.hosts ?? []));
   if (hosts.length === 0) {
-    throw new AppError('INVALID_ARGUMENT', 'agent needs --host HOST@BACKEND (or CLB_AGENT_HOSTS)');
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      'agent needs --host HOST@BACKEND (or [agent] hosts, CLB_AGENT_HOSTS)',
+    );
   }
   if (dest === undefined || !dest.startsWith('/')) {
-    throw new AppError('INVALID_ARGUMENT', 'agent needs --dest /absolute/dir (or CLB_BACKUP_DEST)');
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      'agent needs --dest /absolute/dir (or [agent] backup_dest, CLB_BACKUP_DEST)',
+    );
   }
   const { snapshotSize, ...rest } = o;
   return { hosts, dest, ...rest, ...(snapshotSize === undefined ? {} : { snapshotSize }) };

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { backupDevice, backupLv, type BackupResult } from '../engine/backup.js';
 import { parseLvSpec } from '../engine/parse/lvm-names.js';
+import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { EXIT_OK, printJson, type CommandContext } from './output.js';
@@ -34,7 +35,7 @@ function parse(argv: string[]) {
 }
 
 /** Runs the command; returns the exit code. */
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   const v = parse(argv);
   if ((v.lv === undefined) === (v.device === undefined)) {
     throw new AppError('INVALID_ARGUMENT', `give exactly one of --lv or --device\n${USAGE}`);
@@ -43,7 +44,7 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
   if (v.device !== undefined && v['snapshot-size'] !== undefined) {
     throw new AppError('INVALID_ARGUMENT', '--snapshot-size applies to --lv only');
   }
-  const logger = createLogger({ level: process.env['CLB_LOG_LEVEL'] ?? 'warn' });
+  const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const bar = createProgressBar(ctx.interactive && !ctx.json);
   const common = {
     dest: v.dest,

@@ -1,56 +1,95 @@
 /**
  * The subcommands. Each lives in its own module, loaded only when used so that `reap` on a
- * storage node does not load the AMQP client.
+ * storage node does not load the AMQP client. Each entry says what it needs from the
+ * configuration; src/cli.ts loads and checks it (every problem at once) before the command
+ * runs, and passes the typed result.
  */
+import type { Config, LoadSettingsOptions } from '../config/settings.js';
+import type { SettingKey } from '../config/settings-schema.js';
 import type { CommandContext } from './output.js';
 
-export type CommandRunner = (argv: string[], ctx: CommandContext) => Promise<number>;
+export type CommandRunner = (
+  argv: string[],
+  ctx: CommandContext,
+  config: Config,
+) => Promise<number>;
 
-export interface CommandEntry {
-  summary: string;
-  load: () => Promise<CommandRunner>;
+/** A command that reads the configuration itself (`config check` must run on a bad one). */
+export type SelfConfiguredRunner = (
+  argv: string[],
+  ctx: CommandContext,
+  input: Pick<LoadSettingsOptions, 'env' | 'configFile'>,
+) => Promise<number>;
+
+/** What a command needs from the configuration. */
+export interface SettingsNeed {
+  /** Settings it cannot run without. */
+  require?: readonly SettingKey[];
+  /** Whether it talks to OpenStack (credentials resolved, clouds.yaml read). */
+  openstack?: boolean;
 }
+
+export type CommandEntry =
+  | { summary: string; settings: SettingsNeed; load: () => Promise<CommandRunner> }
+  | { summary: string; settings: 'self'; load: () => Promise<SelfConfiguredRunner> };
+
+const DB = ['database.connection'] as const;
 
 export const COMMANDS: Record<string, CommandEntry> = {
   restore: {
     summary: 'write a backup onto a block device and check it (--manifest FILE --target DEV)',
+    settings: {},
     load: async () => (await import('./restore.js')).run,
   },
   status: {
-    summary: 'show backup_status: one line per tagged volume (DATABASE_URL)',
+    summary: 'show backup_status: one line per tagged volume',
+    settings: { require: DB },
     load: async () => (await import('./status.js')).run,
   },
   enqueue: {
     summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
+    settings: { require: DB },
     load: async () => (await import('./enqueue.js')).run,
   },
   agent: {
     summary: "run the storage-node agent: claims and runs its hosts' jobs (--host H@B --dest DIR)",
+    settings: { require: DB },
     load: async () => (await import('./agent.js')).run,
   },
   prune: {
     summary: 'show what retention keeps and prunes for a volume (--volume ID); --apply queues it',
+    settings: { require: DB },
     load: async () => (await import('./prune.js')).run,
   },
   migrate: {
-    summary: 'apply the database migrations (DATABASE_URL)',
+    summary: 'apply the database migrations',
+    settings: { require: DB },
     load: async () => (await import('./migrate.js')).run,
   },
   controller: {
-    summary: 'run the controller daemon: notifications, poller, scheduler (configured from env)',
+    summary: 'run the controller daemon: notifications, poller, scheduler (from the configuration)',
+    settings: { require: ['database.connection', 'general.transport_url'], openstack: true },
     load: async () => (await import('./controller.js')).run,
   },
   backup: {
     summary:
       'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR',
+    settings: {},
     load: async () => (await import('./backup.js')).run,
   },
   verify: {
     summary: 'check the checksums and readability of a backup (--manifest FILE)',
+    settings: {},
     load: async () => (await import('./verify.js')).run,
   },
   reap: {
     summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
+    settings: {},
     load: async () => (await import('./reap.js')).run,
+  },
+  config: {
+    summary: 'check the configuration (config check) or print it with sources (config show)',
+    settings: 'self',
+    load: async () => (await import('./config.js')).run,
   },
 };

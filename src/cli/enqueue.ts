@@ -7,6 +7,7 @@
  * Options: `--reason TEXT` (default `manual`), `--backup ROW_ID` (verify/restore: which
  * backup; default the newest good one), `--target /dev/...` (restore), `--poll-ms N`.
  */
+import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listJobEvents } from '../db/events.js';
 import type { Queryable } from '../db/queryable.js';
@@ -100,9 +101,13 @@ async function follow(
   }
 }
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   const args = parseEnqueueArgs(argv);
-  const pool = createPool({ applicationName: 'cinder-lvm-backup enqueue', max: 1 });
+  const pool = createPool({
+    url: databaseUrlOf(config),
+    applicationName: 'cinder-lvm-backup enqueue',
+    max: 1,
+  });
   try {
     const volume = await getVolume(pool, args.volumeId);
     if (volume === null) {

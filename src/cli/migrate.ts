@@ -3,18 +3,25 @@
  * release's schema (safe to run from several hosts at once).
  */
 import { createLogger } from '../log.js';
+import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { AppError } from '../errors.js';
 import { printJson, type CommandContext } from './output.js';
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   if (argv.length > 0) {
     throw new AppError('INVALID_ARGUMENT', `migrate takes no arguments (got ${argv.join(' ')})`);
   }
-  const pool = createPool({ applicationName: 'cinder-lvm-backup migrate', max: 1 });
+  const pool = createPool({
+    url: databaseUrlOf(config),
+    applicationName: 'cinder-lvm-backup migrate',
+    max: 1,
+  });
   try {
-    const result = await migrate(pool, { logger: createLogger({ name: 'migrate' }) });
+    const result = await migrate(pool, {
+      logger: createLogger({ name: 'migrate', level: config.general.logLevel ?? 'info' }),
+    });
     if (ctx.json) printJson({ status: 'ok', ...result });
     else {
       if (result.changed.length > 0) {

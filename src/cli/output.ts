@@ -1,9 +1,10 @@
 /**
  * How commands report: with `--json`, one JSON object on stdout (`status` plus the
- * command's fields, or `error: {code, message}`); otherwise text on stdout and one line
- * of error on stderr.
+ * command's fields, or `error: {code, message}`); otherwise text on stdout and the error on
+ * stderr (its first line `error: CODE: message`, then any further lines such as the
+ * usage or the list of configuration problems).
  */
-import { toAppError } from '../errors.js';
+import { toAppError, type ErrorCode } from '../errors.js';
 
 export interface CommandContext {
   json: boolean;
@@ -12,13 +13,21 @@ export interface CommandContext {
   signal: AbortSignal;
 }
 
-/** Exit codes: 0 ok, 1 the operation failed, 2 bad usage. */
+/** Exit codes: 0 ok, 1 the operation failed, 2 bad usage, 78 bad configuration (EX_CONFIG). */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_CONFIG = 78;
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/** The exit code of a failure with `code`. */
+export function exitCodeOf(code: ErrorCode): number {
+  if (code === 'INVALID_ARGUMENT') return EXIT_USAGE;
+  if (code === 'CONFIG_INVALID') return EXIT_CONFIG;
+  return EXIT_FAILED;
 }
 
 /** Reports a failure the way the context asks and returns the exit code to use. */
@@ -27,7 +36,7 @@ export function reportFailure(ctx: Pick<CommandContext, 'json'>, err: unknown): 
   if (ctx.json) {
     printJson({ status: 'failed', error: appError.toJSON() });
   } else {
-    process.stderr.write(`error: ${appError.code}: ${appError.message.split('\n')[0] ?? ''}\n`);
+    process.stderr.write(`error: ${appError.code}: ${appError.message.trimEnd()}\n`);
   }
-  return appError.code === 'INVALID_ARGUMENT' ? EXIT_USAGE : EXIT_FAILED;
+  return exitCodeOf(appError.code);
 }

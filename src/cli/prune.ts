@@ -4,6 +4,7 @@
  * that deletes the archives on the volume's storage node (the agent does the deleting:
  * the archives live there).
  */
+import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listBackupsOfVolume } from '../db/backups.js';
 import { getVolume } from '../db/volumes.js';
@@ -13,9 +14,9 @@ import { selectForPruning } from '../policy/retention.js';
 import { printJson, type CommandContext } from './output.js';
 import { textTable } from './text-table.js';
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   let volumeId = '';
-  let timeZone = process.env['CLB_TIME_ZONE'] ?? 'UTC';
+  let timeZone = config.general.timeZone;
   let apply = false;
   let wait = false;
   for (let i = 0; i < argv.length; i += 1) {
@@ -31,9 +32,13 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
   if (volumeId === '') throw new AppError('INVALID_ARGUMENT', 'prune needs --volume ID');
   if (apply) {
     const { run: enqueue } = await import('./enqueue.js');
-    return enqueue(['prune', '--volume', volumeId, ...(wait ? ['--wait'] : [])], ctx);
+    return enqueue(['prune', '--volume', volumeId, ...(wait ? ['--wait'] : [])], ctx, config);
   }
-  const pool = createPool({ applicationName: 'cinder-lvm-backup prune', max: 1 });
+  const pool = createPool({
+    url: databaseUrlOf(config),
+    applicationName: 'cinder-lvm-backup prune',
+    max: 1,
+  });
   try {
     const volume = await getVolume(pool, volumeId);
     if (volume === null)

@@ -3,13 +3,14 @@
  * kpartx maps, tagged snapshots, run directories) and list each.
  */
 import { reap } from '../engine/reaper.js';
+import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CommandContext } from './output.js';
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   if (argv.length > 0) throw new AppError('INVALID_ARGUMENT', 'usage: reap [--json]');
-  const logger = createLogger({ level: process.env['CLB_LOG_LEVEL'] ?? 'warn' });
+  const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const result = await reap({ logger, signal: ctx.signal });
   const ok = result.errors.length === 0;
   if (ctx.json) {

@@ -4,6 +4,7 @@
  * the manifest. Everything on the target is overwritten.
  */
 import { parseArgs } from 'node:util';
+import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { restoreBackup } from '../engine/restore.js';
@@ -28,7 +29,7 @@ function parse(argv: string[]): { manifest: string; target: string } {
   return { manifest: values.manifest, target: values.target };
 }
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   const args = parse(argv);
   const started = Date.now();
   const bar = createProgressBar(ctx.interactive && !ctx.json);
@@ -38,7 +39,7 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
       manifestPath: args.manifest,
       target: args.target,
       signal: ctx.signal,
-      logger: createLogger({ name: 'restore', level: process.env['CLB_LOG_LEVEL'] ?? 'warn' }),
+      logger: createLogger({ name: 'restore', level: config.general.logLevel ?? 'warn' }),
       onProgress: bar.update,
     });
   } finally {

@@ -2,13 +2,14 @@
  * `cinder-lvm-backup status [--project ID] [--json]`: the `backup_status` view, one line
  * per tagged volume.
  */
+import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listBackupStatus } from '../db/views.js';
 import { AppError } from '../errors.js';
 import { printJson, type CommandContext } from './output.js';
 import { humanBytes, textTable } from './text-table.js';
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   let projectId: string | undefined;
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--project' && argv[i + 1] !== undefined) {
@@ -16,7 +17,11 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
       i += 1;
     } else throw new AppError('INVALID_ARGUMENT', `unknown status option ${argv[i] ?? ''}`);
   }
-  const pool = createPool({ applicationName: 'cinder-lvm-backup status', max: 1 });
+  const pool = createPool({
+    url: databaseUrlOf(config),
+    applicationName: 'cinder-lvm-backup status',
+    max: 1,
+  });
   try {
     const rows = await listBackupStatus(pool, projectId === undefined ? {} : { projectId });
     if (ctx.json) {

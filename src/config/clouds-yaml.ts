@@ -1,6 +1,7 @@
 /**
  * clouds.yaml and secure.yaml as openstacksdk reads them: the first existing file of the
- * search path (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, /etc/openstack/), one named
+ * search path (OS_CLIENT_CONFIG_FILE, ~/.config/openstack/, /etc/openstack/; ./ only when
+ * asked), one named
  * cloud from it, with the same cloud of secure.yaml (where operators keep the secrets)
  * merged over it.
  */
@@ -25,17 +26,17 @@ export interface CloudConfig {
 
 type Env = Record<string, string | undefined>;
 
-/** The openstacksdk search path for a file name (`clouds.yaml` or `secure.yaml`). */
-export function searchPaths(
-  file: 'clouds.yaml' | 'secure.yaml',
-  env: Env,
-  cwd = process.cwd(),
-): string[] {
+/**
+ * The openstacksdk search path for a file name (`clouds.yaml` or `secure.yaml`). The
+ * working directory is searched only when `cwd` is given: a daemon never reads a
+ * clouds.yaml that happens to lie where it was started.
+ */
+export function searchPaths(file: 'clouds.yaml' | 'secure.yaml', env: Env, cwd?: string): string[] {
   const override = env[file === 'clouds.yaml' ? 'OS_CLIENT_CONFIG_FILE' : 'OS_CLIENT_SECURE_FILE'];
   const xdg = env['XDG_CONFIG_HOME'] ?? join(env['HOME'] ?? homedir(), '.config');
   return [
     ...(override === undefined || override === '' ? [] : [override]),
-    join(cwd, file),
+    ...(cwd === undefined ? [] : [join(cwd, file)]),
     join(xdg, 'openstack', file),
     join('/etc/openstack', file),
   ];

@@ -1,12 +1,14 @@
 /**
  * OpenStack credentials from where the `openstack` CLI reads them: the `OS_*` environment
- * variables, or `clouds.yaml` (+ `secure.yaml`) with `OS_CLOUD`, or a cloud block of the
- * service's own config file. Explicit `OS_*` variables override the cloud file, as the CLI
- * does. Errors name what is missing but never echo a secret.
+ * variables, or `clouds.yaml` (+ `secure.yaml`) with `OS_CLOUD`, or the
+ * `[service_credentials]` section of the service's own config file (settings-schema.ts).
+ * Explicit values override the cloud file, as the CLI does. Errors name what is missing but
+ * never echo a secret.
  */
 import { AppError } from '../errors.js';
-import { normalizeInterface, type EndpointInterface } from '../openstack/catalog.js';
+import { normalizeInterface, type EndpointInterface } from './endpoint-interface.js';
 import { loadCloudFromFiles, type CloudConfig } from './clouds-yaml.js';
+import type { Settings } from './settings-schema.js';
 
 /** Password authentication (user and project by name or id, with domains). */
 export interface PasswordAuth {
@@ -230,9 +232,10 @@ export function credentialsFromCloud(cloud: CloudConfig, source: string): OpenSt
   };
 }
 
-/** Options of loadOpenStackCredentials (all optional; tests pass their own env and paths). */
+/** Options of loadOpenStackCredentials (tests pass their own env and paths). */
 export interface LoadCredentialsOptions {
-  env?: Env;
+  /** OS_* and OS_CLOUD, plus HOME / XDG_CONFIG_HOME for the clouds.yaml search path. */
+  env: Env;
   /** clouds.yaml search path override (default: the openstacksdk search path). */
   cloudsYamlPaths?: string[];
   /** secure.yaml search path override (default: the openstacksdk search path). */
@@ -242,29 +245,104 @@ export interface LoadCredentialsOptions {
 }
 
 /**
- * Finds the credentials: OS_CLOUD → that cloud of clouds.yaml (with secure.yaml merged)
- * overridden by explicit OS_* variables; else the service config's cloud block overridden by
- * OS_*; else the OS_* variables alone.
+ * The credentials of `cloudName` in clouds.yaml (with secure.yaml merged) overridden by
+ * `explicit`, or `explicit` alone when no cloud is named.
+ */
+async function resolveCredentials(o: {
+  cloudName: string | undefined;
+  explicit: CloudConfig;
+  explicitSource: string;
+  env: Env;
+  cloudsYamlPaths?: string[] | undefined;
+  secureYamlPaths?: string[] | undefined;
+}): Promise<OpenStackCredentials> {
+  if (o.cloudName === undefined) return credentialsFromCloud(o.explicit, o.explicitSource);
+  const found = await loadCloudFromFiles(o.cloudName, {
+    env: o.env,
+    ...(o.cloudsYamlPaths === undefined ? {} : { paths: o.cloudsYamlPaths }),
+    ...(o.secureYamlPaths === undefined ? {} : { securePaths: o.secureYamlPaths }),
+  });
+  return credentialsFromCloud(
+    merge(found.cloud, o.explicit),
+    `clouds.yaml ${found.path} cloud ${o.cloudName}`,
+  );
+}
+
+/**
+ * Finds the credentials from the environment: OS_CLOUD → that cloud of clouds.yaml (with
+ * secure.yaml merged) overridden by explicit OS_* variables; else the service config's
+ * cloud block overridden by OS_*; else the OS_* variables alone.
  */
 export async function loadOpenStackCredentials(
-  options: LoadCredentialsOptions = {},
+  options: LoadCredentialsOptions,
 ): Promise<OpenStackCredentials> {
-  const env = options.env ?? process.env;
+  const env = options.env;
   const fromEnv = cloudFromEnv(env);
   const cloudName = nonEmpty(env['OS_CLOUD']);
-  if (cloudName !== undefined) {
-    const found = await loadCloudFromFiles(cloudName, {
-      env,
-      ...(options.cloudsYamlPaths === undefined ? {} : { paths: options.cloudsYamlPaths }),
-      ...(options.secureYamlPaths === undefined ? {} : { securePaths: options.secureYamlPaths }),
-    });
-    return credentialsFromCloud(
-      merge(found.cloud, fromEnv),
-      `clouds.yaml ${found.path} cloud ${cloudName}`,
-    );
-  }
-  if (options.serviceCloud !== undefined) {
-    return credentialsFromCloud(merge(options.serviceCloud, fromEnv), 'service configuration');
-  }
-  return credentialsFromCloud(fromEnv, 'environment');
+  return resolveCredentials({
+    cloudName,
+    explicit:
+      cloudName === undefined && options.serviceCloud !== undefined
+        ? merge(options.serviceCloud, fromEnv)
+        : fromEnv,
+    explicitSource: options.serviceCloud === undefined ? 'environment' : 'service configuration',
+    env,
+    cloudsYamlPaths: options.cloudsYamlPaths,
+    secureYamlPaths: options.secureYamlPaths,
+  });
+}
+
+/** The `[service_credentials]` settings (file and OS_* already merged) as a cloud block. */
+export function cloudFromSettings(s: Settings['openstack']): CloudConfig {
+  const auth: Record<string, string | undefined> = {
+    auth_url: s.authUrl,
+    username: s.username,
+    user_id: s.userId,
+    password: s.password,
+    user_domain_name: s.userDomainName,
+    user_domain_id: s.userDomainId,
+    project_name: s.projectName,
+    project_id: s.projectId,
+    project_domain_name: s.projectDomainName,
+    project_domain_id: s.projectDomainId,
+    default_domain: s.defaultDomain,
+    application_credential_id: s.applicationCredentialId,
+    application_credential_name: s.applicationCredentialName,
+    application_credential_secret: s.applicationCredentialSecret,
+  };
+  return {
+    auth: Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >,
+    ...(s.authType === undefined ? {} : { auth_type: s.authType }),
+    ...(s.regionName === undefined ? {} : { region_name: s.regionName }),
+    ...(s.interface === undefined ? {} : { interface: s.interface }),
+    ...(s.cafile === undefined ? {} : { cacert: s.cafile }),
+    ...(s.insecure === true ? { verify: 'false' } : {}),
+  };
+}
+
+/** True when the settings name a cloud or a Keystone URL: OpenStack is meant to be used. */
+export function openstackConfigured(s: Settings['openstack']): boolean {
+  return s.cloud !== undefined || s.authUrl !== undefined;
+}
+
+/**
+ * The credentials the settings describe: `cloud` of clouds.yaml overridden by the other
+ * options, or the options alone. `env` gives HOME and XDG_CONFIG_HOME for the search path
+ * (never the working directory).
+ */
+export async function credentialsFromSettings(
+  s: Settings['openstack'],
+  env: Env,
+): Promise<OpenStackCredentials> {
+  return resolveCredentials({
+    cloudName: s.cloud,
+    explicit: cloudFromSettings(s),
+    explicitSource: 'service configuration',
+    env,
+    cloudsYamlPaths: s.cloudsFile === undefined ? undefined : [s.cloudsFile],
+    secureYamlPaths: s.secureFile === undefined ? undefined : [s.secureFile],
+  });
 }

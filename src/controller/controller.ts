@@ -2,9 +2,10 @@
  * The controller process: the notification consumer on every instance, and, on the holder
  * of the leadership lock only, the inventory poller, the scheduler and housekeeping.
  *
- * Close order (stop): leader work stops (a pass in progress finishes), the consumer stops
- * consuming and finishes the message in hand, its channel and connection close, the
- * leadership session ends (releasing the lock), and last the Postgres pool.
+ * Close order (stop): what started is undone in reverse (a CleanupStack): the leadership
+ * stops its leader work (a pass in progress finishes) and ends its session (releasing the
+ * lock), the consumer stops consuming and finishes the message in hand, its channel and
+ * connection close, and last the Postgres pool.
  */
 import type pg from 'pg';
 import { assertSchemaCurrent } from '../db/migrate.js';
@@ -13,6 +14,7 @@ import { createPool } from '../db/pool.js';
 import { pruneProcessedNotifications } from '../db/processed-notifications.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { runSchedulerPass } from '../jobs/scheduler.js';
+import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
 import { processMessage } from '../notifications/process-message.js';
@@ -36,10 +38,10 @@ export interface ControllerDeps {
 }
 
 export class Controller {
-  private pool: pg.Pool | null = null;
-  private consumer: NotificationConsumer | null = null;
   private leadership: Leadership | null = null;
   private leaderTasks: LeaderService[] = [];
+  /** What start() set up, undone newest first by stop(). */
+  private readonly started = new CleanupStack();
   private stopRequested = false;
   private readonly log: Logger;
 
@@ -62,11 +64,12 @@ export class Controller {
       max: 6,
       applicationName: 'cinder-lvm-backup controller',
     });
-    this.pool = pool;
+    this.started.push('close the Postgres pool', () => pool.end());
     try {
       await assertSchemaCurrent(pool);
+      if (this.stopRequested) return;
       const consumer = new NotificationConsumer({
-        url: c.amqpUrl,
+        url: c.amqpUrls,
         exchanges: c.exchanges,
         queue: c.queue,
         deadLetterQueue: c.deadLetterQueue,
@@ -82,7 +85,8 @@ export class Controller {
           }),
         onDeadLetter: (record) => recordDeadLetter(pool, record),
       });
-      this.consumer = consumer;
+      // Registered before it connects: a stop() while it waits for the broker ends the wait.
+      this.started.push('stop the notification consumer', () => consumer.stop());
       await consumer.start();
       // stop() came while we waited for the broker: start nothing more.
       if (this.stopRequested) return;
@@ -94,6 +98,10 @@ export class Controller {
         onDeposed: () => this.stopLeaderWork(),
       });
       this.leadership = leadership;
+      this.started.push('stop leader work and release the leadership', async () => {
+        this.leadership = null;
+        await leadership.stop();
+      });
       leadership.start();
       this.log.info(
         { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },
@@ -156,20 +164,13 @@ export class Controller {
     }
   }
 
-  /** Orderly stop; safe to call more than once and after a failed start. */
+  /** Orderly stop, newest first; safe to call more than once and after a failed start. */
   async stop(): Promise<void> {
     this.stopRequested = true;
-    const leadership = this.leadership;
-    this.leadership = null;
-    // Stops leader work first (it needs the pool), then drops the lock session.
-    const leaderStopped = leadership?.stop() ?? Promise.resolve();
-    const consumer = this.consumer;
-    this.consumer = null;
-    await consumer?.stop();
-    await leaderStopped;
-    const pool = this.pool;
-    this.pool = null;
-    await pool?.end().catch(() => undefined);
+    for (const outcome of await this.started.unwind()) {
+      if (!outcome.ok)
+        this.log.warn({ err: outcome.error, step: outcome.name }, 'stop step failed');
+    }
     this.log.info('controller stopped');
   }
 }

@@ -1,33 +1,24 @@
 /**
- * The Postgres connection pool. The database comes from DATABASE_URL (and later from the
- * config file); connection failures become DB_UNAVAILABLE so callers can retry them.
+ * The Postgres connection pool, for the database of `[database] connection` (DATABASE_URL);
+ * connection failures become DB_UNAVAILABLE so callers can retry them.
  */
 import pg from 'pg';
 import { AppError } from '../errors.js';
 import type { Queryable } from './queryable.js';
 
 export interface PoolOptions {
-  /** Connection string; defaults to DATABASE_URL. */
-  url?: string;
+  /** Connection string (`[database] connection`). */
+  url: string;
   /** Most connections the pool opens (default 5: agents and CLIs need few). */
   max?: number;
   /** Shown in pg_stat_activity, to tell the agents and the controller apart. */
   applicationName?: string;
 }
 
-/** Reads DATABASE_URL or fails with CONFIG_INVALID. */
-export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const url = env['DATABASE_URL'];
-  if (url === undefined || url.trim() === '') {
-    throw new AppError('CONFIG_INVALID', 'DATABASE_URL is not set');
-  }
-  return url;
-}
-
 /** Opens a pool; nothing connects until the first query. */
-export function createPool(options: PoolOptions = {}): pg.Pool {
+export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: options.url ?? databaseUrlFromEnv(),
+    connectionString: options.url,
     max: options.max ?? 5,
     application_name: options.applicationName ?? 'cinder-lvm-backup',
     connectionTimeoutMillis: 10_000,

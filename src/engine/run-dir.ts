@@ -1,7 +1,7 @@
 /**
- * The private directory of a run (`${CLB_RUN_DIR:-/run/cinder-lvm-backup}/<runId>/`, 0700)
- * that holds its mountpoints and an `owner` file (pid and start time), so the reaper can
- * tell a live run from a crashed one.
+ * The private directory of a run (`<run root>/<runId>/`, 0700; the root is `[DEFAULT]
+ * run_dir`, default /run/cinder-lvm-backup) that holds its mountpoints and an `owner` file
+ * (pid and start time), so the reaper can tell a live run from a crashed one.
  */
 import { mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,9 +10,22 @@ import { readProcessStartTime } from './proc-io.js';
 
 export const OWNER_FILE = 'owner';
 
+export const DEFAULT_RUN_ROOT = '/run/cinder-lvm-backup';
+
+let root = DEFAULT_RUN_ROOT;
+
+/**
+ * Sets the root of all run directories, once at process start from the settings: it is
+ * process-wide because the reaper must see every run of the host under one root.
+ */
+export function setRunRoot(dir: string): void {
+  if (!dir.startsWith('/')) throw new AppError('INTERNAL', `run root ${dir} is not absolute`);
+  root = dir;
+}
+
 /** Root of all run directories. */
 export function runRoot(): string {
-  return process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup';
+  return root;
 }
 
 /** Creates the run directory of `runId` and records this process as its owner. */

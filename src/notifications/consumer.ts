@@ -23,7 +23,8 @@ import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { sleep } from '../lifecycle/sleep.js';
 
 export interface ConsumerOptions extends TopologyOptions {
-  url: string;
+  /** The broker, or the nodes of a RabbitMQ cluster: each connect tries the next one. */
+  url: string | readonly string[];
   prefetch: number;
   handle: (body: Buffer) => Promise<Disposition>;
   /** Called after a message went to the dead-letter queue (e.g. to record it in Postgres). */
@@ -80,6 +81,8 @@ export class NotificationConsumer {
   private chain: Promise<void> = Promise.resolve();
   private readonly stopController = new AbortController();
   private connectLoop: Promise<void> | null = null;
+  /** Connects tried so far; picks the next node of a cluster each time. */
+  private connectAttempts = 0;
   private readonly retries = new Map<string, number>();
   private readonly log: Logger;
   private readyResolve: (() => void) | null = null;
@@ -164,7 +167,10 @@ export class NotificationConsumer {
 
   /** Connects, declares, consumes; resolves to a promise that settles when the link drops. */
   private async connectOnce(): Promise<{ closed: Promise<void> }> {
-    const conn = await amqp.connect(withHeartbeat(this.o.url));
+    const urls = typeof this.o.url === 'string' ? [this.o.url] : this.o.url;
+    const url = urls[this.connectAttempts % urls.length] ?? '';
+    this.connectAttempts += 1;
+    const conn = await amqp.connect(withHeartbeat(url));
     this.conn = conn;
     let markClosed: () => void = () => undefined;
     const closed = new Promise<void>((resolve) => {

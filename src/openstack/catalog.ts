@@ -3,6 +3,9 @@
  * order of preference, interface and region; block storage may come with or without the
  * project id in its URL. Pure: no I/O.
  */
+import type { EndpointInterface } from '../config/endpoint-interface.js';
+
+export { normalizeInterface, type EndpointInterface } from '../config/endpoint-interface.js';
 
 /** A catalog endpoint as Keystone returns it. */
 export interface CatalogEndpoint {
@@ -20,8 +23,6 @@ export interface CatalogService {
   id?: string;
   endpoints: CatalogEndpoint[];
 }
-
-export type EndpointInterface = 'public' | 'internal' | 'admin';
 
 /** Cinder's service types, preferred first: the official type, then the v3 alias. */
 export const BLOCK_STORAGE_TYPES = ['block-storage', 'volumev3'];
@@ -47,12 +48,6 @@ export interface EndpointMiss {
 
 function endpointRegion(ep: CatalogEndpoint): string | null {
   return ep.region_id ?? ep.region ?? null;
-}
-
-/** Normalises old-style interface names (`publicURL`, `internalURL`). */
-export function normalizeInterface(value: string): EndpointInterface | null {
-  const v = value.replace(/URL$/, '').toLowerCase();
-  return v === 'public' || v === 'internal' || v === 'admin' ? v : null;
 }
 
 /** The chosen URL without a trailing slash, or why there is none. */

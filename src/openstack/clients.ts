@@ -1,12 +1,9 @@
 /**
- * One place that builds the OpenStack side of a daemon: credentials from OS_* / OS_CLOUD /
- * the service config, one Keystone session, and the Cinder and Nova clients sharing it.
+ * One place that builds the OpenStack side of a daemon from its credentials (resolved by
+ * the settings, src/config/openstack-credentials.ts): one Keystone session, and the Cinder
+ * and Nova clients sharing it.
  */
-import {
-  loadOpenStackCredentials,
-  type LoadCredentialsOptions,
-  type OpenStackCredentials,
-} from '../config/openstack-credentials.js';
+import type { OpenStackCredentials } from '../config/openstack-credentials.js';
 import type { Logger } from '../log.js';
 import { CinderClient } from './cinder.js';
 import type { RetryPolicy } from './http-retry.js';
@@ -20,22 +17,20 @@ export interface OpenStackClients {
   nova: NovaClient;
 }
 
-/** Reads the credentials (throws CONFIG_INVALID naming what is missing) and builds clients. */
-export async function createOpenStackClients(
-  options: LoadCredentialsOptions & {
-    logger?: Logger;
-    retry?: Partial<RetryPolicy>;
-    cinderMicroversion?: string;
-  } = {},
-): Promise<OpenStackClients> {
-  const credentials = await loadOpenStackCredentials(options);
+/** Builds the clients; nothing is sent until the first request. */
+export function createOpenStackClients(options: {
+  credentials: OpenStackCredentials;
+  logger?: Logger;
+  retry?: Partial<RetryPolicy>;
+  cinderMicroversion?: string;
+}): OpenStackClients {
   const session = new KeystoneSession({
-    credentials,
+    credentials: options.credentials,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.retry === undefined ? {} : { retry: options.retry }),
   });
   return {
-    credentials,
+    credentials: options.credentials,
     session,
     cinder: new CinderClient(
       session,

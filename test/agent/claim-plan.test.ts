@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentOptions, parseServedHost } from '../../src/agent/agent-options.js';
+import { settingsOf } from '../../src/config/settings.js';
 import { planClaim } from '../../src/agent/claim-plan.js';
 
 const hosts = [
@@ -61,7 +62,7 @@ describe('agent options', () => {
   it('reads hosts with and without a VG, the destination and the limits', () => {
     const o = parseAgentOptions(
       ['--host', 'n1@lvm', '--host', 'n1@ssd=fast-vg', '--dest', '/b', '--per-vg', '2'],
-      {},
+      settingsOf({}),
     );
     expect(o.hosts).toEqual([
       { host: 'n1@lvm', vg: 'cinder-volumes' },
@@ -71,9 +72,30 @@ describe('agent options', () => {
   });
 
   it('falls back to CLB_AGENT_HOSTS and CLB_BACKUP_DEST', () => {
-    const o = parseAgentOptions([], { CLB_AGENT_HOSTS: 'a@x, b@y', CLB_BACKUP_DEST: '/d' });
+    const o = parseAgentOptions(
+      [],
+      settingsOf({ CLB_AGENT_HOSTS: 'a@x, b@y', CLB_BACKUP_DEST: '/d' }),
+    );
     expect(o.hosts.map((h) => h.host)).toEqual(['a@x', 'b@y']);
     expect(o.dest).toBe('/d');
+  });
+
+  it('takes the [agent] settings and lets the command line override them', () => {
+    const settings = settingsOf({
+      CLB_AGENT_HOSTS: 'a@x',
+      CLB_BACKUP_DEST: '/d',
+      CLB_AGENT_CONCURRENCY: '5',
+      CLB_AGENT_LEASE: '2m',
+      CLB_TIME_ZONE: 'Europe/Paris',
+    });
+    expect(parseAgentOptions([], settings)).toMatchObject({
+      concurrency: 5,
+      leaseSeconds: 120,
+      timeZone: 'Europe/Paris',
+    });
+    const o = parseAgentOptions(['--host', 'b@y', '--concurrency', '3'], settings);
+    expect(o.hosts.map((h) => h.host)).toEqual(['b@y']);
+    expect(o.concurrency).toBe(3);
   });
 
   it.each([
@@ -86,7 +108,7 @@ describe('agent options', () => {
     [['--host', 'n1@lvm', '--dest', '/b', '--per-vg', '0'], /--per-vg/],
     [['--host', 'n1@lvm', '--dest', '/b', '--bogus', '1'], /unknown/],
   ])('refuses %j', (argv, message) => {
-    expect(() => parseAgentOptions(argv, {})).toThrow(message);
+    expect(() => parseAgentOptions(argv, settingsOf({}))).toThrow(message);
   });
 
   it('refuses a host with shell characters', () => {

@@ -3,7 +3,8 @@
  * the real agent (queue, leases, events, shutdown) with the FileEngine in place of LVM.
  * Signals behave as in src/cli.ts: the first aborts gracefully, the second exits.
  */
-import { runAgentProcess } from '../../src/agent/agent-main.js';
+import { AGENT_REQUIRES, runAgentProcess } from '../../src/agent/agent-main.js';
+import { loadSettings } from '../../src/config/settings.js';
 import { toAppError } from '../../src/errors.js';
 import { FileEngine } from './file-engine.js';
 
@@ -17,13 +18,17 @@ const onSignal = (): void => {
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
 
-runAgentProcess(process.argv.slice(2), controller.signal, new FileEngine()).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const e = toAppError(err);
-    process.stderr.write(`error: ${e.code}: ${e.message}\n`);
-    process.exitCode = 1;
-  },
-);
+loadSettings({ env: process.env, require: AGENT_REQUIRES })
+  .then((config) =>
+    runAgentProcess(process.argv.slice(2), controller.signal, new FileEngine(), config),
+  )
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const e = toAppError(err);
+      process.stderr.write(`error: ${e.code}: ${e.message}\n`);
+      process.exitCode = 1;
+    },
+  );

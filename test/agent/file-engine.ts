@@ -1,7 +1,7 @@
 /**
  * An EnginePort that does real, cheap work instead of LVM: a backup writes a small archive,
  * a manifest and a SHA256SUMS file under `<dest>/<lv>/<backupId>/`, holds a run directory
- * `${CLB_RUN_DIR}/<runId>/` while it works (the leftover a crash leaves), and appends
+ * `<run root>/<runId>/` (CLB_RUN_DIR) while it works (the leftover a crash leaves), and appends
  * `<lv> <runId> <pid>` to `<dest>/runs.log` when it completes. Verify recomputes the
  * checksums; reap removes leftover run directories.
  *
@@ -21,11 +21,13 @@ import type {
   EngineRestoreResult,
   EngineVerifyResult,
 } from '../../src/agent/engine-port.js';
+import { runRoot } from '../../src/engine/run-dir.js';
 import { AppError } from '../../src/errors.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/engine/manifest.js';
 
+/** The run root the agent process set from its settings ([DEFAULT] run_dir, CLB_RUN_DIR). */
 function runDirRoot(): string {
-  return process.env['CLB_RUN_DIR'] ?? '/run/cinder-lvm-backup';
+  return runRoot();
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

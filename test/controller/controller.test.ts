@@ -177,11 +177,13 @@ describe('controller daemon', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
-  it('refuses to start without AMQP_URL, naming the variable', async () => {
+  it('refuses to start without AMQP_URL, naming the setting and the variable, exit 78', async () => {
     const p = new ControllerProcess('C', { DATABASE_URL: db.url });
     procs.push(p);
     const exit = await p.exited;
-    expect(exit.code).toBe(1);
-    expect(p.raw).toContain('AMQP_URL is not set');
+    expect(exit.code).toBe(78);
+    expect(p.raw).toContain(
+      '[DEFAULT] transport_url: not set (in the file, or with AMQP_URL or CLB_TRANSPORT_URL)',
+    );
   });
 });

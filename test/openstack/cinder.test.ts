@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppError } from '../../src/errors.js';
 import { OpenStackApiError } from '../../src/openstack/api-error.js';
-import { createOpenStackClients, type OpenStackClients } from '../../src/openstack/clients.js';
+import type { OpenStackClients } from '../../src/openstack/clients.js';
+import { clientsFromEnv } from './clients-from-env.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 50, timeoutMs: 2_000 };
@@ -15,7 +16,7 @@ beforeAll(async () => {
     createDelayMs: 30,
     volumeQuotaPerProject: 3,
   });
-  os = await createOpenStackClients({ env: emu.env(), retry: FAST });
+  os = await clientsFromEnv(emu.env(), FAST);
 });
 afterAll(async () => {
   await emu?.close();

@@ -6,7 +6,7 @@ import {
 import { AppError } from '../../src/errors.js';
 import { OpenStackApiError } from '../../src/openstack/api-error.js';
 import { CinderClient } from '../../src/openstack/cinder.js';
-import { createOpenStackClients } from '../../src/openstack/clients.js';
+import { clientsFromEnv } from './clients-from-env.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { NovaClient, serverAddresses } from '../../src/openstack/nova.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
@@ -243,9 +243,9 @@ describe('failures', () => {
   });
 });
 
-describe('createOpenStackClients', () => {
+describe('createOpenStackClients (from OS_* through the settings)', () => {
   it('builds Cinder and Nova clients that share one Keystone session', async () => {
-    const c = await createOpenStackClients({ env: emu.env('application_credential'), retry: FAST });
+    const c = await clientsFromEnv(emu.env('application_credential'), FAST);
     await c.cinder.listVolumesPage();
     await c.nova.getServer('00000000-0000-4000-8000-000000000002');
     expect(c.session.authentications).toBe(1);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppError } from '../../src/errors.js';
 import { runCommand } from '../../src/exec/run-command.js';
-import { createOpenStackClients } from '../../src/openstack/clients.js';
+import { clientsFromEnv } from './clients-from-env.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 50, timeoutMs: 2_000 };
@@ -75,10 +75,7 @@ afterAll(async () => {
 describe('OpenStack over HTTPS', () => {
   it('works with the CA bundle from OS_CACERT', async () => {
     expect(emu.keystoneUrl.startsWith('https://127.0.0.1:')).toBe(true);
-    const os = await createOpenStackClients({
-      env: { ...emu.env(), OS_CACERT: join(dir, 'ca.crt') },
-      retry: FAST,
-    });
+    const os = await clientsFromEnv({ ...emu.env(), OS_CACERT: join(dir, 'ca.crt') }, FAST);
     await emu.control.createVolume({ name: 'over-tls' });
     const page = await os.cinder.listVolumesPage();
     expect(page.volumes.map((v) => v.name)).toEqual(['over-tls']);
@@ -86,7 +83,7 @@ describe('OpenStack over HTTPS', () => {
   });
 
   it('fails at once with a hint when the certificate is not trusted', async () => {
-    const os = await createOpenStackClients({ env: emu.env(), retry: FAST });
+    const os = await clientsFromEnv(emu.env(), FAST);
     const before = emu.control.requests('keystone').length;
     const err = (await os.session.token().catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('OPENSTACK_UNAVAILABLE');
@@ -97,17 +94,14 @@ describe('OpenStack over HTTPS', () => {
   });
 
   it('skips verification only when OS_INSECURE says so', async () => {
-    const os = await createOpenStackClients({
-      env: { ...emu.env(), OS_INSECURE: 'true' },
-      retry: FAST,
-    });
+    const os = await clientsFromEnv({ ...emu.env(), OS_INSECURE: 'true' }, FAST);
     expect((await os.session.token()).projectId).toBe(emu.credentials.projectId);
   });
 
   it('names an unreadable CA bundle as a configuration error', async () => {
-    const err = (await createOpenStackClients({
-      env: { ...emu.env(), OS_CACERT: join(dir, 'missing.crt') },
-    }).catch((e: unknown) => e)) as AppError;
+    const err = (await clientsFromEnv({ ...emu.env(), OS_CACERT: join(dir, 'missing.crt') }).catch(
+      (e: unknown) => e,
+    )) as AppError;
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message).toContain('missing.crt');
   });

@@ -1,0 +1,545 @@
+/**
+ * Every setting of the service: its section and name in
+ * /etc/cinder-lvm-backup/cinder-lvm-backup.conf, the environment variables that override
+ * it, its type with bounds, its default and whether it is secret. The loader
+ * (settings.ts) reads the file and the environment against this table; `config show`
+ * prints it; deploy/cinder-lvm-backup.conf.sample documents it. A new setting is one
+ * entry here (and one in the sample, which a test checks).
+ */
+import { z } from 'zod';
+import { parseRetention, type RetentionSpec } from '../policy/retention-spec.js';
+import { parseSchedule } from '../policy/schedule.js';
+import { servedHost } from './served-host.js';
+import {
+  LOG_LEVELS,
+  absolutePath,
+  boolean,
+  clockTime,
+  duration,
+  integer,
+  list,
+  listenAddress,
+  mailAddress,
+  oneOf,
+  text,
+  timeZone,
+  url,
+  type TextSchema,
+} from './setting-types.js';
+import { transportUrl } from './transport-url.js';
+
+/** How `config show` prints a value: in full, not at all, or a URL without its password. */
+export type Mask = 'none' | 'secret' | 'url-password';
+
+/** One option; `HasDefault` says whether the value is always there. */
+export interface OptionSpec<T, HasDefault extends boolean> {
+  readonly type: TextSchema<T>;
+  /** Environment variables that set it, first set wins; they override the file. */
+  readonly env: readonly string[];
+  /** The default as it would be written in the file (parsed by `type` like any value). */
+  readonly default: HasDefault extends true ? string : undefined;
+  readonly mask: Mask;
+  readonly help: string;
+}
+
+interface OptionExtras {
+  env: readonly string[];
+  help: string;
+  mask?: Mask;
+}
+
+function opt<T>(type: TextSchema<T>, o: OptionExtras & { default: string }): OptionSpec<T, true>;
+function opt<T>(type: TextSchema<T>, o: OptionExtras): OptionSpec<T, false>;
+function opt<T>(
+  type: TextSchema<T>,
+  o: OptionExtras & { default?: string },
+): OptionSpec<T, boolean> {
+  return {
+    type,
+    env: o.env,
+    default: o.default,
+    mask: o.mask ?? 'none',
+    help: o.help,
+  };
+}
+
+/** A section: its name in the file (and accepted other names), and its options. */
+export interface SectionSpec {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly help: string;
+  readonly options: Readonly<Record<string, OptionSpec<unknown, boolean>>>;
+}
+
+/** Limits on what retention a tenant may ask for and the retention of untagged volumes. */
+const MAX_KEEP = 100_000;
+
+function retentionText(): TextSchema<RetentionSpec> {
+  return z.string().transform((s, ctx) => {
+    const r = parseRetention(s, {
+      maxKeepLast: MAX_KEEP,
+      maxDaily: MAX_KEEP,
+      maxWeekly: MAX_KEEP,
+      maxMonthly: MAX_KEEP,
+      maxAgeDays: MAX_KEEP,
+    });
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: r.reason });
+      return z.NEVER;
+    }
+    return r.retention;
+  });
+}
+
+function scheduleText(): TextSchema<string> {
+  return z.string().transform((s, ctx) => {
+    const r = parseSchedule(s, 60);
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: r.reason });
+      return z.NEVER;
+    }
+    return r.text;
+  });
+}
+
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+const amqpName = () => text({ pattern: NAME, describe: 'letters, digits and _ . : -' });
+const roleName = () => text({ max: 64, pattern: NAME, describe: 'a Keystone role name' });
+const credential = (max = 255) => text({ max });
+
+/** The settings, by the name the code uses for each section. */
+export const SETTINGS_SCHEMA = {
+  general: {
+    name: 'DEFAULT',
+    help: 'Settings of every process.',
+    options: {
+      log_level: opt(oneOf(LOG_LEVELS), {
+        env: ['CLB_LOG_LEVEL'],
+        help: 'Log level (trace, debug, info, warn, error, fatal, silent). Unset: info for daemons, warn for commands.',
+      }),
+      time_zone: opt(timeZone(), {
+        env: ['CLB_TIME_ZONE'],
+        default: 'UTC',
+        help: "The operator's time zone: cron schedules, retention's days, weeks and months, the daily report.",
+      }),
+      transport_url: opt(transportUrl(), {
+        env: ['AMQP_URL', 'CLB_TRANSPORT_URL'],
+        mask: 'url-password',
+        help: 'RabbitMQ that Cinder notifies on, as in cinder.conf: rabbit://USER:PASS@HOST:5672[,USER:PASS@HOST2:5672...]/VHOST; each node of a cluster is tried in turn. Needed by the controller.',
+      }),
+      run_dir: opt(absolutePath(), {
+        env: ['CLB_RUN_DIR'],
+        default: '/run/cinder-lvm-backup',
+        help: 'Private directory of running backups and restores (mount points, owner files); reap looks here.',
+      }),
+    },
+  },
+  database: {
+    name: 'database',
+    help: 'The PostgreSQL catalog and job queue.',
+    options: {
+      connection: opt(url(['postgres', 'postgresql']), {
+        env: ['DATABASE_URL'],
+        mask: 'url-password',
+        help: 'postgresql://USER:PASS@HOST:5432/DBNAME (sslmode and other libpq parameters in the query string). Needed by every process that uses the catalog.',
+      }),
+    },
+  },
+  notifications: {
+    name: 'notifications',
+    help: "How the controller consumes Cinder's notifications.",
+    options: {
+      exchanges: opt(list(amqpName(), { max: 16 }), {
+        env: ['CLB_NOTIFICATION_EXCHANGES'],
+        default: 'openstack',
+        help: "Exchanges Cinder publishes to (comma list): 'openstack' for a stock Cinder, or its control_exchange.",
+      }),
+      queue: opt(amqpName(), {
+        env: ['CLB_NOTIFICATION_QUEUE'],
+        default: 'cinder-lvm-backup.notifications',
+        help: "The service's own durable queue, bound to the exchanges.",
+      }),
+      dead_letter_queue: opt(amqpName(), {
+        env: ['CLB_DEAD_LETTER_QUEUE'],
+        help: 'Where unusable messages go. Unset: the queue name followed by .dead-letter.',
+      }),
+      routing_keys: opt(list(amqpName(), { max: 16 }), {
+        env: ['CLB_NOTIFICATION_ROUTING_KEYS'],
+        default: 'notifications.info,notifications.error',
+        help: 'Routing keys bound (comma list): the notification topics of cinder.conf at priorities info and error.',
+      }),
+      prefetch: opt(integer(1, 1000), {
+        env: ['CLB_PREFETCH'],
+        default: '32',
+        help: 'Messages in flight per controller.',
+      }),
+      processed_retention_days: opt(integer(1, 366), {
+        env: ['CLB_PROCESSED_RETENTION_DAYS'],
+        default: '14',
+        help: 'Days a processed message id is remembered, so a redelivery is applied once.',
+      }),
+    },
+  },
+  controller: {
+    name: 'controller',
+    help: 'The control-node daemon: inventory poller and scheduler (on the leader).',
+    options: {
+      poll_interval: opt(duration(5, 86_400), {
+        env: ['CLB_POLL_INTERVAL'],
+        default: '300',
+        help: 'Time between full inventory polls of Cinder (seconds, or with s, m, h).',
+      }),
+      schedule_interval: opt(duration(1, 86_400), {
+        env: ['CLB_SCHEDULE_INTERVAL'],
+        default: '60',
+        help: 'Time between scheduler passes.',
+      }),
+      leader_retry: opt(duration(1, 3600), {
+        env: ['CLB_LEADER_RETRY'],
+        default: '5',
+        help: 'Time between attempts of a standby controller to become the leader.',
+      }),
+      retry_after: opt(duration(60, 7 * 86_400), {
+        env: ['CLB_RETRY_AFTER'],
+        default: '3600',
+        help: 'After a failed scheduled backup, when the scheduler tries again.',
+      }),
+    },
+  },
+  policy: {
+    name: 'policy',
+    help: 'What the backup tags of a volume may ask for.',
+    options: {
+      min_backup_interval: opt(duration(60, 366 * 86_400), {
+        env: ['CLB_MIN_BACKUP_INTERVAL'],
+        default: '1h',
+        help: 'The shortest schedule a tenant may set (backup=hourly needs 1h or less).',
+      }),
+      default_schedule: opt(scheduleText(), {
+        env: ['CLB_DEFAULT_SCHEDULE'],
+        default: 'daily',
+        help: 'The schedule of backup=on (hourly, daily, weekly, monthly or a 5-field cron expression).',
+      }),
+    },
+  },
+  retention: {
+    name: 'retention',
+    help: 'How many backups are kept.',
+    options: {
+      default: opt(retentionText(), {
+        env: ['CLB_DEFAULT_RETENTION'],
+        default: 'daily=7,weekly=4,monthly=6',
+        help: 'Retention of a volume without backup:retention (Nd, last=N, daily=N, weekly=N, monthly=N, combinable).',
+      }),
+      max_keep_last: opt(integer(1, 10_000), {
+        env: ['CLB_MAX_KEEP_LAST'],
+        default: '100',
+        help: 'Most backups a tenant may keep with last=N.',
+      }),
+      max_daily: opt(integer(1, 10_000), {
+        env: ['CLB_MAX_DAILY'],
+        default: '62',
+        help: 'Largest daily=N.',
+      }),
+      max_weekly: opt(integer(1, 10_000), {
+        env: ['CLB_MAX_WEEKLY'],
+        default: '52',
+        help: 'Largest weekly=N.',
+      }),
+      max_monthly: opt(integer(1, 10_000), {
+        env: ['CLB_MAX_MONTHLY'],
+        default: '36',
+        help: 'Largest monthly=N.',
+      }),
+      max_age_days: opt(integer(1, 100_000), {
+        env: ['CLB_MAX_AGE_DAYS'],
+        default: '1098',
+        help: 'Longest age retention (Nd) in days.',
+      }),
+    },
+  },
+  openstack: {
+    name: 'service_credentials',
+    aliases: ['keystone_authtoken'],
+    help: "The service's own OpenStack user (read-only Cinder and Nova). Also from OS_* variables, or OS_CLOUD with clouds.yaml; OS_* override the file.",
+    options: {
+      cloud: opt(credential(), {
+        env: ['OS_CLOUD'],
+        help: 'A cloud of clouds.yaml (searched in OS_CLIENT_CONFIG_FILE, ~/.config/openstack, /etc/openstack; never the working directory of a daemon). Settings below override it.',
+      }),
+      clouds_file: opt(absolutePath(), {
+        env: ['OS_CLIENT_CONFIG_FILE'],
+        help: 'The clouds.yaml to read instead of searching.',
+      }),
+      secure_file: opt(absolutePath(), {
+        env: ['OS_CLIENT_SECURE_FILE'],
+        help: 'The secure.yaml to read instead of searching.',
+      }),
+      auth_url: opt(url(['http', 'https']), {
+        env: ['OS_AUTH_URL'],
+        help: 'Keystone, with or without /v3.',
+      }),
+      auth_type: opt(oneOf(['password', 'v3password', 'v3applicationcredential'] as const), {
+        env: ['OS_AUTH_TYPE'],
+        help: 'Unset: an application credential when one is given, else password.',
+      }),
+      username: opt(credential(), { env: ['OS_USERNAME'], help: 'User name.' }),
+      user_id: opt(credential(), { env: ['OS_USER_ID'], help: 'User id.' }),
+      password: opt(credential(4096), {
+        env: ['OS_PASSWORD'],
+        mask: 'secret',
+        help: 'Password of the user.',
+      }),
+      user_domain_name: opt(credential(), {
+        env: ['OS_USER_DOMAIN_NAME'],
+        help: "The user's domain by name.",
+      }),
+      user_domain_id: opt(credential(), {
+        env: ['OS_USER_DOMAIN_ID'],
+        help: "The user's domain by id.",
+      }),
+      project_name: opt(credential(), {
+        env: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'],
+        help: 'Project to scope the token to, by name.',
+      }),
+      project_id: opt(credential(), {
+        env: ['OS_PROJECT_ID', 'OS_TENANT_ID'],
+        help: 'Project to scope the token to, by id.',
+      }),
+      project_domain_name: opt(credential(), {
+        env: ['OS_PROJECT_DOMAIN_NAME'],
+        help: "The project's domain by name.",
+      }),
+      project_domain_id: opt(credential(), {
+        env: ['OS_PROJECT_DOMAIN_ID'],
+        help: "The project's domain by id.",
+      }),
+      default_domain: opt(credential(), {
+        env: ['OS_DEFAULT_DOMAIN'],
+        help: 'Domain id for user and project when neither names one.',
+      }),
+      application_credential_id: opt(credential(), {
+        env: ['OS_APPLICATION_CREDENTIAL_ID'],
+        help: 'Application credential id (instead of a password).',
+      }),
+      application_credential_name: opt(credential(), {
+        env: ['OS_APPLICATION_CREDENTIAL_NAME'],
+        help: 'Application credential name (with username or user_id).',
+      }),
+      application_credential_secret: opt(credential(4096), {
+        env: ['OS_APPLICATION_CREDENTIAL_SECRET'],
+        mask: 'secret',
+        help: 'Application credential secret.',
+      }),
+      region_name: opt(credential(), { env: ['OS_REGION_NAME'], help: 'Region of the endpoints.' }),
+      interface: opt(
+        oneOf(['public', 'internal', 'admin', 'publicURL', 'internalURL', 'adminURL'] as const),
+        {
+          env: ['OS_INTERFACE', 'OS_ENDPOINT_TYPE'],
+          help: 'Which endpoints of the catalog to use. Unset: public.',
+        },
+      ),
+      cafile: opt(absolutePath(), {
+        env: ['OS_CACERT'],
+        help: 'CA bundle to trust for the OpenStack APIs, besides the system ones.',
+      }),
+      insecure: opt(boolean(), {
+        env: ['OS_INSECURE'],
+        help: 'true turns TLS verification of the OpenStack APIs off (tests only).',
+      }),
+    },
+  },
+  agent: {
+    name: 'agent',
+    help: 'The storage-node agent. Its command-line options override these.',
+    options: {
+      hosts: opt(list(servedHost(), { max: 64 }), {
+        env: ['CLB_AGENT_HOSTS'],
+        help: 'Backends served (comma list): HOST@BACKEND as in os-vol-host-attr:host, or HOST@BACKEND=VG when the volume group is not cinder-volumes.',
+      }),
+      backup_dest: opt(absolutePath(), {
+        env: ['CLB_BACKUP_DEST'],
+        help: 'Directory the backups are written to.',
+      }),
+      concurrency: opt(integer(1, 64), {
+        env: ['CLB_AGENT_CONCURRENCY'],
+        default: '2',
+        help: 'Jobs running at once on this node.',
+      }),
+      per_vg: opt(integer(1, 64), {
+        env: ['CLB_AGENT_PER_VG'],
+        default: '1',
+        help: 'Backups and restores at once per volume group (each snapshot slows writes).',
+      }),
+      lease: opt(duration(1, 3600), {
+        env: ['CLB_AGENT_LEASE'],
+        default: '60',
+        help: 'How long a claimed job stays with this agent without a renewal.',
+      }),
+      poll_interval: opt(duration(1, 3600), {
+        env: ['CLB_AGENT_POLL_INTERVAL'],
+        default: '10',
+        help: 'Time between looks at the queue when no NOTIFY arrives.',
+      }),
+      stop_timeout: opt(duration(1, 86_400), {
+        env: ['CLB_AGENT_STOP_TIMEOUT'],
+        default: '600',
+        help: 'After SIGTERM, how long running jobs may finish before they are aborted.',
+      }),
+      retry_base: opt(duration(1, 86_400), {
+        env: ['CLB_AGENT_RETRY_BASE'],
+        default: '30',
+        help: 'First delay before a retryable failure is tried again (doubles each attempt, jittered).',
+      }),
+      retry_cap: opt(duration(1, 7 * 86_400), {
+        env: ['CLB_AGENT_RETRY_CAP'],
+        default: '1h',
+        help: 'Longest delay between attempts.',
+      }),
+      snapshot_size: opt(
+        text({
+          max: 32,
+          pattern: /^(\d{1,3}%|\d+(\.\d+)?[bBsSkKmMgGtTpPeE]?)$/,
+          describe: 'a size (e.g. 10G) or a percentage of the volume (e.g. 20%)',
+        }),
+        {
+          env: ['CLB_SNAPSHOT_SIZE'],
+          help: 'Size of thick snapshots (10G, or 20% of the volume). Unset: chosen per volume.',
+        },
+      ),
+    },
+  },
+  api: {
+    name: 'api',
+    help: 'The HTTP API of the controller (Keystone tokens).',
+    options: {
+      listen: opt(listenAddress(), {
+        env: ['CLB_API_LISTEN'],
+        default: '127.0.0.1:8798',
+        help: 'HOST:PORT to listen on.',
+      }),
+      admin_role: opt(roleName(), {
+        env: ['CLB_API_ADMIN_ROLE'],
+        default: 'admin',
+        help: 'A token with this role sees every project.',
+      }),
+      action_role: opt(roleName(), {
+        env: ['CLB_API_ACTION_ROLE'],
+        default: 'member',
+        help: 'Role needed to act (back up now, verify, cancel).',
+      }),
+    },
+  },
+  metrics: {
+    name: 'metrics',
+    help: 'Prometheus metrics.',
+    options: {
+      listen: opt(listenAddress(), {
+        env: ['CLB_METRICS_LISTEN'],
+        default: '127.0.0.1:8799',
+        help: 'HOST:PORT of the /metrics endpoint (its own port, so it can stay internal).',
+      }),
+    },
+  },
+  mail: {
+    name: 'mail',
+    help: 'Mail reports. Unset smtp_url: no mail.',
+    options: {
+      smtp_url: opt(url(['smtp', 'smtps']), {
+        env: ['CLB_SMTP_URL'],
+        mask: 'url-password',
+        help: 'smtp://[USER:PASS@]HOST:PORT (STARTTLS when offered) or smtps://... for TLS.',
+      }),
+      from: opt(mailAddress(), { env: ['CLB_MAIL_FROM'], help: 'Sender address.' }),
+      to: opt(list(mailAddress(), { max: 50 }), {
+        env: ['CLB_MAIL_TO'],
+        help: 'Recipients (comma list).',
+      }),
+      report_at: opt(clockTime(), {
+        env: ['CLB_REPORT_AT'],
+        default: '07:00',
+        help: 'When the daily report goes out (HH:MM in time_zone).',
+      }),
+      failure_interval: opt(duration(60, 86_400), {
+        env: ['CLB_MAIL_FAILURE_INTERVAL'],
+        default: '1h',
+        help: 'Failure mails are batched: at most one per this interval.',
+      }),
+    },
+  },
+  ssh: {
+    name: 'ssh',
+    help: 'SSH into instances for application-consistent backups (mysqldump, fsfreeze).',
+    options: {
+      user: opt(text({ max: 32, pattern: /^[a-z_][a-z0-9_-]*$/, describe: 'a user name' }), {
+        env: ['CLB_SSH_USER'],
+        help: 'User to log in as on instances.',
+      }),
+      key_file: opt(absolutePath(), {
+        env: ['CLB_SSH_KEY_FILE'],
+        help: 'Private key of the service.',
+      }),
+      known_hosts: opt(absolutePath(), {
+        env: ['CLB_SSH_KNOWN_HOSTS'],
+        default: '/var/lib/cinder-lvm-backup/ssh/known_hosts',
+        help: 'The known_hosts file the service owns (host keys are checked strictly).',
+      }),
+      port: opt(integer(1, 65_535), { env: ['CLB_SSH_PORT'], default: '22', help: 'SSH port.' }),
+      connect_timeout: opt(duration(1, 300), {
+        env: ['CLB_SSH_CONNECT_TIMEOUT'],
+        default: '10',
+        help: 'Time to establish a connection.',
+      }),
+      command_timeout: opt(duration(1, 86_400), {
+        env: ['CLB_SSH_COMMAND_TIMEOUT'],
+        default: '1h',
+        help: 'Longest a command on the instance (e.g. mysqldump) may run.',
+      }),
+      proxy_jump: opt(
+        text({
+          max: 255,
+          pattern: /^([a-z_][a-z0-9_-]*@)?[A-Za-z0-9.-]+(:\d{1,5})?$/,
+          describe: '[USER@]HOST[:PORT]',
+        }),
+        {
+          env: ['CLB_SSH_PROXY_JUMP'],
+          help: 'Jump host ([USER@]HOST[:PORT]) to reach tenant networks.',
+        },
+      ),
+      freeze_bound: opt(duration(1, 300), {
+        env: ['CLB_SSH_FREEZE_BOUND'],
+        default: '10',
+        help: 'A frozen filesystem is thawed after this long whatever happens.',
+      }),
+    },
+  },
+} as const satisfies Record<string, SectionSpec>;
+
+export type SettingsSchema = typeof SETTINGS_SCHEMA;
+export type SectionName = keyof SettingsSchema;
+
+type Camel<S extends string> = S extends `${infer H}_${infer T}`
+  ? `${H}${Capitalize<Camel<T>>}`
+  : S;
+
+type ValueOf<O> =
+  O extends OptionSpec<infer T, infer D> ? (D extends true ? T : T | undefined) : never;
+
+/** The typed settings every process and command receives. */
+export type Settings = {
+  -readonly [S in SectionName]: {
+    -readonly [K in keyof SettingsSchema[S]['options'] as Camel<K & string>]: ValueOf<
+      SettingsSchema[S]['options'][K]
+    >;
+  };
+};
+
+/** A setting by `section.option` (section by its code name), e.g. `database.connection`. */
+export type SettingKey = {
+  [S in SectionName]: `${S}.${keyof SettingsSchema[S]['options'] & string}`;
+}[SectionName];
+
+/** `log_level` → `logLevel`. */
+export function camelCase(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
