@@ -16,7 +16,7 @@ import { AppError, toAppError } from '../errors.js';
 import { enqueueJob } from '../jobs/queue.js';
 import type { Manifest } from '../engine/manifest.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
-import { policyInputs } from './policy-inputs.js';
+import { policyInputs } from '../policy/stored-policy.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {

@@ -10,7 +10,7 @@ import { getVolume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import { selectForPruning } from '../policy/retention.js';
 import type { JobHandler } from './job-context.js';
-import { policyInputs, retentionFrom } from './policy-inputs.js';
+import { policyInputs, retentionFrom } from '../policy/stored-policy.js';
 
 /** The directory to delete for a backup, or why it must not be touched. */
 export function prunableDir(

@@ -8,7 +8,7 @@ import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listBackupsOfVolume } from '../db/backups.js';
 import { getVolume } from '../db/volumes.js';
-import { policyInputs } from '../agent/policy-inputs.js';
+import { policyInputs } from '../policy/stored-policy.js';
 import { AppError } from '../errors.js';
 import { selectForPruning } from '../policy/retention.js';
 import { printJson, type CommandContext } from './output.js';

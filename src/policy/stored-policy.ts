@@ -1,9 +1,9 @@
 /**
- * What the agent reads from a volume's stored policy (volumes.policy, written by the
- * controller as a BackupPolicy): excludes for the engine and retention for pruning. The
- * JSON is checked field by field here rather than trusted.
+ * What the agent and the prune command read from a volume's stored policy (volumes.policy,
+ * written by the controller as a BackupPolicy): excludes for the engine and retention for
+ * pruning. The JSON is checked field by field here rather than trusted. Pure.
  */
-import type { RetentionPolicy } from '../policy/retention.js';
+import type { RetentionPolicy } from './retention.js';
 import { isRecord } from '../is-record.js';
 
 export interface PolicyInputs {
