@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   RESTORE_MISMATCH: 'the restored data does not match the manifest',
   TARGET_IN_USE: 'the restore target is mounted or held by another device',
   RESTORE_FAILED: 'writing the restored data to the target failed (mkfs, mount, tar, device write)',
+  TARGET_REFUSED:
+    'the restore target is not an available, detached Cinder volume LV of a VG this node serves (by hand: --force)',
   // services
   DB_UNAVAILABLE: 'PostgreSQL cannot be reached or dropped the connection mid-statement',
   SCHEMA_TOO_NEW: 'the database schema is newer than this code',

@@ -34,6 +34,8 @@ export interface EngineVerifyResult {
 export interface EngineRestoreRequest {
   manifestPath: string;
   target: string;
+  /** The VGs the target may be in: the one the job's host is served from. */
+  vgs: readonly string[];
   signal: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;

@@ -1,51 +1,52 @@
 /**
- * The restore job: writes a backup onto a block device of this node
- * (`payload.target`, e.g. `/dev/cinder-volumes/volume-<id>`) and checks the result
- * against the manifest. The target is checked before anything is written.
+ * The restore job: writes a backup onto the volume the enqueuer checked in Cinder
+ * (`payload.targetVolume`: available, no attachments, on this job's host), always as
+ * `/dev/<the VG this host is served from>/volume-<uuid>`. The engine re-checks locally
+ * (an LV of that VG, a volume not a snapshot, not open) and holds the device exclusively
+ * from that check through the wipe.
  */
-import { assertLvName, assertVgName } from '../engine/parse/lvm-names.js';
 import { AppError } from '../errors.js';
+import { targetDevicePath, targetVolumeOfPayload } from '../jobs/restore-target-volume.js';
 import { backupForJob } from './backup-to-use.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
 
-const DEVICE = /^\/dev\/[A-Za-z0-9+_.-]+(\/[A-Za-z0-9+_.-]+)*$/;
-
-/** A restore target must be a plain device path under /dev (no `..`, no shell magic). */
-export function checkRestoreTarget(target: unknown): string {
-  if (typeof target !== 'string' || !DEVICE.test(target) || target.split('/').includes('..')) {
+/**
+ * The device a restore job writes to: the checked target volume's LV in the VG this agent
+ * serves for the job's host. A job without that record (or with a `target` path naming
+ * anything else) is refused: the agent never writes where a row alone tells it to.
+ */
+export function restoreTargetOf(
+  payload: Record<string, unknown>,
+  vg: string,
+  jobHost: string,
+): string {
+  const checked = targetVolumeOfPayload(payload, jobHost);
+  const target = targetDevicePath(vg, checked);
+  const named = payload['target'];
+  if (named !== undefined && named !== target) {
     throw new AppError(
-      'INVALID_ARGUMENT',
-      `restore target must be a device path under /dev (got ${JSON.stringify(target)})`,
+      'TARGET_REFUSED',
+      `restore job names ${JSON.stringify(named)}, but its target volume is ${target}`,
+      { retryable: false },
     );
   }
   return target;
 }
 
-/**
- * The device a restore job writes to: `payload.target` (a path, from the CLI), or
- * `payload.targetLvName` (a Cinder volume's LV, from the API) in the VG this agent serves
- * for the job's host. Either is checked before use.
- */
-export function restoreTargetOf(payload: Record<string, unknown>, vg: string): string {
-  const lv = payload['targetLvName'];
-  if (payload['target'] === undefined && typeof lv === 'string') {
-    return checkRestoreTarget(`/dev/${assertVgName(vg)}/${assertLvName(lv)}`);
-  }
-  return checkRestoreTarget(payload['target']);
-}
-
 export const runRestore: JobHandler = async (ctx) => {
-  const target = restoreTargetOf(ctx.job.payload, ctx.served.vg);
+  const target = restoreTargetOf(ctx.job.payload, ctx.served.vg, ctx.job.backendHost);
   const backup = await backupForJob(ctx.pool, ctx.job);
   await ctx.record('restore.started', `${backup.backupId ?? backup.id} → ${target}`, {
     backupRowId: backup.id,
     target,
+    targetVolume: ctx.job.payload['targetVolume'],
   });
   const progress = phaseRecorder(ctx, 'restore.step');
   const result = await ctx.engine
     .restore({
       manifestPath: backup.manifestPath ?? '',
       target,
+      vgs: [ctx.served.vg],
       signal: ctx.signal,
       logger: ctx.logger,
       onProgress: progress.onProgress,

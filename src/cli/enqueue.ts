@@ -5,13 +5,19 @@
  * second one: the open job is printed (and followed) instead.
  *
  * Options: `--reason TEXT` (default `manual`), `--backup ROW_ID` (verify/restore: which
- * backup; default the newest good one), `--target /dev/...` (restore), `--poll-ms N`.
+ * backup; default the newest good one), `--target-volume ID` (restore: the Cinder volume to
+ * overwrite; asked of Cinder with the OS_* credentials, it must be available, detached and
+ * on the backup's host), `--poll-ms N`.
  */
 import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listJobEvents } from '../db/events.js';
 import type { Queryable } from '../db/queryable.js';
 import { getVolume } from '../db/volumes.js';
+import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { createOpenStackClients } from '../openstack/clients.js';
+import { createLogger } from '../log.js';
+import { lookUpTargetVolume } from '../jobs/restore-target-volume.js';
 import { AppError } from '../errors.js';
 import { FINAL_STATES, JOB_KINDS, type Job, type JobKind } from '../jobs/job.js';
 import { enqueueJob, findOpenJob, getJob } from '../jobs/queue.js';
@@ -23,6 +29,8 @@ interface EnqueueArgs {
   volumeId: string;
   reason: string;
   payload: Record<string, unknown>;
+  /** Restore: the Cinder volume to overwrite, checked before the job is queued. */
+  targetVolumeId: string | null;
   wait: boolean;
   pollMs: number;
 }
@@ -40,6 +48,7 @@ export function parseEnqueueArgs(argv: readonly string[]): EnqueueArgs {
     volumeId: '',
     reason: 'manual',
     payload: {},
+    targetVolumeId: null,
     wait: false,
     pollMs: 1000,
   };
@@ -54,8 +63,13 @@ export function parseEnqueueArgs(argv: readonly string[]): EnqueueArgs {
     i += 1;
     if (flag === '--volume') out.volumeId = value;
     else if (flag === '--reason') out.reason = value;
-    else if (flag === '--target') out.payload['target'] = value;
-    else if (flag === '--backup') {
+    else if (flag === '--target-volume') out.targetVolumeId = value;
+    else if (flag === '--target') {
+      throw new AppError(
+        'INVALID_ARGUMENT',
+        'a restore names the Cinder volume to overwrite (--target-volume ID), not a device',
+      );
+    } else if (flag === '--backup') {
       if (!/^\d+$/.test(value))
         throw new AppError('INVALID_ARGUMENT', '--backup takes a backup row id');
       out.payload['backupRowId'] = Number(value);
@@ -65,8 +79,11 @@ export function parseEnqueueArgs(argv: readonly string[]): EnqueueArgs {
   if (!UUID.test(out.volumeId)) {
     throw new AppError('INVALID_ARGUMENT', 'enqueue needs --volume <Cinder volume id>');
   }
-  if (out.kind === 'restore' && out.payload['target'] === undefined) {
-    throw new AppError('INVALID_ARGUMENT', 'a restore needs --target /dev/...');
+  if (out.kind === 'restore' && (out.targetVolumeId === null || !UUID.test(out.targetVolumeId))) {
+    throw new AppError('INVALID_ARGUMENT', 'a restore needs --target-volume <Cinder volume id>');
+  }
+  if (out.kind !== 'restore' && out.targetVolumeId !== null) {
+    throw new AppError('INVALID_ARGUMENT', '--target-volume is for restores only');
   }
   return out;
 }
@@ -115,6 +132,17 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     }
     if (volume.backendHost === null) {
       throw new AppError('INVALID_ARGUMENT', `volume ${args.volumeId} has no host yet`);
+    }
+    if (args.targetVolumeId !== null) {
+      // What the agent will overwrite is decided here, from Cinder, not from the inventory.
+      const clients = await createOpenStackClients({
+        logger: createLogger({ name: 'enqueue', level: process.env['CLB_LOG_LEVEL'] ?? 'warn' }),
+      });
+      args.payload['targetVolume'] = await lookUpTargetVolume(
+        cinderVolumeLookup(clients.cinder),
+        args.targetVolumeId,
+        volume.backendHost,
+      );
     }
     const created = await enqueueJob(pool, {
       kind: args.kind,

@@ -1,7 +1,9 @@
 /**
- * `cinder-lvm-backup restore --manifest FILE --target DEV [--json]`: writes a backup onto a
- * block device at least as large as the backed-up volume, then checks the result against
- * the manifest. Everything on the target is overwritten.
+ * `cinder-lvm-backup restore --manifest FILE --target DEV [--force] [--json]`: writes a
+ * backup onto a block device at least as large as the backed-up volume, then checks the
+ * result against the manifest. Everything on the target is overwritten. The target must be
+ * a Cinder volume LV (`/dev/<vg>/volume-<uuid>`) that nothing has open; any other device
+ * needs `--force`.
  */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/settings.js';
@@ -11,12 +13,20 @@ import { restoreBackup } from '../engine/restore.js';
 import { EXIT_FAILED, printJson, type CommandContext } from './output.js';
 import { createProgressBar } from './progress.js';
 
-function parse(argv: string[]): { manifest: string; target: string } {
-  let values: { manifest?: string | undefined; target?: string | undefined };
+function parse(argv: string[]): { manifest: string; target: string; force: boolean } {
+  let values: {
+    manifest?: string | undefined;
+    target?: string | undefined;
+    force?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { manifest: { type: 'string' }, target: { type: 'string' } },
+      options: {
+        manifest: { type: 'string' },
+        target: { type: 'string' },
+        force: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -24,9 +34,12 @@ function parse(argv: string[]): { manifest: string; target: string } {
     throw new AppError('INVALID_ARGUMENT', `restore: ${(err as Error).message}`, { cause: err });
   }
   if (values.manifest === undefined || values.target === undefined) {
-    throw new AppError('INVALID_ARGUMENT', 'usage: restore --manifest FILE --target DEV [--json]');
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      'usage: restore --manifest FILE --target DEV [--force] [--json]',
+    );
   }
-  return { manifest: values.manifest, target: values.target };
+  return { manifest: values.manifest, target: values.target, force: values.force === true };
 }
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
@@ -38,6 +51,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     result = await restoreBackup({
       manifestPath: args.manifest,
       target: args.target,
+      force: args.force,
       signal: ctx.signal,
       logger: createLogger({ name: 'restore', level: config.general.logLevel ?? 'warn' }),
       onProgress: bar.update,

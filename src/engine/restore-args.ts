@@ -39,11 +39,18 @@ export function sfdiskDumpArgs(device: string): string[] {
 }
 
 /**
- * `wipefs --all DEV`: removes every signature the target still carries (an old filesystem,
- * an old GPT and its backup copy at the end) so nothing stale is found next to the restore.
+ * `wipefs --all --force DEV`: removes every signature the target still carries (an old
+ * filesystem, an old GPT and its backup copy at the end) so nothing stale is found next to
+ * the restore. `--force` only stops wipefs claiming the device exclusively itself: restore
+ * holds that claim (holdExclusive) through the wipe, and wipefs would fail with EBUSY.
  */
 export function wipefsArgs(device: string): string[] {
-  return ['--all', '--quiet', device];
+  return ['--all', '--quiet', '--force', device];
+}
+
+/** `dmsetup info` printing only the open count of the dm device `name`. */
+export function dmsetupOpenCountArgs(name: string): string[] {
+  return ['info', '-c', '--noheadings', '-o', 'open', '--', name];
 }
 
 /**

@@ -2,6 +2,7 @@
  * Checks of a restored volume against its manifest: the partition table, each filesystem's
  * type, UUID and label, and its number of entries. Pure: values in, verdicts out.
  */
+import { AppError } from '../errors.js';
 import type { ManifestPartition } from './manifest.js';
 import type { BlkidProbe } from './parse/blkid-export.js';
 import { parseSfdiskDump } from './parse/sfdisk.js';
@@ -90,4 +91,53 @@ export function checkFileCount(
   const ok = hadExcludes ? restored <= p.fileCount : restored === p.fileCount;
   const detail = `${restored} inodes in use after restore, ${p.fileCount} at backup`;
   return { name, ok, detail: hadExcludes ? `${detail} (excludes applied)` : detail };
+}
+
+/** What a restore may overwrite, decided from the target's path alone. */
+export interface TargetRule {
+  /** The VG and LV when the path is a Cinder volume LV, `/dev/<vg>/volume-<uuid>`. */
+  lv: { vg: string; lv: string } | null;
+}
+
+const VOLUME_LV =
+  /^\/dev\/([A-Za-z0-9+_.][A-Za-z0-9+_.-]*)\/(volume-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * A restore overwrites only `/dev/<vg>/volume-<uuid>` (a Cinder volume LV), of one of
+ * `vgs` when they are given (the agent passes the VGs it serves); any other device only
+ * with `force` (an operator by hand). Throws TARGET_REFUSED, before anything is opened.
+ */
+export function checkTargetPath(
+  path: string,
+  opts: { vgs?: readonly string[]; force?: boolean } = {},
+): TargetRule {
+  const m = VOLUME_LV.exec(path);
+  const vg = m?.[1];
+  const lv = m?.[2];
+  if (vg !== undefined && lv !== undefined && vg !== '.' && vg !== '..') {
+    if (opts.vgs === undefined || opts.vgs.includes(vg) || opts.force === true) {
+      return { lv: { vg, lv } };
+    }
+    throw new AppError(
+      'TARGET_REFUSED',
+      `${path} is in VG ${vg}, which this node does not serve (${opts.vgs.join(', ')})`,
+    );
+  }
+  if (opts.force === true) return { lv: null };
+  throw new AppError(
+    'TARGET_REFUSED',
+    `${path} is not a Cinder volume LV (/dev/<vg>/volume-<uuid>); overwriting another device needs --force`,
+  );
+}
+
+/**
+ * Why the LV must not be overwritten, or null: it must be a plain or thin volume (not a
+ * snapshot, pool or our own snapshot) that no one has open (6th lv_attr character `o`:
+ * a mount, an iSCSI target serving it to an instance, a dd).
+ */
+export function lvTargetProblem(lv: { attr: string; kind: string } | null): string | null {
+  if (lv === null) return 'LVM does not know it';
+  if (lv.kind !== 'thick' && lv.kind !== 'thin') return `it is a ${lv.kind} LV, not a volume`;
+  if (lv.attr.charAt(5) === 'o') return 'the LV is open (attached, mounted or in use)';
+  return null;
 }

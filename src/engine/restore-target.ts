@@ -4,7 +4,7 @@
  * Reads sysfs rather than running tools; the pure helpers are exported for tests.
  */
 import { constants } from 'node:fs';
-import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 
@@ -72,24 +72,36 @@ export async function inspectTarget(path: string): Promise<TargetDevice> {
 }
 
 /**
- * Why the target must not be written, or null when it is free: another device sits on it
- * (kpartx maps, LVM), or it (or a partition of it) is open exclusively, which is what a
- * mount or a swap does. O_EXCL on a block device asks the kernel exactly that.
+ * Claims the target exclusively (O_EXCL on a block device: the kernel refuses it with EBUSY
+ * while the device or a partition of it is mounted, used as swap or claimed by another
+ * exclusive opener, and refuses such claims while we hold it). The caller keeps the handle
+ * open through the wipe, so the device cannot be mounted between the check and the write;
+ * after the wipe nothing mountable is left, and mkfs claims it the same way. Throws
+ * TARGET_IN_USE when something holds it.
  */
-export async function targetBusyReason(target: TargetDevice): Promise<string | null> {
+export async function holdExclusive(target: TargetDevice): Promise<FileHandle> {
   const holders = await readdir(join(sysfsDir(target.devNumber), 'holders')).catch(() => []);
-  if (holders.length > 0) return `it is held by ${holders.join(', ')} (device-mapper maps, LVM)`;
+  if (holders.length > 0) {
+    throw new AppError(
+      'TARGET_IN_USE',
+      `${target.path} cannot be overwritten: it is held by ${holders.join(', ')} (device-mapper maps, LVM)`,
+    );
+  }
   try {
-    const handle = await open(target.realPath, constants.O_RDONLY | constants.O_EXCL);
-    await handle.close();
+    return await open(target.realPath, constants.O_RDONLY | constants.O_EXCL);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EBUSY') return 'it or one of its partitions is in use (mounted, swap)';
+    if (code === 'EBUSY') {
+      throw new AppError(
+        'TARGET_IN_USE',
+        `${target.path} cannot be overwritten: it or one of its partitions is in use (mounted, swap)`,
+        { cause: err },
+      );
+    }
     throw new AppError('DEVICE_NOT_FOUND', `cannot open ${target.path}: ${String(err)}`, {
       cause: err,
     });
   }
-  return null;
 }
 
 export interface KernelPartition {

@@ -16,11 +16,20 @@ import { silentLogger, type Logger } from '../log.js';
 import { blkidProbeArgs, mountArgs, umountArgs } from './args/lvm-args.js';
 import type { ArchiveFile, Manifest, ManifestPartition } from './manifest.js';
 import { parseBlkidExport } from './parse/blkid-export.js';
-import { sfdiskDumpArgs, sfdiskWriteArgs, wipefsArgs } from './restore-args.js';
+import { findLv } from './lvm.js';
+import { lvKind } from './parse/lvs-report.js';
+import {
+  dmsetupOpenCountArgs,
+  sfdiskDumpArgs,
+  sfdiskWriteArgs,
+  wipefsArgs,
+} from './restore-args.js';
 import {
   checkFileCount,
   checkIdentity,
   checkTable,
+  checkTargetPath,
+  lvTargetProblem,
   partitionTag,
   type RestoreCheck,
 } from './restore-checks.js';
@@ -30,14 +39,18 @@ import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
 import { createRunDir, removeRunDir } from './run-dir.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
-import { inspectTarget, targetBusyReason, type TargetDevice } from './restore-target.js';
+import { holdExclusive, inspectTarget, type TargetDevice } from './restore-target.js';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
 
 export interface RestoreRequest {
   manifestPath: string;
-  /** The block device to overwrite. */
+  /** The block device to overwrite: `/dev/<vg>/volume-<uuid>` unless `force`. */
   target: string;
+  /** The VGs the target may be in (the agent's); any VG when absent. */
+  vgs?: readonly string[];
+  /** Allow a target that is not a Cinder volume LV (an operator by hand: `--force`). */
+  force?: boolean;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
@@ -125,6 +138,10 @@ async function writeAt(device: string, data: Buffer): Promise<void> {
 export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult> {
   const logger = req.logger ?? silentLogger;
   const run = { logger, ...(req.signal ? { signal: req.signal } : {}) };
+  const rule = checkTargetPath(req.target, {
+    ...(req.vgs === undefined ? {} : { vgs: req.vgs }),
+    ...(req.force === undefined ? {} : { force: req.force }),
+  });
   const manifest = await readManifest(req.manifestPath);
   const backupDir = dirname(req.manifestPath);
   const archives = archivesOf(manifest);
@@ -138,9 +155,16 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       { details: { targetBytes: target.sizeBytes, sourceBytes: manifest.source.sizeBytes } },
     );
   }
-  const busy = await targetBusyReason(target);
-  if (busy !== null)
-    throw new AppError('TARGET_IN_USE', `${req.target} cannot be overwritten: ${busy}`);
+  if (rule.lv !== null) {
+    const lv = await findLv(rule.lv.vg, rule.lv.lv, run);
+    const problem = lvTargetProblem(lv === null ? null : { attr: lv.attr, kind: lvKind(lv.attr) });
+    if (problem !== null) {
+      throw new AppError(
+        problem.includes('open') ? 'TARGET_IN_USE' : 'TARGET_REFUSED',
+        `${req.target} cannot be overwritten: ${problem}`,
+      );
+    }
+  }
 
   const bytesTotal = archives.reduce((sum, a) => sum + a.bytes, 0);
   let bytesDone = 0;
@@ -170,7 +194,14 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   let failure: unknown = null;
   try {
     logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
+    // The in-use check holds until the wipe is done: claimed exclusively, nothing can mount
+    // the old filesystem between the check and the write.
+    const hold = await holdExclusive(target);
+    const release = stack.push(`release ${req.target}`, () => hold.close());
+    await assertOnlyOpener(target, run);
     await step('wipe', () => runCommand('wipefs', wipefsArgs(target.realPath), run));
+    await hold.close();
+    release();
 
     let devices: Map<number | null, string>;
     if (manifest.partitionTable.label === 'none') {
@@ -254,6 +285,25 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   timings['total'] = Date.now() - started;
   logger.info({ target: req.target, ok, timings }, 'restore finished');
   return { ok, checks, timings };
+}
+
+/**
+ * For a dm target (an LV), the kernel's open count must be ours alone: an iSCSI target or a
+ * `dd` opens the device without claiming it, so O_EXCL would not see them.
+ */
+async function assertOnlyOpener(
+  target: TargetDevice,
+  run: { logger: Logger; signal?: AbortSignal },
+): Promise<void> {
+  if (target.dmName === null) return;
+  const out = await runCommand('dmsetup', dmsetupOpenCountArgs(target.dmName), run);
+  const count = Number(out.stdout.trim());
+  if (!Number.isInteger(count) || count !== 1) {
+    throw new AppError(
+      'TARGET_IN_USE',
+      `${target.path} cannot be overwritten: it is open ${out.stdout.trim()} time(s), the restore's hold included`,
+    );
+  }
 }
 
 interface TableOptions {

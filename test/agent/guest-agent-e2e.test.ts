@@ -5,7 +5,9 @@
  * result; a verify job checks it and a restore job writes it onto another LV, which the
  * guest compares with the original (guest-agent-e2e.sh). The node crashes (SIGKILL) in the
  * middle of the first attempt: the returning agent reaps the real LVM leftovers and the job
- * runs again.
+ * runs again. The agent connects as its own login role in `clb_agent` (row security,
+ * migration 0005), as on a real node; the restore job carries the target volume as the
+ * enqueuer checked it in Cinder.
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
@@ -15,6 +17,8 @@ import { listBackupsOfVolume } from '../../src/db/backups.js';
 import { putVolume } from '../db/volume-fixtures.js';
 import { listBackupStatus } from '../../src/db/views.js';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
+import { checkTargetVolume } from '../../src/jobs/restore-target-volume.js';
+import { createAgentLogin, type AgentLogin } from '../db/agent-login.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { guestUnavailableReason, PROJECT_ROOT, runInGuest } from '../storage-node/guest.js';
 
@@ -32,11 +36,14 @@ function newest(dir: string, ext: string): number {
 }
 
 let db: FreshDatabase;
+let login: AgentLogin;
 beforeAll(async () => {
   db = await freshDatabase();
+  login = await createAgentLogin(db, [BACKEND]);
 });
 afterAll(async () => {
   await db?.drop();
+  await login?.drop();
 });
 
 describe('the agent in the storage-node guest', () => {
@@ -90,7 +97,24 @@ describe('the agent in the storage-node guest', () => {
             const rowId = (j.result as { backupRowId: number }).backupRowId;
             for (const [kind, payload] of [
               ['verify', { backupRowId: rowId }],
-              ['restore', { backupRowId: rowId, target: `/dev/cinder-volumes/volume-${targetId}` }],
+              [
+                'restore',
+                {
+                  backupRowId: rowId,
+                  // As `enqueue restore --target-volume` records it after asking Cinder.
+                  targetVolume: checkTargetVolume(
+                    {
+                      id: targetId,
+                      status: 'available',
+                      backendHost: BACKEND,
+                      lvName: `volume-${targetId}`,
+                      attachments: [],
+                    },
+                    BACKEND,
+                    new Date(),
+                  ),
+                },
+              ],
             ] as const) {
               await enqueueJob(db.pool, {
                 kind,
@@ -114,7 +138,7 @@ describe('the agent in the storage-node guest', () => {
         memMiB: 1536,
         timeoutSec: 1_000,
         env: {
-          DATABASE_URL: `postgres://root@10.0.2.100:5432/${db.name}`,
+          DATABASE_URL: `postgres://${login.role}@10.0.2.100:5432/${db.name}`,
           VOL_ID: volId,
           TARGET_ID: targetId,
           BACKEND,

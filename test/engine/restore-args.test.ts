@@ -5,6 +5,7 @@ import {
   sfdiskWriteArgs,
   tarExtractArgs,
   wipefsArgs,
+  dmsetupOpenCountArgs,
 } from '../../src/engine/restore-args.js';
 import { devNumberOf } from '../../src/engine/restore-target.js';
 
@@ -36,7 +37,17 @@ describe('restore argument builders', () => {
   });
 
   it('wipes every signature and renews the kernel partitions', () => {
-    expect(wipefsArgs('/dev/loop3')).toEqual(['--all', '--quiet', '/dev/loop3']);
+    // --force: restore holds the exclusive claim itself; wipefs must not ask for it.
+    expect(wipefsArgs('/dev/loop3')).toEqual(['--all', '--quiet', '--force', '/dev/loop3']);
+    expect(dmsetupOpenCountArgs('vg-lv')).toEqual([
+      'info',
+      '-c',
+      '--noheadings',
+      '-o',
+      'open',
+      '--',
+      'vg-lv',
+    ]);
     expect(partxDeleteArgs('/dev/loop3')).toEqual(['--delete', '/dev/loop3']);
     expect(partxAddArgs('/dev/loop3')).toEqual(['--add', '/dev/loop3']);
   });

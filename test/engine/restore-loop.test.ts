@@ -275,7 +275,7 @@ function ourMounts(): string[] {
 describe('restoreBackup onto a loop device', () => {
   it('recreates the table, filesystems with their identity, the files and the raw partition on a larger target', async () => {
     const target = await loop(450, 'target');
-    const result = await restoreBackup({ manifestPath, target });
+    const result = await restoreBackup({ manifestPath, target, force: true });
     expect(result.checks.filter((c) => !c.ok)).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.checks.map((c) => c.name)).toEqual([
@@ -315,7 +315,7 @@ describe('restoreBackup onto a loop device', () => {
 
   it('refuses a target smaller than the source and writes nothing', async () => {
     const target = await loop(300, 'small');
-    await expect(restoreBackup({ manifestPath, target })).rejects.toMatchObject({
+    await expect(restoreBackup({ manifestPath, target, force: true })).rejects.toMatchObject({
       code: 'TARGET_TOO_SMALL',
     });
     expect(await sh('blkid', ['-p', '-o', 'export', target]).catch(() => '')).toBe('');
@@ -326,7 +326,7 @@ describe('restoreBackup onto a loop device', () => {
     await sh('mkfs.ext4', ['-q', target]);
     await mount(target, join(work, 'busy'));
     try {
-      await expect(restoreBackup({ manifestPath, target })).rejects.toMatchObject({
+      await expect(restoreBackup({ manifestPath, target, force: true })).rejects.toMatchObject({
         code: 'TARGET_IN_USE',
       });
     } finally {
@@ -346,6 +346,7 @@ describe('restoreBackup onto a loop device', () => {
     const err: unknown = await restoreBackup({
       manifestPath: join(corruptDir, 'manifest.json'),
       target,
+      force: true,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('CHECKSUM_MISMATCH');
@@ -358,6 +359,7 @@ describe('restoreBackup onto a loop device', () => {
     const err: unknown = await restoreBackup({
       manifestPath,
       target,
+      force: true,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.phase === 'restore p1') controller.abort(new Error('test abort'));

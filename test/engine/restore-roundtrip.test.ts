@@ -70,7 +70,7 @@ describe('backupDevice then restoreBackup on loop devices', () => {
     const backup = await backupDevice({ device: source, dest: join(work, 'dest') });
     const t1 = Date.now();
     const target = await loop(600, 'target');
-    const result = await restoreBackup({ manifestPath: backup.manifestPath, target });
+    const result = await restoreBackup({ manifestPath: backup.manifestPath, target, force: true });
     const t2 = Date.now();
     expect(result.checks.filter((c) => !c.ok)).toEqual([]);
     expect(result.ok).toBe(true);
