@@ -19,7 +19,13 @@ import { parseTarTotals } from './parse/tar-totals.js';
 import { readProcessReadBytes } from './proc-io.js';
 
 export type ArchiveSource =
-  | { kind: 'tree'; mountpoint: string; excludes: readonly string[] }
+  | {
+      kind: 'tree';
+      mountpoint: string;
+      excludes: readonly string[];
+      /** Runs tar where the tree is mounted (the job's private mount namespace). */
+      wrap?: (program: string, args: readonly string[]) => { program: string; args: string[] };
+    }
   | { kind: 'device'; device: string; sizeBytes: number }
   | { kind: 'buffer'; data: Buffer }
   /** A stream from a program we do not run here (a dump over SSH); `sql+zstd` when stored. */
@@ -148,10 +154,9 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     const streams: Promise<unknown>[] = [stopOnError(pipeline(zstd.stdout, stored, out))];
     let uncompressed: Meter | null = null;
     if (source.kind === 'tree' && fifo !== null) {
-      const tar = spawnCommand('tar', tarCreateArgs(source.mountpoint, source.excludes, fifo), {
-        signal: local.signal,
-        cwd: opts.cwd,
-      });
+      const tarArgs = tarCreateArgs(source.mountpoint, source.excludes, fifo);
+      const cmd = source.wrap ? source.wrap('tar', tarArgs) : { program: 'tar', args: tarArgs };
+      const tar = spawnCommand(cmd.program, cmd.args, { signal: local.signal, cwd: opts.cwd });
       children.unshift({ name: 'tar', child: tar });
       tar.stdin?.end();
       tar.stdout?.resume();

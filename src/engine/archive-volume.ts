@@ -11,6 +11,8 @@ import type { Logger } from '../log.js';
 import { writeArchive } from './archive-stream.js';
 import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-device.js';
 import type { ArchiveFile, ManifestPartition, Manifest } from './manifest.js';
+import { btrfsAfterMount, btrfsBeforeMount } from './btrfs-guard.js';
+import { openMountNamespace, type MountNamespace } from './mount-namespace.js';
 import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
 import { mountOptionsFor, partitionDisposition } from './parse/mount-options.js';
 import type { TablePartition } from './parse/sfdisk.js';
@@ -90,8 +92,26 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   });
   checkAbort(req.signal);
 
+  // The tenant's filesystems are mounted only in a namespace of this job (opened at the
+  // first mount; closed after the last unmount, the stack being LIFO).
+  let ns: MountNamespace | undefined;
+  const namespace = async (): Promise<MountNamespace> => {
+    if (ns === undefined) {
+      const opened = await openMountNamespace(req.runDir);
+      req.stack.push(`close mount namespace ${opened.pid}`, () => opened.close());
+      ns = opened;
+    }
+    return ns;
+  };
+
   // Probe and mount everything first, so progress knows the total before reading.
   const planned: Planned[] = [];
+  const keepRaw = (entry: ManifestPartition, device: string, reason: string): void => {
+    entry.action = 'raw';
+    entry.reason = reason;
+    planned.push({ entry, device, expectedBytes: entry.sizeBytes });
+  };
+
   await timed(req.timings, 'mount', async () => {
     for (const t of targets) {
       const probe = await probeDevice(t.device, run);
@@ -110,7 +130,8 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
         action: 'archived',
       };
       const disposition = partitionDisposition(probe.type);
-      const plan = probe.type !== null ? mountOptionsFor(probe.type, req.replayJournal) : null;
+      const plan =
+        probe.type !== null ? mountOptionsFor(probe.type, req.replayJournal, t.device) : null;
       if (disposition.action !== 'archived' || plan === null) {
         entry.action = disposition.action === 'archived' ? 'raw' : disposition.action;
         if ('reason' in disposition) entry.reason = disposition.reason;
@@ -121,11 +142,34 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
         });
         continue;
       }
+      let btrfsFsid: string | null = null;
+      if (plan.fsType === 'btrfs') {
+        const pre = await btrfsBeforeMount(t.device, run);
+        if (!pre.ok) {
+          req.logger.warn({ partition: n, reason: pre.reason }, 'btrfs kept raw');
+          keepRaw(entry, t.device, pre.reason);
+          continue;
+        }
+        btrfsFsid = pre.fsid;
+      }
       const mountpoint = join(req.runDir, `p${n}`);
-      await mountReadOnly(t.device, mountpoint, plan.fsType, plan.options, run);
-      req.stack.push(`umount ${mountpoint}`, () => unmountAndRemove(mountpoint, undoRun));
+      const space = await namespace();
+      await mountReadOnly(t.device, mountpoint, plan.fsType, plan.options, run, space);
+      const dropMount = req.stack.push(`umount ${mountpoint}`, () =>
+        unmountAndRemove(mountpoint, undoRun, false, space),
+      );
+      if (btrfsFsid !== null) {
+        const post = await btrfsAfterMount(btrfsFsid, t.device);
+        if (post !== null) {
+          await unmountAndRemove(mountpoint, undoRun, false, space);
+          dropMount();
+          req.logger.warn({ partition: n, reason: post }, 'btrfs kept raw');
+          keepRaw(entry, t.device, post);
+          continue;
+        }
+      }
       entry.mountOptions = plan.options;
-      const fig = await filesystemFigures(mountpoint);
+      const fig = await filesystemFigures(mountpoint, space);
       entry.fsSizeBytes = fig.fsSizeBytes;
       entry.usedBytes = fig.usedBytes;
       entry.fileCount = fig.inodesUsed;
@@ -151,6 +195,8 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   );
   done += headData.length;
 
+  // The namespace the trees are mounted in (none when nothing was mounted).
+  const mounted: MountNamespace | undefined = ns;
   for (const p of planned) {
     checkAbort(req.signal);
     const n = p.entry.number ?? 0;
@@ -168,7 +214,16 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
         write(
           `p${n}.tar.zst`,
-          { kind: 'tree', mountpoint, excludes: req.excludes },
+          {
+            kind: 'tree',
+            mountpoint,
+            excludes: req.excludes,
+            ...(mounted === undefined
+              ? {}
+              : {
+                  wrap: (program: string, args: readonly string[]) => mounted.wrap(program, args),
+                }),
+          },
           progress(`archive p${n}`, base),
         ),
       );

@@ -1,12 +1,23 @@
 /**
- * Read-only mounts of a backup's filesystems inside its private run directory.
+ * Read-only mounts of a backup's filesystems inside its private run directory, made and
+ * removed inside the job's private mount namespace when one is given (mount-namespace.ts).
  */
 import { mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import { mountArgs, umountArgs } from './args/lvm-args.js';
 import { parseMountinfo, type MountEntry } from './parse/mountinfo.js';
+import type { MountNamespace } from './mount-namespace.js';
 import { withBusyRetries } from './retry.js';
+
+/** A command as given, or entered into the namespace. */
+function command(
+  ns: MountNamespace | undefined,
+  program: string,
+  args: string[],
+): { program: string; args: string[] } {
+  return ns === undefined ? { program, args } : ns.wrap(program, args);
+}
 
 /** Mounts `device` read-only at `dir` (created 0700). */
 export async function mountReadOnly(
@@ -15,10 +26,12 @@ export async function mountReadOnly(
   fsType: string,
   options: readonly string[],
   run: RunOptions = {},
+  ns?: MountNamespace,
 ): Promise<void> {
   await mkdir(dir, { mode: 0o700 });
   try {
-    await runCommand('mount', mountArgs(fsType, options, device, dir), run);
+    const cmd = command(ns, 'mount', mountArgs(fsType, options, device, dir));
+    await runCommand(cmd.program, cmd.args, run);
   } catch (err) {
     await rmdir(dir).catch(() => undefined);
     if (err instanceof AppError && err.code !== 'COMMAND_FAILED') throw err;
@@ -35,9 +48,11 @@ export async function unmountAndRemove(
   dir: string,
   run: RunOptions = {},
   lazy = false,
+  ns?: MountNamespace,
 ): Promise<void> {
+  const cmd = command(ns, 'umount', umountArgs(dir, lazy));
   await withBusyRetries(async () => {
-    await runCommand('umount', umountArgs(dir, lazy), run);
+    await runCommand(cmd.program, cmd.args, run);
   });
   await rmdir(dir);
 }
@@ -54,8 +69,9 @@ export async function mountsUnder(root: string): Promise<MountEntry[]> {
 /** Size, used bytes and inodes in use of a mounted filesystem. */
 export async function filesystemFigures(
   dir: string,
+  ns?: MountNamespace,
 ): Promise<{ fsSizeBytes: number; usedBytes: number; inodesUsed: number }> {
-  const s = await statfs(dir);
+  const s = await statfs(ns === undefined ? dir : ns.view(dir));
   return {
     fsSizeBytes: s.blocks * s.bsize,
     usedBytes: (s.blocks - s.bfree) * s.bsize,

@@ -1,8 +1,9 @@
 /**
  * The reaper: after a crash (SIGKILL, power loss, OOM) it finds what a backup left behind
  * and removes it, newest layer first, reporting each thing:
- *   1. tar/zstd processes still reading from a dead run's directory (and only those: a
- *      dmeventd that inherited a backup's environment is not ours to kill),
+ *   1. tar/zstd processes still reading from a dead run's directory, and the holder of its
+ *      private mount namespace (only those: a dmeventd that inherited a backup's
+ *      environment is not ours to kill); ending them drops the namespace's mounts,
  *   2. mounts under dead run directories,
  *   3. kpartx maps of snapshots tagged `cinder_lvm_backup`, then the snapshots,
  *   4. the dead run directories.
@@ -35,6 +36,23 @@ export interface ReapResult {
 /** Programs a backup starts that can outlive it. */
 const OUR_PROGRAMS = new Set(['tar', 'zstd']);
 
+/**
+ * The holder of a job's private mount namespace (mount-namespace.ts): `sleep infinity`
+ * started in the run directory itself. Once it and the tar inside are gone, the kernel
+ * detaches the namespace's mounts, which frees the snapshot.
+ */
+function isNamespaceHolder(
+  info: { comm: string; cwd: string | null; args: string[] },
+  dirs: string[],
+): boolean {
+  return (
+    info.comm === 'sleep' &&
+    info.args.length === 2 &&
+    info.args[1] === 'infinity' &&
+    dirs.some((d) => info.cwd === d)
+  );
+}
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -62,7 +80,12 @@ async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string 
     const pid = Number(name);
     if (pid === process.pid) continue;
     const info = await readProcessInfo(pid);
-    if (!info || !OUR_PROGRAMS.has(info.comm)) continue;
+    if (!info) continue;
+    if (isNamespaceHolder(info, dirs)) {
+      found.push({ pid, comm: info.comm });
+      continue;
+    }
+    if (!OUR_PROGRAMS.has(info.comm)) continue;
     const ours = dirs.some(
       (d) =>
         inside(info.cwd, d) ||

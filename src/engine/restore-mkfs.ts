@@ -101,9 +101,12 @@ export function mkfsCommand(
 /**
  * Read-write mount options for filling a freshly made filesystem. XFS refuses a second
  * filesystem with a UUID already mounted (the source, or its snapshot) unless told nouuid.
+ * nosuid,nodev,noexec: the files are the tenant's; none may act on the node while mounted
+ * (tar still restores setuid bits and device nodes: the options only govern their use).
  */
 export function restoreMountOptions(fsType: string): string[] {
-  return fsType === 'xfs' ? ['rw', 'nouuid'] : ['rw'];
+  const safe = ['rw', 'nosuid', 'nodev', 'noexec'];
+  return fsType === 'xfs' ? [...safe, 'nouuid'] : safe;
 }
 
 /** `mkswap` with the saved UUID and label (swap is skipped at backup, remade at restore). */

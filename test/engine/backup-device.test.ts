@@ -87,7 +87,7 @@ describe('backup --device on the host', () => {
     expect(m.partitions[0]).toMatchObject({
       label: 'my data',
       startSector: 2048,
-      mountOptions: ['ro', 'noload'],
+      mountOptions: ['ro', 'nosuid', 'nodev', 'noexec', 'noload'],
     });
     expect(m.partitions[2]?.reason).toBe('swap');
     expect(m.tools['tar']).toMatch(/GNU tar/);
@@ -155,7 +155,7 @@ describe('backup --device on the host', () => {
       fsType: 'xfs',
       label: 'whole',
       action: 'archived',
-      mountOptions: ['ro', 'nouuid', 'norecovery'],
+      mountOptions: ['ro', 'nosuid', 'nodev', 'noexec', 'nouuid', 'norecovery'],
       archive: { file: 'p0.tar.zst', format: 'tar+zstd' },
     });
     const out = join(work, 'extract-xfs');

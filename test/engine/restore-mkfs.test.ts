@@ -47,8 +47,8 @@ describe('vfatVolumeId', () => {
 
 describe('restoreMountOptions', () => {
   it('mounts xfs with nouuid, so a twin of a mounted filesystem can be filled', () => {
-    expect(restoreMountOptions('xfs')).toEqual(['rw', 'nouuid']);
-    expect(restoreMountOptions('ext4')).toEqual(['rw']);
+    expect(restoreMountOptions('xfs')).toEqual(['rw', 'nosuid', 'nodev', 'noexec', 'nouuid']);
+    expect(restoreMountOptions('ext4')).toEqual(['rw', 'nosuid', 'nodev', 'noexec']);
   });
 });
 
