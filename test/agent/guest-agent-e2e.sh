@@ -51,7 +51,8 @@ start_agent
 # The node crashes in the middle of the first attempt: SIGKILL once the snapshot is
 # mounted. Its snapshot, mappings, mounts and run directory stay behind.
 for _ in $(seq 1 600); do
-  grep -q " ${CLB_RUN_DIR:-/run/cinder-lvm-backup}/" /proc/self/mounts && break
+  # The backup mounts in its private namespace: look in every process's view.
+  [ -n "$(clb_run_mounts)" ] && break
   sleep 0.2
 done
 kill -KILL "$agent"

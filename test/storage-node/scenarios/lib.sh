@@ -226,11 +226,18 @@ TABLE
 }
 
 # clb_leftovers: what a backup or restore could have left behind (snapshots of ours, maps
-# of them, mounts under the run directory); prints nothing when the node is clean.
+# of them, mounts under the run directory in any process's mount namespace: backups mount
+# in a private one); prints nothing when the node is clean.
 clb_leftovers() {
   lvs --noheadings -o lv_name,lv_tags "$VG" 2>/dev/null | awk '$1 ~ /^clb-/ || $2 ~ /cinder_lvm_backup/ { print "lv:", $1 }'
   dmsetup ls 2>/dev/null | awk '$1 ~ /clb--/ { print "map:", $1 }'
-  awk -v d="${CLB_RUN_DIR:-/run/cinder-lvm-backup}" 'index($2, d) == 1 { print "mount:", $2 }' /proc/self/mounts
+  clb_run_mounts | sort -u | sed 's/^/mount: /'
+}
+
+# clb_run_mounts: mount points under the run directory, seen from every mount namespace.
+clb_run_mounts() {
+  cat /proc/[0-9]*/mounts 2>/dev/null |
+    awk -v d="${CLB_RUN_DIR:-/run/cinder-lvm-backup}" 'index($2, d) == 1 { print $2 }'
 }
 
 # clb_elapsed START: seconds since START (a `date +%s.%N` value), one decimal.
