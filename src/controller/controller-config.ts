@@ -5,6 +5,7 @@
 import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import { openstackConfigured } from '../config/openstack-credentials.js';
+import type { BusTrust } from '../notifications/process-message.js';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../policy/policy.js';
 
 export interface ControllerConfig {
@@ -28,6 +29,11 @@ export interface ControllerConfig {
   /** Days a processed message id is remembered (idempotency horizon). */
   processedRetentionDays: number;
   limits: PolicyLimits;
+  /**
+   * Which broker users may publish notifications and how far in the future an event may
+   * be dated (default: DEFAULT_BUS_TRUST).
+   */
+  busTrust?: Partial<BusTrust>;
   /** True when a cloud or a Keystone URL is configured: the poller can run. */
   openstackConfigured: boolean;
 }

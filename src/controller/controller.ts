@@ -76,13 +76,18 @@ export class Controller {
         routingKeys: c.routingKeys,
         prefetch: c.prefetch,
         logger: this.deps.logger,
-        handle: (body) =>
-          processMessage(body, {
-            pool,
-            limits: c.limits,
-            retryAfterSeconds: c.retryAfterSeconds,
-            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
-          }),
+        handle: (body, meta) =>
+          processMessage(
+            body,
+            {
+              pool,
+              limits: c.limits,
+              retryAfterSeconds: c.retryAfterSeconds,
+              ...(c.busTrust === undefined ? {} : { trust: c.busTrust }),
+              ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+            },
+            meta,
+          ),
         onDeadLetter: (record) => recordDeadLetter(pool, record),
       });
       // Registered before it connects: a stop() while it waits for the broker ends the wait.

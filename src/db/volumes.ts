@@ -225,7 +225,9 @@ async function upsertChunk(q: Queryable, rows: PolledVolume[]): Promise<UpsertOu
        attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
        volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
        seen_at = EXCLUDED.seen_at, deleted_at = NULL
-     WHERE v.seen_at <= EXCLUDED.seen_at
+     -- A seen_at in the future can only be a pin (an event dated ahead, before events were
+     -- clamped to the clock): the poll replaces it rather than deferring to it forever.
+     WHERE v.seen_at <= EXCLUDED.seen_at OR v.seen_at > now()
      RETURNING v.id::text AS id`,
     [JSON.stringify(input)],
   );
@@ -301,7 +303,11 @@ export interface VolumeRowState {
   metadata: Record<string, unknown>;
 }
 
-/** Reads a volume's row and locks it until the caller's transaction ends. */
+/**
+ * Reads a volume's row and locks it until the caller's transaction ends. Event times are
+ * written no later than the database clock (and events dated beyond the allowed skew are
+ * refused before they get here), so `seenAt` is never pinned in the future.
+ */
 export async function lockVolume(q: Queryable, id: string): Promise<VolumeRowState | null> {
   const res = await q.query<{
     seen_at: Date;
@@ -355,9 +361,11 @@ export async function upsertVolumeFromEvent(
   await q.query(
     `INSERT INTO volumes (id, name, project_id, status, size_gb, host, backend_host, lv_name,
                           metadata, attachments, volume_type, seen_at, deleted_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11,
+             -- An event's own time, never later than our clock: it cannot pin the row.
+             LEAST($12::timestamptz, now()),
              -- volume.exists audits report volumes deleted during the period as 'deleted'.
-             CASE WHEN $4 = 'deleted' THEN $12::timestamptz END)
+             CASE WHEN $4 = 'deleted' THEN LEAST($12::timestamptz, now()) END)
      ON CONFLICT (id) DO UPDATE SET
        name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
        size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
@@ -423,7 +431,8 @@ export async function upsertVolumeFromApi(
 /** Marks one volume deleted in Cinder as of `at` (its backups stay). */
 export async function markVolumeDeleted(q: Queryable, id: string, at: Date): Promise<void> {
   await q.query(
-    `UPDATE volumes SET status = 'deleted', deleted_at = $2, seen_at = GREATEST(seen_at, $2)
+    `UPDATE volumes SET status = 'deleted', deleted_at = LEAST($2, now()),
+            seen_at = GREATEST(seen_at, LEAST($2, now()))
       WHERE id = $1`,
     [id, at],
   );
@@ -436,11 +445,10 @@ export async function setVolumeStatus(
   status: string,
   at: Date,
 ): Promise<void> {
-  await q.query(`UPDATE volumes SET status = $2, seen_at = GREATEST(seen_at, $3) WHERE id = $1`, [
-    id,
-    status,
-    at,
-  ]);
+  await q.query(
+    `UPDATE volumes SET status = $2, seen_at = GREATEST(seen_at, LEAST($3, now())) WHERE id = $1`,
+    [id, status, at],
+  );
 }
 
 // ---- the scheduler's reads and records -----------------------------------------------

@@ -66,20 +66,34 @@ export interface ClaimRequest {
  * Claims up to `limit` jobs of the agent's hosts: queued ones that are due, and running
  * ones whose lease lapsed (their agent died) while they still have attempts left.
  * `FOR UPDATE SKIP LOCKED` lets many agents claim at once without waiting on each other.
+ *
+ * Fair share: on each host, candidates are taken in turns across projects (the project's
+ * first due job, then every other project's first, then seconds...), and a project's turns
+ * start behind the jobs it already has running there, so one project's hundred volumes
+ * cannot hold a host's slots while another project's backups wait.
  */
 export async function claimJobs(q: Queryable, req: ClaimRequest): Promise<Job[]> {
   if (req.limit <= 0 || req.hosts.length === 0) return [];
   const res = await q.query<JobRow>(
-    `WITH picked AS (
-       SELECT id FROM jobs
-       WHERE backend_host = ANY($2::text[])
-         AND ($3::text[] IS NULL OR kind = ANY($3::text[]))
-         AND ((state = 'queued' AND run_at <= now())
-           OR (state = 'running' AND lease_expires_at < now() AND attempts < max_attempts
-               AND cancel_requested_at IS NULL))
-       ORDER BY run_at, id
-       LIMIT $4
-       FOR UPDATE SKIP LOCKED
+    `WITH candidates AS (
+       SELECT j.id, j.run_at,
+              row_number() OVER (PARTITION BY j.backend_host, v.project_id
+                                 ORDER BY j.run_at, j.id)
+              + (SELECT count(*) FROM jobs r JOIN volumes rv ON rv.id = r.volume_id
+                  WHERE r.state = 'running' AND r.backend_host = j.backend_host
+                    AND rv.project_id = v.project_id AND r.lease_expires_at >= now()) AS turn
+         FROM jobs j JOIN volumes v ON v.id = j.volume_id
+        WHERE j.backend_host = ANY($2::text[])
+          AND ($3::text[] IS NULL OR j.kind = ANY($3::text[]))
+          AND ((j.state = 'queued' AND j.run_at <= now())
+            OR (j.state = 'running' AND j.lease_expires_at < now()
+                AND j.attempts < j.max_attempts AND j.cancel_requested_at IS NULL))
+     ),
+     picked AS (
+       SELECT j.id FROM jobs j JOIN candidates c ON c.id = j.id
+        ORDER BY c.turn, c.run_at, c.id
+        LIMIT $4
+        FOR UPDATE OF j SKIP LOCKED
      )
      UPDATE jobs j
         SET state = 'running', locked_by = $1, locked_at = now(),
@@ -87,6 +101,10 @@ export async function claimJobs(q: Queryable, req: ClaimRequest): Promise<Job[]>
             attempts = j.attempts + 1, updated_at = now()
        FROM picked
       WHERE j.id = picked.id
+        -- Still claimable: another agent may have taken it between the ranking and the lock.
+        AND ((j.state = 'queued' AND j.run_at <= now())
+          OR (j.state = 'running' AND j.lease_expires_at < now()
+              AND j.attempts < j.max_attempts AND j.cancel_requested_at IS NULL))
      RETURNING j.*`,
     [req.agentId, req.hosts, req.kinds ?? null, req.limit, req.leaseSeconds],
   );

@@ -18,7 +18,7 @@ import type { DeadLetterRecord } from '../db/dead-notifications.js';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
-import type { Disposition } from './process-message.js';
+import type { DeliveryMeta, Disposition } from './process-message.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { sleep } from '../lifecycle/sleep.js';
 
@@ -26,7 +26,7 @@ export interface ConsumerOptions extends TopologyOptions {
   /** The broker, or the nodes of a RabbitMQ cluster: each connect tries the next one. */
   url: string | readonly string[];
   prefetch: number;
-  handle: (body: Buffer) => Promise<Disposition>;
+  handle: (body: Buffer, meta: DeliveryMeta) => Promise<Disposition>;
   /** Called after a message went to the dead-letter queue (e.g. to record it in Postgres). */
   onDeadLetter?: (record: DeadLetterRecord) => Promise<void>;
   logger?: Logger;
@@ -215,7 +215,10 @@ export class NotificationConsumer {
     if (this.stopController.signal.aborted || ch !== this.channel) return;
     let d: Disposition;
     try {
-      d = await this.o.handle(msg.content);
+      const userId: unknown = msg.properties.userId;
+      d = await this.o.handle(msg.content, {
+        userId: typeof userId === 'string' && userId !== '' ? userId : null,
+      });
     } catch (err) {
       d = {
         action: 'retry',

@@ -41,13 +41,63 @@ export interface ProcessOptions {
   /** The scheduler's wait after a failed backup; event triggers obey it too (default 1 h). */
   retryAfterSeconds?: number;
   now?: () => Date;
+  /** What the bus is trusted with (default: no broker user, 300 s of skew). */
+  trust?: Partial<BusTrust>;
+}
+
+/** What a message must show before it is believed at all. */
+export interface BusTrust {
+  /**
+   * RabbitMQ users Cinder publishes as. A real Cinder sets no AMQP `user_id`; when a
+   * message carries one, RabbitMQ has checked it is the publisher's login, so a message
+   * whose `user_id` is set and not listed here came from another service: it is refused.
+   */
+  cinderBrokerUsers: readonly string[];
+  /** Event timestamps further than this into the future are refused (clock skew allowed). */
+  maxFutureSkewSeconds: number;
+}
+
+export const DEFAULT_BUS_TRUST: BusTrust = { cinderBrokerUsers: [], maxFutureSkewSeconds: 300 };
+
+/** AMQP properties of a delivery that the decision looks at. */
+export interface DeliveryMeta {
+  /** The `user_id` property: set by the publisher, checked by RabbitMQ against its login. */
+  userId: string | null;
+}
+
+/** Why the bus is not believed for this message, or null. Pure. */
+export function untrustedReason(
+  meta: DeliveryMeta,
+  eventAt: Date | null,
+  now: Date,
+  trust: BusTrust,
+): string | null {
+  if (meta.userId !== null && !trust.cinderBrokerUsers.includes(meta.userId)) {
+    const shown = meta.userId.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+    return `refused: published by broker user "${shown}", which is not a configured Cinder broker user`;
+  }
+  if (eventAt !== null && eventAt.getTime() > now.getTime() + trust.maxFutureSkewSeconds * 1000) {
+    return `refused: timestamp ${eventAt.toISOString()} is more than ${trust.maxFutureSkewSeconds} s in the future`;
+  }
+  return null;
 }
 
 /** Decides and, when it can, commits the effect of one message body. */
-export async function processMessage(body: Buffer, options: ProcessOptions): Promise<Disposition> {
+export async function processMessage(
+  body: Buffer,
+  options: ProcessOptions,
+  meta: DeliveryMeta = { userId: null },
+): Promise<Disposition> {
+  const trust = { ...DEFAULT_BUS_TRUST, ...options.trust };
+  const clock = options.now ?? (() => new Date());
+  // Checked before the body is even decoded: a forged message changes nothing at all.
+  const byUser = untrustedReason(meta, null, clock(), trust);
+  if (byUser !== null) return { action: 'dead-letter', reason: byUser, notification: null };
   const decoded = decodeNotification(body, { maxBytes: options.maxBodyBytes });
   if (!decoded.ok) return { action: 'dead-letter', reason: decoded.reason, notification: null };
   const notification = decoded.notification;
+  const future = untrustedReason(meta, notification.timestamp, clock(), trust);
+  if (future !== null) return { action: 'dead-letter', reason: future, notification };
   const changed = inventoryChangeOf(notification);
   if (!changed.ok) return { action: 'dead-letter', reason: changed.reason, notification };
   const change = changed.change;
@@ -69,7 +119,7 @@ export async function processMessage(body: Buffer, options: ProcessOptions): Pro
     }
   }
 
-  const now = (options.now ?? (() => new Date()))();
+  const now = clock();
   try {
     const result = await withTransaction(options.pool, async (client): Promise<MessageResult> => {
       const applied = await applyChange(client, notification, change, {

@@ -374,18 +374,38 @@ describe('events and polls', () => {
   it('does not overwrite or delete a row an event updated after its page was fetched', async () => {
     const v = await emu.control.createVolume({ name: 'before' });
     await pollInventory({ pool: db.pool, cinder });
-    // What the notification consumer does with a newer event: a later seen_at.
-    await db.pool.query(
-      `UPDATE volumes SET name = 'from-event', seen_at = now() + interval '1 hour' WHERE id = $1`,
-      [v.id],
-    );
+    // What the notification consumer does with an event: seen_at is the event's time.
+    await db.pool.query(`UPDATE volumes SET name = 'from-event', seen_at = now() WHERE id = $1`, [
+      v.id,
+    ]);
     await emu.control.updateVolume(v.id, { name: 'polled' });
-    const result = await pollInventory({ pool: db.pool, cinder });
+    // Pages fetched a minute before the event.
+    const pageTime = () => new Date(Date.now() - 60_000);
+    const result = await pollInventory({ pool: db.pool, cinder, now: pageTime });
     expect(result.stale).toBe(1);
     expect((await row(v.id))?.name).toBe('from-event');
     emu.control.deleteVolumeSilently(v.id);
-    const again = await pollInventory({ pool: db.pool, cinder });
+    const again = await pollInventory({ pool: db.pool, cinder, now: pageTime });
     expect(again.deleted).toEqual([]);
+  });
+
+  it('rewrites a row whose seen_at a future-dated event pinned', async () => {
+    const v = await emu.control.createVolume({ name: 'real', metadata: { backup: 'daily' } });
+    await pollInventory({ pool: db.pool, cinder });
+    // The attack before events were refused and clamped: a forged event dated 2099 set
+    // backup=off and pinned the row, so every later view counted as older.
+    await db.pool.query(
+      `UPDATE volumes SET metadata = '{"backup": "off"}', seen_at = '2099-01-01Z' WHERE id = $1`,
+      [v.id],
+    );
+    const result = await pollInventory({ pool: db.pool, cinder });
+    expect(result.stale).toBe(0);
+    const r = await db.pool.query<{ metadata: unknown; seen_at: Date }>(
+      'SELECT metadata, seen_at FROM volumes WHERE id = $1',
+      [v.id],
+    );
+    expect(r.rows[0]?.metadata).toEqual({ backup: 'daily' });
+    expect(r.rows[0]?.seen_at.getTime()).toBeLessThanOrEqual(Date.now());
   });
 });
 

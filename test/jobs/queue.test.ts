@@ -294,3 +294,42 @@ describe('the job queue', () => {
     }
   });
 });
+
+describe('fair claims across projects', () => {
+  async function projectJobs(host: string, projectId: string, n: number): Promise<number[]> {
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = await addVolume(db.pool, host, { projectId });
+      const j = await enqueueJob(db.pool, {
+        kind: 'backup',
+        volumeId: v.id,
+        backendHost: host,
+        lvName: v.lvName,
+        reason: 'schedule',
+        // Project A's jobs are all older: oldest-first alone would hand A every slot.
+        runAt: new Date(Date.now() - (projectId === 'tenant-a' ? 3600_000 : 60_000) + i),
+      });
+      if (j === null) throw new Error('enqueue returned null');
+      ids.push(j.id);
+    }
+    return ids;
+  }
+  const claim = (host: string, agentId: string, limit: number) =>
+    claimJobs(db.pool, { agentId, hosts: [host], limit, leaseSeconds: 60 });
+
+  it("does not let one project's many volumes starve another's on the same host", async () => {
+    const host = 'fair@lvm';
+    const a = await projectJobs(host, 'tenant-a', 50);
+    const b = await projectJobs(host, 'tenant-b', 2);
+    // Two slots: one each, although all 50 of A's jobs are older than B's.
+    const first = await claim(host, 'agent-1', 2);
+    expect(first.map((j) => j.id).sort()).toEqual([a[0], b[0]].sort());
+    // A slot frees (B's backup ends); A still runs one: B's next job goes first.
+    expect(await completeJob(db.pool, b[0] as number, 'agent-1', {})).toBe(true);
+    const second = await claim(host, 'agent-1', 1);
+    expect(second.map((j) => j.id)).toEqual([b[1]]);
+    // B has nothing left queued: A's jobs follow in their order.
+    const third = await claim(host, 'agent-1', 3);
+    expect(third.map((j) => j.id)).toEqual([a[1], a[2], a[3]]);
+  });
+});
