@@ -178,6 +178,15 @@ export const SETTINGS_SCHEMA = {
         default: '14',
         help: 'Days a processed message id is remembered, so a redelivery is applied once.',
       }),
+      cinder_broker_users: opt(list(amqpName(), { max: 16 }), {
+        env: ['CLB_CINDER_BROKER_USERS'],
+        help: "RabbitMQ users Cinder publishes as (comma list). A message whose AMQP user_id is set (RabbitMQ checks it is the publisher's login) and is not listed is refused. A stock Cinder sets no user_id. Unset: every message carrying a user_id is refused.",
+      }),
+      max_future_skew: opt(duration(0, 86_400), {
+        env: ['CLB_MAX_FUTURE_SKEW'],
+        default: '5m',
+        help: 'Events dated further than this into the future are refused (clock skew allowed).',
+      }),
     },
   },
   controller: {

@@ -31,9 +31,9 @@ export interface ControllerConfig {
   limits: PolicyLimits;
   /**
    * Which broker users may publish notifications and how far in the future an event may
-   * be dated (default: DEFAULT_BUS_TRUST).
+   * be dated ([notifications] cinder_broker_users, max_future_skew).
    */
-  busTrust?: Partial<BusTrust>;
+  busTrust: BusTrust;
   /** True when a cloud or a Keystone URL is configured: the poller can run. */
   openstackConfigured: boolean;
 }
@@ -84,6 +84,10 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     retryAfterSeconds: c.retryAfter,
     processedRetentionDays: n.processedRetentionDays,
     limits: policyLimitsOf(config),
+    busTrust: {
+      cinderBrokerUsers: n.cinderBrokerUsers ?? [],
+      maxFutureSkewSeconds: n.maxFutureSkew,
+    },
     openstackConfigured: openstackConfigured(config.openstack),
   };
 }

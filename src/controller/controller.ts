@@ -83,7 +83,7 @@ export class Controller {
               pool,
               limits: c.limits,
               retryAfterSeconds: c.retryAfterSeconds,
-              ...(c.busTrust === undefined ? {} : { trust: c.busTrust }),
+              trust: c.busTrust,
               ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
             },
             meta,
