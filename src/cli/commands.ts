@@ -48,8 +48,9 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   enqueue: {
     summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
-    settings: { require: DB },
-    load: async () => (await import('./enqueue.js')).run,
+    // Self-configured: a restore also needs OpenStack credentials, the other kinds do not.
+    settings: 'self',
+    load: async () => (await import('./enqueue.js')).runConfigured,
   },
   agent: {
     summary: "run the storage-node agent: claims and runs its hosts' jobs (--host H@B --dest DIR)",

@@ -9,7 +9,12 @@
  * overwrite; asked of Cinder with the OS_* credentials, it must be available, detached and
  * on the backup's host), `--poll-ms N`.
  */
-import { databaseUrlOf, type Config } from '../config/settings.js';
+import {
+  databaseUrlOf,
+  loadSettings,
+  type Config,
+  type LoadSettingsOptions,
+} from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listJobEvents } from '../db/events.js';
 import type { Queryable } from '../db/queryable.js';
@@ -118,6 +123,23 @@ async function follow(
   }
 }
 
+/**
+ * The entry point: loads the settings itself because only a restore needs OpenStack
+ * credentials (to ask Cinder about the target volume); the other kinds need just the database.
+ */
+export async function runConfigured(
+  argv: string[],
+  ctx: CommandContext,
+  input: Pick<LoadSettingsOptions, 'env' | 'configFile'>,
+): Promise<number> {
+  const config = await loadSettings({
+    ...input,
+    require: ['database.connection'],
+    openstack: argv[0] === 'restore',
+  });
+  return run(argv, ctx, config);
+}
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   const args = parseEnqueueArgs(argv);
   const pool = createPool({
@@ -135,8 +157,15 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     }
     if (args.targetVolumeId !== null) {
       // What the agent will overwrite is decided here, from Cinder, not from the inventory.
-      const clients = await createOpenStackClients({
-        logger: createLogger({ name: 'enqueue', level: process.env['CLB_LOG_LEVEL'] ?? 'warn' }),
+      if (config.openstackCredentials === null) {
+        throw new AppError(
+          'CONFIG_INVALID',
+          'enqueue restore asks Cinder about the target volume: OpenStack credentials are needed',
+        );
+      }
+      const clients = createOpenStackClients({
+        credentials: config.openstackCredentials,
+        logger: createLogger({ name: 'enqueue', level: config.general.logLevel ?? 'warn' }),
       });
       args.payload['targetVolume'] = await lookUpTargetVolume(
         cinderVolumeLookup(clients.cinder),

@@ -11,6 +11,7 @@ import {
   targetDevicePath,
   targetVolumeOfPayload,
 } from '../../src/jobs/restore-target-volume.js';
+import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
 import { createOpenStackClients } from '../../src/openstack/clients.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 
@@ -30,7 +31,8 @@ let lookup: ReturnType<typeof cinderVolumeLookup>;
 
 beforeAll(async () => {
   emu = await startOpenStackEmulator({ notifier: false });
-  const clients = await createOpenStackClients({ env: emu.env('password') });
+  const credentials = await loadOpenStackCredentials({ env: emu.env('password') });
+  const clients = createOpenStackClients({ credentials });
   lookup = cinderVolumeLookup(clients.cinder);
 });
 afterAll(async () => {
