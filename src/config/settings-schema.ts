@@ -265,6 +265,11 @@ export const SETTINGS_SCHEMA = {
         default: '1098',
         help: 'Longest age retention (Nd) in days.',
       }),
+      max_backups_per_volume: opt(integer(1, 100_000), {
+        env: ['CLB_MAX_BACKUPS_PER_VOLUME'],
+        default: '500',
+        help: 'Most backups a volume may keep: a retention that, with its schedule, could keep more (7d with an hourly cron keeps 168) is a policy error.',
+      }),
     },
   },
   openstack: {

@@ -54,6 +54,7 @@ export function policyLimitsOf(config: Pick<Config, 'policy' | 'retention'>): Po
     maxWeekly: r.maxWeekly,
     maxMonthly: r.maxMonthly,
     maxAgeDays: r.maxAgeDays,
+    maxBackupsPerVolume: r.maxBackupsPerVolume,
   };
 }
 

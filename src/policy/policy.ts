@@ -17,6 +17,7 @@ import {
   type FreezeOption,
   type MysqldumpOption,
 } from './consistency-options.js';
+import { parseCron, shortestCronGapSeconds } from './cron.js';
 import { parseExcludes } from './exclude-patterns.js';
 import { parseRetention, type RetentionSpec } from './retention-spec.js';
 import { parseSchedule, type Schedule } from './schedule.js';
@@ -53,6 +54,11 @@ export interface PolicyLimits {
   maxWeekly: number;
   maxMonthly: number;
   maxAgeDays: number;
+  /**
+   * Most backups one volume may keep: the retention's rules added up, an age rule counted
+   * as the schedule's firings in that age, must stay within it.
+   */
+  maxBackupsPerVolume: number;
   maxExcludePatterns: number;
   maxExcludePatternLength: number;
   /** Longest metadata value looked at; Cinder itself caps values at 255. */
@@ -68,6 +74,7 @@ export const DEFAULT_POLICY_LIMITS: PolicyLimits = {
   maxWeekly: 52,
   maxMonthly: 36,
   maxAgeDays: 3 * 366,
+  maxBackupsPerVolume: 500,
   maxExcludePatterns: 32,
   maxExcludePatternLength: 255,
   maxValueLength: 1024,
@@ -88,6 +95,9 @@ export const POLICY_KEYS = [
   'backup:mysqldump',
   'backup:freeze',
 ] as const;
+
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 const ON_WORDS = new Set(['on', 'enabled', 'true', 'yes']);
 const OFF_WORDS = new Set(['off', 'disabled', 'false', 'no', 'none']);
@@ -118,6 +128,10 @@ export function parsePolicy(
     }
     if (typeof value !== 'string') {
       problems.push({ key, reason: `${key} must be a string, not ${typeof value}` });
+      continue;
+    }
+    if (CONTROL.test(value)) {
+      problems.push({ key, reason: `${key} holds a control character` });
       continue;
     }
     if (value.length > limits.maxValueLength) {
@@ -192,11 +206,40 @@ export function parsePolicy(
     else problems.push({ key: 'backup:freeze', reason: parsed.reason });
   }
 
+  if (schedule !== null && !problems.some((p) => p.key === 'backup:retention')) {
+    const most = mostKept(retention, schedule);
+    if (most > limits.maxBackupsPerVolume) {
+      problems.push({
+        key: 'backup:retention',
+        reason: `retention with schedule "${scheduleText}" could keep ${most} backups; the maximum per volume is ${limits.maxBackupsPerVolume}`,
+      });
+    }
+  }
+
   if (problems.length > 0 || schedule === null) return failure(problems);
   return {
     kind: 'policy',
     policy: { schedule, scheduleText, retention, onEvents, excludes, mysqldump, freeze },
   };
+}
+
+/** The most backups `retention` can keep with `schedule`: each rule's count, added up. */
+function mostKept(retention: RetentionSpec, schedule: Schedule): number {
+  const every =
+    schedule.kind === 'interval'
+      ? schedule.everySeconds
+      : shortestCronGapSeconds(parseCron(schedule.expr));
+  const byAge =
+    retention.maxAgeDays === undefined
+      ? 0
+      : Math.ceil((retention.maxAgeDays * 86_400) / Math.max(every, 1)) + 1;
+  return (
+    (retention.keepLast ?? 0) +
+    (retention.daily ?? 0) +
+    (retention.weekly ?? 0) +
+    (retention.monthly ?? 0) +
+    byAge
+  );
 }
 
 function failure(problems: PolicyProblem[]): PolicyResult {

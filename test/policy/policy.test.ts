@@ -167,3 +167,35 @@ describe('parsePolicy: policy errors', () => {
     expect(r.kind === 'error' && r.message.length).toBeLessThan(300);
   });
 });
+
+describe('operator ceilings and hostile values', () => {
+  it('refuses a retention that could keep more backups than the per-volume ceiling', () => {
+    // 1098 days of hourly backups: ~26,000 full backups of one volume.
+    const r = parsePolicy({ backup: 'hourly', 'backup:retention': '1098d' });
+    expect(r.kind).toBe('error');
+    expect(r.kind === 'error' ? r.message : '').toMatch(
+      /could keep 26353 backups; the maximum per volume is 500/,
+    );
+    // The same age with a daily schedule keeps 1099 at most: still too many.
+    expect(parsePolicy({ backup: 'daily', 'backup:retention': '1098d' }).kind).toBe('error');
+    // Within the ceiling: accepted.
+    expect(parsePolicy({ backup: 'hourly', 'backup:retention': '7d,last=10' }).kind).toBe('policy');
+  });
+
+  it('counts a cron schedule by its shortest gap', () => {
+    const limits = { ...DEFAULT_POLICY_LIMITS, maxBackupsPerVolume: 100 };
+    const every2h = { backup: '0 */2 * * *', 'backup:retention': '7d' };
+    expect(parsePolicy(every2h, limits).kind).toBe('policy'); // 85
+    expect(parsePolicy({ ...every2h, 'backup:retention': '9d' }, limits).kind).toBe('error'); // 109
+  });
+
+  it('refuses control characters in a backup value', () => {
+    for (const value of ['daily\n', 'da\u0000ily', 'daily\u001b[2J', 'daily\u0085']) {
+      const r = parsePolicy({ backup: value });
+      expect(r.kind, JSON.stringify(value)).toBe('error');
+      expect(r.kind === 'error' ? r.message : '').toBe('backup holds a control character');
+    }
+    const ex = parsePolicy({ backup: 'daily', 'backup:exclude': '/tmp/*\r/var' });
+    expect(ex.kind === 'error' ? ex.message : '').toBe('backup:exclude holds a control character');
+  });
+});
