@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRoot, setRunRoot } from '../../src/engine/run-dir.js';
 import { backupDevice } from '../../src/engine/backup-device.js';
 import type { Manifest } from '../../src/engine/manifest.js';
 import { runCommand } from '../../src/exec/run-command.js';
@@ -24,7 +25,7 @@ let xfs: { image: string; tree: string };
 beforeAll(async () => {
   requireRoot();
   work = await mkdtemp(join(tmpdir(), 'clb-backup-device-'));
-  process.env['CLB_RUN_DIR'] = join(work, 'run');
+  setRunRoot(join(work, 'run'));
   gpt = await makeGptImage(join(work, 'img'));
   xfs = await makeXfsImage(join(work, 'img'));
 }, 120_000);
@@ -136,7 +137,7 @@ describe('backup --device on the host', () => {
     const head = execFileSync('zstd', ['-dc', join(res.backupDir, 'head.bin.zst')]);
     const first = execFileSync('head', ['-c', '1048576', gpt.image]);
     expect(head.equals(first)).toBe(true);
-    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    await nothingLeftIn(runRoot());
   }, 60_000);
 
   it('archives a device with no partition table as p0', async () => {
@@ -161,7 +162,7 @@ describe('backup --device on the host', () => {
     const out = join(work, 'extract-xfs');
     await extract(join(res.backupDir, 'p0.tar.zst'), out);
     expect(await describeTree(out)).toBe(xfs.tree);
-    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    await nothingLeftIn(runRoot());
   }, 60_000);
 
   it('refuses an unwritable destination before doing any work', async () => {
@@ -178,7 +179,7 @@ describe('backup --device on the host', () => {
     } finally {
       await runCommand('umount', [ro]);
     }
-    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    await nothingLeftIn(runRoot());
   });
 
   it('fails with DEST_FULL when the destination fills up and leaves no partial backup', async () => {
@@ -193,7 +194,7 @@ describe('backup --device on the host', () => {
     } finally {
       await runCommand('umount', [small]);
     }
-    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    await nothingLeftIn(runRoot());
     // The kernel partitions the backup added for the read-only loop device are gone again.
     const base = dev.replace('/dev/', '');
     expect(existsSync(`/sys/class/block/${base}/${base}p1`)).toBe(false);
@@ -213,7 +214,7 @@ describe('backup --device on the host', () => {
     }).catch((e: unknown) => e);
     expect((err as AppError).code).toBe('ABORTED');
     expect(existsSync(dest) ? await readdir(dest) : []).toEqual([]);
-    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+    await nothingLeftIn(runRoot());
     const base = dev.replace('/dev/', '');
     expect(existsSync(`/sys/class/block/${base}/${base}p1`)).toBe(false);
   }, 60_000);

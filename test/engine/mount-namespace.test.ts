@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setRunRoot } from '../../src/engine/run-dir.js';
 import { filesystemFigures, mountReadOnly, unmountAndRemove } from '../../src/engine/mounts.js';
 import { openMountNamespace } from '../../src/engine/mount-namespace.js';
 import { reap } from '../../src/engine/reaper.js';
@@ -36,7 +37,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'clb-mntns-'));
   root = join(work, 'run');
   await mkdir(root);
-  process.env['CLB_RUN_DIR'] = root;
+  setRunRoot(root);
 });
 
 afterAll(async () => {

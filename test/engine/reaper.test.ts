@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reap } from '../../src/engine/reaper.js';
-import { createRunDir } from '../../src/engine/run-dir.js';
+import { createRunDir, setRunRoot } from '../../src/engine/run-dir.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { requireRoot } from './helpers/host-images.js';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'clb-reaper-'));
   root = join(work, 'run');
   await mkdir(root);
-  process.env['CLB_RUN_DIR'] = root;
+  setRunRoot(root);
 });
 
 afterAll(async () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setRunRoot } from '../../src/engine/run-dir.js';
 import { AppError } from '../../src/errors.js';
 import {
   MANIFEST_FORMAT,
@@ -258,7 +259,7 @@ beforeAll(async () => {
   };
   manifestPath = join(backupDir, 'manifest.json');
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
-  process.env['CLB_RUN_DIR'] = runDir;
+  setRunRoot(runDir);
 }, 120_000);
 
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setRunRoot } from '../../src/engine/run-dir.js';
 import { backupDevice } from '../../src/engine/backup-device.js';
 import { restoreBackup } from '../../src/engine/restore.js';
 import { LoopDevices } from './helpers/loop-devices.js';
@@ -33,7 +34,7 @@ beforeAll(async () => {
   const probe = await execa('losetup', ['-f'], { reject: false });
   if (probe.exitCode !== 0)
     throw new Error(`these tests need loop devices (root): ${probe.stderr}`);
-  process.env['CLB_RUN_DIR'] = join(work, 'run');
+  setRunRoot(join(work, 'run'));
   source = await loop(560, 'source');
   await lib('clb_gpt_layout', source);
   await execa('partx', ['--add', source]);

@@ -2,6 +2,7 @@ import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setRunRoot } from '../../src/engine/run-dir.js';
 import { backupDevice } from '../../src/engine/backup-device.js';
 import type { Manifest } from '../../src/engine/manifest.js';
 import { verifyBackup } from '../../src/engine/verify.js';
@@ -21,7 +22,7 @@ async function copyOfBackup(name: string): Promise<string> {
 beforeAll(async () => {
   requireRoot();
   work = await mkdtemp(join(tmpdir(), 'clb-verify-'));
-  process.env['CLB_RUN_DIR'] = join(work, 'run');
+  setRunRoot(join(work, 'run'));
   const { image } = await makeGptImage(join(work, 'img'));
   const dev = await attach(image, true);
   good = (await backupDevice({ device: dev, dest: join(work, 'dest') })).backupDir;
