@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   DB_CONFLICT:
     'a transaction lost a serialization or deadlock race (40001, 40P01); a retry may pass',
   CONNECTION_LOST: 'a network connection to a service was refused, reset or timed out',
+  MAIL_UNAVAILABLE: 'the mail server cannot be reached or refused the mail',
   INTERNAL: 'a bug: an unexpected state',
   // HTTP API
   UNAUTHENTICATED: 'the request carries no X-Auth-Token, or Keystone does not accept it',
@@ -90,6 +91,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'OPENSTACK_UNAVAILABLE',
   'LEASE_EXPIRED',
   'SSH_UNREACHABLE',
+  'MAIL_UNAVAILABLE',
 ]);
 
 export interface AppErrorOptions {

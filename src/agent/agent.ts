@@ -30,6 +30,7 @@ import {
 import type { Logger } from '../log.js';
 import type { AgentOptions, ServedHost } from './agent-options.js';
 import { planClaim } from './claim-plan.js';
+import { reportDestinationSpace } from './report-space.js';
 import type { EnginePort } from './engine-port.js';
 import { eventRecorder, type JobHandler } from './job-context.js';
 import { runBackup } from './run-backup.js';
@@ -130,6 +131,7 @@ export class Agent {
     const reaped = await this.deps.engine.reap({ logger: this.log, signal });
     await this.event('agent.reaped', `${reaped.removed.length} removed`, { ...reaped });
     if (reaped.errors.length > 0) this.log.warn({ errors: reaped.errors }, 'reap left errors');
+    await reportDestinationSpace(pool, options.dest, this.log);
 
     const wakeup = new QueueWakeup(
       this.deps.databaseUrl,
@@ -284,6 +286,10 @@ export class Agent {
       await this.recordFailure(entry, e, logger).catch((recordErr: unknown) =>
         logger.error({ err: recordErr }, 'cannot record the job outcome'),
       );
+    }
+    // Backups fill the destination and prunes empty it: the mail report shows what is left.
+    if (job.kind === 'backup' || job.kind === 'prune') {
+      await reportDestinationSpace(pool, options.dest, logger);
     }
   }
 

@@ -83,6 +83,11 @@ export const COMMANDS: Record<string, CommandEntry> = {
     settings: {},
     load: async () => (await import('./verify.js')).run,
   },
+  report: {
+    summary: 'print the mail report of the last window (--since 24h); --send mails it',
+    settings: { require: DB },
+    load: async () => (await import('./report.js')).run,
+  },
   reap: {
     summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
     settings: {},

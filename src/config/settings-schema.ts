@@ -479,6 +479,11 @@ export const SETTINGS_SCHEMA = {
         default: '1h',
         help: 'Failure mails are batched: at most one per this interval.',
       }),
+      too_old_grace: opt(duration(0, 30 * 86_400), {
+        env: ['CLB_MAIL_TOO_OLD_GRACE'],
+        default: '1h',
+        help: 'A volume is "too old" in the daily report when the backup its schedule asked for after the last good one is overdue by more than this.',
+      }),
     },
   },
   ssh: {

@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import { openstackConfigured } from '../config/openstack-credentials.js';
 import type { BusTrust } from '../notifications/process-message.js';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../policy/policy.js';
+import { mailSettingsOf, type MailSettings } from '../report/mail-settings.js';
 
 export interface ControllerConfig {
   databaseUrl: string;
@@ -36,6 +37,8 @@ export interface ControllerConfig {
   busTrust: BusTrust;
   /** True when a cloud or a Keystone URL is configured: the poller can run. */
   openstackConfigured: boolean;
+  /** Mail reports (daily report, failure mails); null when [mail] smtp_url is not set. */
+  mail: MailSettings | null;
 }
 
 /** The settings the controller cannot start without. */
@@ -90,5 +93,6 @@ export function controllerConfigOf(config: Config): ControllerConfig {
       maxFutureSkewSeconds: n.maxFutureSkew,
     },
     openstackConfigured: openstackConfigured(config.openstack),
+    mail: mailSettingsOf(config),
   };
 }

@@ -18,6 +18,9 @@ import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
 import { processMessage } from '../notifications/process-message.js';
+import type { MailSettings } from '../report/mail-settings.js';
+import { smtpMailer, type SendMail } from '../report/mailer.js';
+import { ReportService } from '../report/report-service.js';
 import type { ControllerConfig } from './controller-config.js';
 import { Leadership } from './leadership.js';
 import { PeriodicTask } from '../lifecycle/periodic-task.js';
@@ -35,6 +38,8 @@ export interface ControllerDeps {
   lookup?: VolumeLookup;
   /** Builds the leader-only services that need OpenStack (the inventory poller). */
   leaderServices?: (pool: pg.Pool, hooks: { afterPoll: () => Promise<void> }) => LeaderService[];
+  /** How mail leaves (default: SMTP to config.mail.server). */
+  sendMail?: SendMail;
 }
 
 export class Controller {
@@ -148,6 +153,7 @@ export class Controller {
       { name: 'scheduler', start: () => scheduler.start(), stop: () => scheduler.stop() },
       { name: 'housekeeping', start: () => housekeeping.start(), stop: () => housekeeping.stop() },
     ];
+    if (this.config.mail !== null) tasks.push(this.mailReports(pool, this.config.mail, log));
     // After a poll, a pass at once: a freshly tagged volume gets its policy within one poll.
     const extra =
       this.deps.leaderServices?.(pool, {
@@ -155,6 +161,27 @@ export class Controller {
       }) ?? [];
     this.leaderTasks = [...tasks, ...extra];
     for (const t of this.leaderTasks) t.start();
+  }
+
+  /** The daily report and the failure mails (src/report/report-service.ts). */
+  private mailReports(pool: pg.Pool, mail: MailSettings, log: Logger): LeaderService {
+    const service = new ReportService({
+      pool,
+      sendMail: this.deps.sendMail ?? smtpMailer({ server: mail.server }),
+      from: mail.from,
+      to: mail.to,
+      reportAt: mail.reportAt,
+      timeZone: this.config.timeZone,
+      failureIntervalSeconds: mail.failureIntervalSeconds,
+      tooOldGraceSeconds: mail.tooOldGraceSeconds,
+      settleSeconds: mail.settleSeconds,
+      retryBaseSeconds: mail.retryBaseSeconds,
+      retryCapSeconds: mail.retryCapSeconds,
+      sendLeaseSeconds: mail.sendLeaseSeconds,
+      logger: log,
+    });
+    const task = new PeriodicTask('mail reports', mail.checkSeconds, () => service.tick(), log);
+    return { name: 'mail reports', start: () => task.start(), stop: () => task.stop() };
   }
 
   private async stopLeaderWork(): Promise<void> {

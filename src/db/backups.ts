@@ -360,3 +360,70 @@ export async function backupFigureBuckets(
   }
   return { counts, sum, count };
 }
+
+/** A backup attempt as the mail report lists it. */
+export interface BackupInWindow {
+  volumeId: string;
+  status: BackupStatus;
+  node: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  bytesRead: number | null;
+  bytesWritten: number | null;
+  throughputBytesPerS: number | null;
+  consistency: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/**
+ * Backup attempts that ended in (start, end], and those still running that started
+ * by `end`, oldest first.
+ */
+export async function listBackupsInWindow(
+  q: Queryable,
+  start: Date,
+  end: Date,
+): Promise<BackupInWindow[]> {
+  const res = await q.query<BackupRow>(
+    `SELECT * FROM backups
+      WHERE (finished_at > $1 AND finished_at <= $2)
+         OR (status = 'running' AND started_at <= $2)
+      ORDER BY started_at, id`,
+    [start, end],
+  );
+  return res.rows.map((r) => {
+    const b = backupFromRow(r);
+    return {
+      volumeId: b.volumeId,
+      status: b.status,
+      node: b.node,
+      startedAt: b.startedAt,
+      finishedAt: b.finishedAt,
+      bytesRead: b.bytesRead,
+      bytesWritten: b.bytesWritten,
+      throughputBytesPerS: b.throughputBytesPerS,
+      consistency: b.consistency,
+      errorCode: b.errorCode,
+      errorMessage: b.errorMessage,
+    };
+  });
+}
+
+/** Backups whose archives retention deleted in (start, end]. */
+export async function listBackupsPrunedInWindow(
+  q: Queryable,
+  start: Date,
+  end: Date,
+): Promise<{ volumeId: string; prunedAt: Date; bytesWritten: number | null }[]> {
+  const res = await q.query<{ volume_id: string; pruned_at: Date; bytes_written: string | null }>(
+    `SELECT volume_id, pruned_at, bytes_written FROM backups
+      WHERE pruned_at > $1 AND pruned_at <= $2 ORDER BY pruned_at, id`,
+    [start, end],
+  );
+  return res.rows.map((r) => ({
+    volumeId: r.volume_id,
+    prunedAt: r.pruned_at,
+    bytesWritten: num(r.bytes_written),
+  }));
+}

@@ -1,0 +1,80 @@
+/**
+ * What a report is built from: plain rows read from the catalog (src/db), no I/O here.
+ */
+
+export interface ReportWindow {
+  start: Date;
+  end: Date;
+}
+
+/** A tagged volume (a row of `backup_status` with its stored policy). */
+export interface ReportVolume {
+  id: string;
+  name: string | null;
+  projectId: string;
+  host: string | null;
+  /** volumes.policy as stored by the controller (a BackupPolicy), or null. */
+  policy: Record<string, unknown> | null;
+  policyText: string | null;
+  policyError: string | null;
+  lastSuccessAt: Date | null;
+  nextDueAt: Date | null;
+}
+
+/** One backup attempt that ended (or is still running) in the window. */
+export interface ReportRun {
+  volumeId: string;
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  node: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  bytesRead: number | null;
+  bytesWritten: number | null;
+  throughputBytesPerS: number | null;
+  consistency: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/** A row of the `backup_failures` view in the window. */
+export interface ReportFailure {
+  failedAt: Date | null;
+  /** backup, verify, restore, prune. */
+  kind: string;
+  volumeId: string;
+  volumeName: string | null;
+  projectId: string;
+  jobId: number | null;
+  node: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/** A backup whose archives retention deleted in the window. */
+export interface ReportPruned {
+  volumeId: string;
+  prunedAt: Date;
+  bytesWritten: number | null;
+}
+
+/** A storage node's destination as its agent last measured it. */
+export interface ReportSpace {
+  node: string;
+  dest: string;
+  sizeBytes: number;
+  freeBytes: number;
+  reportedAt: Date;
+}
+
+export interface ReportInput {
+  window: ReportWindow;
+  /** Zone in which times are shown and cron schedules read. */
+  timeZone: string;
+  /** Slack after a backup was due before its volume counts as too old. */
+  tooOldGraceSeconds: number;
+  volumes: ReportVolume[];
+  runs: ReportRun[];
+  failures: ReportFailure[];
+  pruned: ReportPruned[];
+  space: ReportSpace[];
+}
