@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
@@ -5,7 +6,8 @@ import axios, { type AxiosResponse } from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenStackEmulator, type OpenStackEmulator } from './openstack-emulator.js';
 
-const FIXTURES = '/work/shared/fixtures/cinder-notifications';
+// The real notifications, copied into the repository (test/fixtures/cinder-notifications).
+const FIXTURES = fileURLToPath(new URL('../fixtures/cinder-notifications', import.meta.url));
 const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const http = axios.create({ validateStatus: () => true });
 

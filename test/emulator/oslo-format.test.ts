@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,7 +10,8 @@ import {
 } from './oslo-format.js';
 import { pythonReprDict } from './cinder-payloads.js';
 
-const FIXTURES = '/work/shared/fixtures/cinder-notifications';
+// The real notifications, copied into the repository (test/fixtures/cinder-notifications).
+const FIXTURES = fileURLToPath(new URL('../fixtures/cinder-notifications', import.meta.url));
 
 describe('the emulator writes notifications byte for byte like oslo.messaging', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
