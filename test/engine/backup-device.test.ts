@@ -15,6 +15,7 @@ import {
   detachAll,
   makeGptImage,
   makeXfsImage,
+  PAST_MTIME,
   requireRoot,
 } from './helpers/host-images.js';
 
@@ -117,6 +118,7 @@ describe('backup --device on the host', () => {
     expect(await describeTree(out)).toBe(gpt.tree);
     expect(gpt.tree).toContain('sparse');
     expect(gpt.tree).toContain('user.colour="blue"');
+    expect(gpt.tree).toContain(`|${PAST_MTIME}|`);
 
     // The raw image and the head are the device's bytes.
     const raw = execFileSync('zstd', ['-dc', join(res.backupDir, 'p2.raw.zst')], {

@@ -98,16 +98,30 @@ async function populate(dir: string): Promise<void> {
   ]);
 }
 
-/** The tree as text: enough to see owners, modes, links, xattrs, ACLs and contents. */
+/**
+ * The tree as text: enough to see owners, modes, links, xattrs, ACLs and contents. Any
+ * failing step fails the walk (pipefail), and the attributes are listed file by file in
+ * path order, so an attribute cannot move to another file unseen.
+ */
 async function describeTree(dir: string): Promise<string> {
   return sh('bash', [
     '-c',
-    `cd "$1" && find . -path ./lost+found -prune -o -printf '%p %y %#m %U:%G %s %l %n %T@\\n' | sed 's/\\.[0-9]*$//' | sort
+    `set -euo pipefail
+    cd "$1"
+    find . -path ./lost+found -prune -o -printf '%p %y %#m %U:%G %s %l %n %T@\\n' | sed 's/\\.[0-9]*$//' | sort
     find . -type f ! -path './lost+found/*' -print0 | sort -z | xargs -0 sha256sum
-    getfattr -R -h -d -m - . 2>/dev/null | sort`,
+    find . -path ./lost+found -prune -o -print0 | sort -z | xargs -0 getfattr -h -d -m - --`,
     'walk',
     dir,
   ]);
+}
+
+/** The block of getfattr lines for one file of a describeTree text. */
+function attributesOf(tree: string, file: string): string {
+  const start = tree.indexOf(`# file: ${file}\n`);
+  if (start < 0) return '';
+  const end = tree.indexOf('\n\n', start);
+  return tree.slice(start, end < 0 ? undefined : end);
 }
 
 let manifestPath = '';
@@ -172,6 +186,10 @@ beforeAll(async () => {
   await mount(`${sourceDev}p1`, join(work, 'src1'));
   await populate(join(work, 'src1'));
   sourceTree = await describeTree(join(work, 'src1'));
+  // The comparison below means something only if the walk saw the attributes.
+  expect(attributesOf(sourceTree, 'xattr')).toContain('user.note="a note"');
+  expect(attributesOf(sourceTree, 'acl')).toContain('system.posix_acl_access=');
+  expect(attributesOf(sourceTree, 'random.bin')).toBe('');
   const p1 = await compress(join(backupDir, 'p1.tar.zst'), 'tar+zstd', {
     tarOf: join(work, 'src1'),
   });

@@ -80,19 +80,27 @@ chmod 4755 'ünïcödé'
 setfattr -n user.colour -v blue empty
 setfacl -m u:4321:rwx 'dir with spaces'
 setfacl -d -m g:99:rx 'dir with spaces'
+# Times in the past (2001-02-03 04:05:06 UTC), on a file and, last, on directories.
+touch -d @981173106 'dir with spaces/deep/er/still/deeper/leaf.txt'
+touch -d @981173106 'dir with spaces/deep' 'ünïcödé'
 `;
   await runCommand('bash', ['-c', script, 'populate', root]);
 }
 
+/** The modification time populateTree gives some files and directories (epoch seconds). */
+export const PAST_MTIME = 981173106;
+
 /**
  * An independent description of a tree (find, getfattr, getfacl, sha256sum: none of the
- * engine's code), one line per entry, sorted. `skip` are top-level names left out.
+ * engine's code), one line per entry, sorted: path, type, mode, owner, size, link target,
+ * link count, modification time (whole seconds; not for symlinks), then contents, xattrs
+ * and ACLs. `skip` are top-level names left out.
  */
 export async function describeTree(root: string, skip: string[] = []): Promise<string> {
   const prune = skip.flatMap((s) => ['-path', `./${s}`, '-prune', '-o']);
   const listing = await runCommand(
     'find',
-    ['.', ...prune, '-printf', '%P|%y|%m|%U|%G|%s|%l|%n\\n'],
+    ['.', ...prune, '-printf', '%P|%y|%m|%U|%G|%s|%l|%n|%T@\\n'],
     { cwd: root },
   );
   const lines: string[] = [];
@@ -101,6 +109,8 @@ export async function describeTree(root: string, skip: string[] = []): Promise<s
     const [path, type] = fields as [string, string];
     // A directory's size is a property of the filesystem, not of the data.
     if (type === 'd') fields[5] = '-';
+    // Whole seconds: what every filesystem here keeps. A symlink's own time is not data.
+    fields[8] = type === 'l' ? '-' : String(Math.floor(Number(fields[8])));
     let extra = '';
     if (type === 'f') {
       extra += (await runCommand('sha256sum', ['--', path], { cwd: root })).stdout.split(' ')[0];
