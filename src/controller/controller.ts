@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import { assertSchemaCurrent } from '../db/migrate.js';
-import { recordDeadLetter } from '../db/dead-notifications.js';
+import { pruneDeadNotifications, recordDeadLetter } from '../db/dead-notifications.js';
 import { createPool } from '../db/pool.js';
 import { pruneProcessedNotifications } from '../db/processed-notifications.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
@@ -78,6 +78,8 @@ export class Controller {
         exchanges: c.exchanges,
         queue: c.queue,
         deadLetterQueue: c.deadLetterQueue,
+        // Dead letters are kept as long as processed ids, in the queue and in Postgres.
+        deadLetterBounds: { ttlSeconds: c.processedRetentionDays * 86_400, maxLength: 10_000 },
         routingKeys: c.routingKeys,
         prefetch: c.prefetch,
         logger: this.deps.logger,
@@ -144,9 +146,12 @@ export class Controller {
       log,
     );
     const housekeeping = new PeriodicTask(
-      'prune processed notifications',
+      'prune processed and dead notifications',
       3600,
-      () => pruneProcessedNotifications(pool, this.config.processedRetentionDays),
+      async () => {
+        await pruneProcessedNotifications(pool, this.config.processedRetentionDays);
+        await pruneDeadNotifications(pool, this.config.processedRetentionDays);
+      },
       log,
     );
     const tasks: LeaderService[] = [

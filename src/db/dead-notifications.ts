@@ -24,3 +24,12 @@ export async function recordDeadLetter(q: Queryable, r: DeadLetterRecord): Promi
     [r.messageId, r.eventType, r.reason, r.exchange, r.routingKey, r.bodyBytes, r.bodySha256],
   );
 }
+
+/** Forgets dead-letter records older than `days` (the queue's copies expire alike); how many. */
+export async function pruneDeadNotifications(q: Queryable, days: number): Promise<number> {
+  const res = await q.query(
+    `DELETE FROM dead_notifications WHERE dead_at < now() - make_interval(days => $1)`,
+    [days],
+  );
+  return res.rowCount ?? 0;
+}

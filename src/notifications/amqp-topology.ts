@@ -10,13 +10,38 @@
  * with oslo's own default flags, so both sides agree whoever comes first.
  */
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { AppError } from '../errors.js';
 
 export interface TopologyOptions {
   exchanges: readonly string[];
   queue: string;
   deadLetterQueue: string;
   routingKeys: readonly string[];
+  /** Bounds of the dead-letter queue (default DEFAULT_DEAD_LETTER_BOUNDS). */
+  deadLetterBounds?: DeadLetterBounds;
 }
+
+/**
+ * A dead-letter queue anyone on the bus can fill must not grow without end: messages expire
+ * after `ttlSeconds` and the oldest are dropped beyond `maxLength`.
+ */
+export interface DeadLetterBounds {
+  ttlSeconds: number;
+  maxLength: number;
+}
+
+export const DEFAULT_DEAD_LETTER_BOUNDS: DeadLetterBounds = {
+  ttlSeconds: 14 * 86_400,
+  maxLength: 10_000,
+};
+
+/**
+ * Suffix of the bounded dead-letter queue declared when a queue of the configured name
+ * already exists without bounds (made by a version before them): RabbitMQ refuses to
+ * redeclare a queue with other arguments (406 PRECONDITION_FAILED), and deleting it would
+ * drop what it holds, so the old one is left for the operator to read and delete.
+ */
+export const BOUNDED_SUFFIX = '.bounded';
 
 /** Flags oslo.messaging uses for the control exchange by default (amqp_durable_queues=False). */
 export const OSLO_EXCHANGE_FLAGS = { durable: false, autoDelete: false } as const;
@@ -66,13 +91,47 @@ export async function declareTopology(
   conn: ChannelModel,
   ch: ConfirmChannel,
   o: TopologyOptions,
-): Promise<{ exchanges: Record<string, 'existed' | 'declared'> }> {
+): Promise<{ exchanges: Record<string, 'existed' | 'declared'>; deadLetterQueue: string }> {
   const exchanges: Record<string, 'existed' | 'declared'> = {};
   for (const exchange of o.exchanges) exchanges[exchange] = await ensureExchange(conn, exchange);
   await ch.assertQueue(o.queue, { durable: true });
-  await ch.assertQueue(o.deadLetterQueue, { durable: true });
+  const deadLetterQueue = await ensureBoundedQueue(
+    conn,
+    o.deadLetterQueue,
+    o.deadLetterBounds ?? DEFAULT_DEAD_LETTER_BOUNDS,
+  );
   for (const exchange of o.exchanges) {
     for (const key of o.routingKeys) await ch.bindQueue(o.queue, exchange, key);
   }
-  return { exchanges };
+  return { exchanges, deadLetterQueue };
+}
+
+/**
+ * Declares the dead-letter queue with its bounds; when a queue of that name exists without
+ * them, declares `<name>.bounded` instead and returns the name in use.
+ */
+async function ensureBoundedQueue(
+  conn: ChannelModel,
+  name: string,
+  bounds: DeadLetterBounds,
+): Promise<string> {
+  const options = {
+    durable: true,
+    arguments: { 'x-message-ttl': bounds.ttlSeconds * 1000, 'x-max-length': bounds.maxLength },
+  };
+  for (const candidate of [name, `${name}${BOUNDED_SUFFIX}`]) {
+    const ch = await conn.createChannel();
+    // A refused declaration closes the channel with an error event; expected here.
+    ch.on('error', () => undefined);
+    try {
+      await ch.assertQueue(candidate, options);
+      await ch.close().catch(() => undefined);
+      return candidate;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 406 || candidate !== name) throw err;
+    }
+  }
+  // Both names were tried: the second either returned or threw.
+  throw new AppError('INTERNAL', `could not declare the dead-letter queue ${name}`);
 }

@@ -18,6 +18,7 @@ import type { DeadLetterRecord } from '../db/dead-notifications.js';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
+import { scrubbedBody } from './dead-letter-body.js';
 import type { DeliveryMeta, Disposition } from './process-message.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { sleep } from '../lifecycle/sleep.js';
@@ -78,6 +79,7 @@ export class NotificationConsumer {
   private conn: ChannelModel | null = null;
   private channel: ConfirmChannel | null = null;
   private consumerTag: string | null = null;
+  private deadLetterQueue: string;
   private chain: Promise<void> = Promise.resolve();
   private readonly stopController = new AbortController();
   private connectLoop: Promise<void> | null = null;
@@ -96,6 +98,7 @@ export class NotificationConsumer {
       throw new AppError('CONFIG_INVALID', 'prefetch must be an integer from 1 to 1000');
     }
     this.log = (o.logger ?? silentLogger).child({ component: 'notification-consumer' });
+    this.deadLetterQueue = o.deadLetterQueue;
   }
 
   /** True while a connection to the broker is up and consuming (for readiness checks). */
@@ -185,6 +188,13 @@ export class NotificationConsumer {
     ch.on('error', (err: Error) => this.log.warn({ err }, 'AMQP channel error'));
     ch.on('close', () => markClosed());
     const declared = await declareTopology(conn, ch, this.o);
+    if (declared.deadLetterQueue !== this.o.deadLetterQueue) {
+      this.log.warn(
+        { configured: this.o.deadLetterQueue, inUse: declared.deadLetterQueue },
+        'the dead-letter queue exists without a TTL and length bound (made by an earlier version): dead letters go to the bounded queue; read and delete the old one',
+      );
+    }
+    this.deadLetterQueue = declared.deadLetterQueue;
     await ch.prefetch(this.o.prefetch);
     this.channel = ch;
     const { consumerTag } = await ch.consume(
@@ -289,7 +299,7 @@ export class NotificationConsumer {
       'x-clb-original-routing-key': msg.fields.routingKey,
       'x-clb-dead-lettered-at': new Date().toISOString(),
     };
-    ch.sendToQueue(this.o.deadLetterQueue, msg.content, {
+    ch.sendToQueue(this.deadLetterQueue, scrubbedBody(msg.content), {
       persistent: true,
       headers,
       contentType: msg.properties.contentType as string | undefined,
