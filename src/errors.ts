@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   SNAPSHOT_OVERFLOW:
     'the snapshot filled up (invalidated) while it was read; its data is not usable',
   PARTITION_FAILED: 'partition discovery or mapping (kpartx) failed',
+  PARTITION_TABLE_INVALID:
+    'the partition table has overlapping partitions or ones beyond the device; refused',
   MOUNT_FAILED: 'a filesystem of the snapshot could not be mounted read-only',
   ARCHIVE_FAILED: 'tar, the compressor or the checksum stage failed',
   DEST_NOT_WRITABLE: 'the destination directory cannot be written',

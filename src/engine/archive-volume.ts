@@ -15,6 +15,7 @@ import { btrfsAfterMount, btrfsBeforeMount } from './btrfs-guard.js';
 import { openMountNamespace, type MountNamespace } from './mount-namespace.js';
 import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
 import { mountOptionsFor, partitionDisposition } from './parse/mount-options.js';
+import { assertPartitionLayout } from './parse/partition-layout.js';
 import type { TablePartition } from './parse/sfdisk.js';
 import { partitionDevices } from './partition-devices.js';
 import { readPartitionTable } from './partition-table.js';
@@ -83,6 +84,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   await timed(req.timings, 'map', async () => {
     if (whole.ptType !== null) {
       const read = await readPartitionTable(dev.realPath, run);
+      assertPartitionLayout(read.table, Math.floor(dev.sizeBytes / 512));
       label = read.table.label;
       dump = read.dump;
       targets = await partitionDevices(dev, read.table.partitions, req.stack, run);
