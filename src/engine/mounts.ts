@@ -5,7 +5,7 @@
 import { mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
-import { mountArgs, umountArgs } from './args/lvm-args.js';
+import { mountArgs, umountArgs } from './args/mount-args.js';
 import { parseMountinfo, type MountEntry } from './parse/mountinfo.js';
 import type { MountNamespace } from './mount-namespace.js';
 import { withBusyRetries } from './retry.js';

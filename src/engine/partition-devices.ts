@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
-import { kpartxAddArgs, kpartxDeleteArgs, kpartxListArgs } from './args/lvm-args.js';
+import { kpartxAddArgs, kpartxDeleteArgs, kpartxListArgs } from './args/device-args.js';
 import type { BlockDeviceInfo } from './block-device.js';
 import { mappingForStart, parseKpartxList } from './parse/kpartx.js';
 import type { TablePartition } from './parse/sfdisk.js';

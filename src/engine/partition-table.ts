@@ -4,7 +4,7 @@
  */
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
-import { sfdiskDumpArgs, sfdiskJsonArgs } from './args/lvm-args.js';
+import { sfdiskDumpArgs, sfdiskJsonArgs } from './args/device-args.js';
 import { parseSfdiskJson, type PartitionTable } from './parse/sfdisk.js';
 
 export interface TableRead {

@@ -3,7 +3,7 @@
  * the blkid cache knows nothing of a snapshot made a second ago, and the guest has no udev).
  */
 import { runCommand, type RunOptions } from '../exec/run-command.js';
-import { blkidProbeArgs } from './args/lvm-args.js';
+import { blkidProbeArgs } from './args/device-args.js';
 import { parseBlkidExport, type BlkidProbe } from './parse/blkid-export.js';
 
 /** Probes `device`; blkid's exit status 2 ("nothing found") yields an empty probe. */

@@ -8,9 +8,14 @@ import { AppError } from '../errors.js';
 import { runCommand } from '../exec/run-command.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import type { Logger } from '../log.js';
-import { kpartxAddArgs, kpartxDeleteArgs, kpartxListArgs } from './args/lvm-args.js';
+import {
+  kpartxAddArgs,
+  kpartxDeleteArgs,
+  kpartxListArgs,
+  partxAddArgs,
+  partxDeleteArgs,
+} from './args/device-args.js';
 import { parseKpartxList } from './parse/kpartx.js';
-import { partxAddArgs, partxDeleteArgs } from './restore-args.js';
 import { kernelPartitions, waitForDevice, type TargetDevice } from './restore-target.js';
 
 export interface MappedPartition {

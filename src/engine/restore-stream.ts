@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.js';
 import { spawnCommand, stderrTail } from '../exec/run-command.js';
 import type { ArchiveFile } from './manifest.js';
-import { tarExtractArgs, zstdDecompressStdinArgs } from './restore-args.js';
+import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js';
 
 export type ArchiveSink =
   | { kind: 'tar'; directory: string }

@@ -13,17 +13,18 @@ import { AppError, toAppError } from '../errors.js';
 import { runCommand } from '../exec/run-command.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
-import { blkidProbeArgs, mountArgs, umountArgs } from './args/lvm-args.js';
+import { mountArgs, umountArgs } from './args/mount-args.js';
 import type { ArchiveFile, Manifest, ManifestPartition } from './manifest.js';
 import { parseBlkidExport } from './parse/blkid-export.js';
 import { findLv } from './lvm.js';
 import { lvKind } from './parse/lvs-report.js';
 import {
+  blkidProbeArgs,
   dmsetupOpenCountArgs,
   sfdiskDumpArgs,
   sfdiskWriteArgs,
   wipefsArgs,
-} from './restore-args.js';
+} from './args/device-args.js';
 import {
   checkFileCount,
   checkIdentity,

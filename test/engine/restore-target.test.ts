@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restoreBackup } from '../../src/engine/restore.js';
 import { checkTargetPath, lvTargetProblem } from '../../src/engine/restore-checks.js';
-import { holdExclusive, inspectTarget } from '../../src/engine/restore-target.js';
+import { devNumberOf, holdExclusive, inspectTarget } from '../../src/engine/restore-target.js';
 import { LoopDevices } from './helpers/loop-devices.js';
 
 /** The stable code a call throws with, or 'no error'. */
@@ -116,5 +116,15 @@ describe('the exclusive hold on a real block device', () => {
     ).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });
     const blkid = await execa('blkid', ['-p', '-o', 'export', dev]);
     expect(blkid.stdout).toContain('TYPE=ext4');
+  });
+});
+
+describe('devNumberOf', () => {
+  it('splits small and large dev_t values the way glibc does', () => {
+    expect(devNumberOf(0x0701n)).toBe('7:1'); // loop1
+    expect(devNumberOf(0xfd05n)).toBe('253:5'); // a dm device
+    // major 259, minor 300: minor bits above 8 live at bit 20
+    const big = (259n << 8n) | (300n & 0xffn) | ((300n & ~0xffn) << 12n);
+    expect(devNumberOf(big)).toBe('259:300');
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Argument arrays for the archive pipeline: GNU tar (create, list) and zstd.
+ * Argument arrays for the archive pipeline and its reverse: GNU tar (create, list,
+ * extract) and zstd (compress, decompress, test).
  */
 
 /** The tar options that carry metadata; restore extracts with the matching set. */
@@ -68,4 +69,25 @@ export function zstdDecompressArgs(file: string): string[] {
 /** zstd checking `file`'s integrity (frame checksums) without writing output. */
 export function zstdTestArgs(file: string): string[] {
   return ['-t', '-q', '--', file];
+}
+
+/**
+ * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
+ * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
+ * ACLs. Holes come back by themselves: the archive was made with `--sparse`.
+ */
+export function tarExtractArgs(directory: string): string[] {
+  return [
+    '--extract',
+    '--file=-',
+    ...TAR_METADATA_OPTIONS,
+    '--same-permissions',
+    '--same-owner',
+    `--directory=${directory}`,
+  ];
+}
+
+/** zstd decompressing stdin to stdout. */
+export function zstdDecompressStdinArgs(): string[] {
+  return ['-d', '-q', '-c'];
 }

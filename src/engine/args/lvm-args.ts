@@ -1,6 +1,6 @@
 /**
- * Argument arrays for LVM, kpartx, mount and friends. Every name here was validated
- * (parse/lvm-names.ts) before it gets this far.
+ * Argument arrays for LVM: reports, our snapshot's names and tags, create, activate,
+ * remove. Every name here was validated (parse/lvm-names.ts) before it gets this far.
  */
 import { LVS_FIELDS, VGS_FIELDS } from '../parse/lvs-report.js';
 
@@ -58,47 +58,4 @@ export function lvchangeActivateArgs(vg: string, lv: string): string[] {
 /** Removes an LV without a prompt. */
 export function lvremoveArgs(vg: string, lv: string): string[] {
   return ['--force', '--yes', `${vg}/${lv}`];
-}
-
-/** `kpartx -l DEV`: predicted partition maps, nothing created. */
-export function kpartxListArgs(device: string): string[] {
-  return ['-l', device];
-}
-
-/** `kpartx -avs DEV`: create partition maps, synchronously. Not read-only: a ro mount replays the journal into the snapshot. */
-export function kpartxAddArgs(device: string): string[] {
-  return ['-a', '-v', '-s', device];
-}
-
-/** `kpartx -dv DEV`: remove the partition maps of DEV. */
-export function kpartxDeleteArgs(device: string): string[] {
-  return ['-d', '-v', device];
-}
-
-/** `mount -t TYPE -o OPTS DEV DIR`. */
-export function mountArgs(
-  fsType: string,
-  options: readonly string[],
-  device: string,
-  dir: string,
-): string[] {
-  return ['-t', fsType, '-o', options.join(','), '--', device, dir];
-}
-
-/** `umount DIR` (lazy only as a reaper's last resort). */
-export function umountArgs(dir: string, lazy = false): string[] {
-  return lazy ? ['--lazy', '--', dir] : ['--', dir];
-}
-
-/** `blkid -p -o export DEV`: probe the device itself, not blkid's cache. */
-export function blkidProbeArgs(device: string): string[] {
-  return ['-p', '-o', 'export', '--', device];
-}
-
-/** `sfdisk --json DEV` / `sfdisk --dump DEV`. */
-export function sfdiskJsonArgs(device: string): string[] {
-  return ['--json', '--', device];
-}
-export function sfdiskDumpArgs(device: string): string[] {
-  return ['--dump', '--', device];
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  tarExtractArgs,
   tarCreateArgs,
   tarListArgs,
   zstdCompressArgs,
@@ -69,5 +70,20 @@ describe('archive argument builders', () => {
     ]);
     expect(zstdDecompressArgs('/b/p1.tar.zst')).toEqual(['-d', '-q', '-c', '--', '/b/p1.tar.zst']);
     expect(zstdTestArgs('/b/p1.tar.zst')).toEqual(['-t', '-q', '--', '/b/p1.tar.zst']);
+  });
+
+  it('extracts with owners, permissions, every xattr namespace and ACLs', () => {
+    expect(tarExtractArgs('/run/x/p1')).toEqual([
+      '--extract',
+      '--file=-',
+      '--format=posix',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--acls',
+      '--numeric-owner',
+      '--same-permissions',
+      '--same-owner',
+      '--directory=/run/x/p1',
+    ]);
   });
 });

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  blkidProbeArgs,
-  kpartxAddArgs,
-  kpartxDeleteArgs,
-  kpartxListArgs,
   lvchangeActivateArgs,
   lvcreateSnapshotArgs,
   lvremoveArgs,
   lvsArgs,
-  mountArgs,
   runTag,
   snapshotLvName,
-  umountArgs,
   vgsArgs,
 } from '../../../src/engine/args/lvm-args.js';
 import { lvNameProblem } from '../../../src/engine/parse/lvm-names.js';
@@ -66,7 +60,7 @@ describe('LVM argument builders', () => {
     ]);
   });
 
-  it('builds report, removal, kpartx, mount and blkid commands', () => {
+  it('builds report and removal commands', () => {
     expect(lvsArgs({ vg: 'vg', lv: 'lv' }).slice(0, 5)).toEqual([
       '--reportformat',
       'json',
@@ -78,20 +72,5 @@ describe('LVM argument builders', () => {
     expect(lvsArgs().at(-1)).toMatch(/lv_tags/);
     expect(vgsArgs('vg').at(-1)).toBe('vg');
     expect(lvremoveArgs('vg', 'clb-r')).toEqual(['--force', '--yes', 'vg/clb-r']);
-    expect(kpartxListArgs('/dev/vg/s')).toEqual(['-l', '/dev/vg/s']);
-    expect(kpartxAddArgs('/dev/vg/s')).toEqual(['-a', '-v', '-s', '/dev/vg/s']);
-    expect(kpartxDeleteArgs('/dev/vg/s')).toEqual(['-d', '-v', '/dev/vg/s']);
-    expect(mountArgs('xfs', ['ro', 'nouuid'], '/dev/mapper/a1', '/run/x/p1')).toEqual([
-      '-t',
-      'xfs',
-      '-o',
-      'ro,nouuid',
-      '--',
-      '/dev/mapper/a1',
-      '/run/x/p1',
-    ]);
-    expect(umountArgs('/run/x/p1')).toEqual(['--', '/run/x/p1']);
-    expect(umountArgs('/run/x/p1', true)).toEqual(['--lazy', '--', '/run/x/p1']);
-    expect(blkidProbeArgs('/dev/loop0p1')).toEqual(['-p', '-o', 'export', '--', '/dev/loop0p1']);
   });
 });

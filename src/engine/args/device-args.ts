@@ -1,27 +1,22 @@
 /**
- * Argument arrays for the programs restore runs. Pure, so tests read exactly what will run.
+ * Argument arrays for the block-device tools: partition tables (sfdisk read and write),
+ * partition maps (kpartx for dm devices, partx for the kernel's own), signatures (blkid
+ * probe, wipefs), dm open counts.
  */
-import { TAR_METADATA_OPTIONS } from './args/archive-args.js';
 
-/**
- * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
- * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
- * ACLs. Holes come back by themselves: the archive was made with `--sparse`.
- */
-export function tarExtractArgs(directory: string): string[] {
-  return [
-    '--extract',
-    '--file=-',
-    ...TAR_METADATA_OPTIONS,
-    '--same-permissions',
-    '--same-owner',
-    `--directory=${directory}`,
-  ];
+/** `blkid -p -o export DEV`: probe the device itself, not blkid's cache. */
+export function blkidProbeArgs(device: string): string[] {
+  return ['-p', '-o', 'export', '--', device];
 }
 
-/** zstd decompressing stdin to stdout. */
-export function zstdDecompressStdinArgs(): string[] {
-  return ['-d', '-q', '-c'];
+/** `sfdisk --json DEV`: the partition table as JSON, for parsing. */
+export function sfdiskJsonArgs(device: string): string[] {
+  return ['--json', '--', device];
+}
+
+/** `sfdisk --dump DEV`: the table as a script sfdisk can write back (kept in the manifest). */
+export function sfdiskDumpArgs(device: string): string[] {
+  return ['--dump', '--', device];
 }
 
 /**
@@ -31,11 +26,6 @@ export function zstdDecompressStdinArgs(): string[] {
  */
 export function sfdiskWriteArgs(device: string): string[] {
   return ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'always', device];
-}
-
-/** `sfdisk --dump DEV`: the table written, to check it. */
-export function sfdiskDumpArgs(device: string): string[] {
-  return ['--dump', device];
 }
 
 /**
@@ -51,6 +41,21 @@ export function wipefsArgs(device: string): string[] {
 /** `dmsetup info` printing only the open count of the dm device `name`. */
 export function dmsetupOpenCountArgs(name: string): string[] {
   return ['info', '-c', '--noheadings', '-o', 'open', '--', name];
+}
+
+/** `kpartx -l DEV`: predicted partition maps, nothing created. */
+export function kpartxListArgs(device: string): string[] {
+  return ['-l', device];
+}
+
+/** `kpartx -avs DEV`: create partition maps, synchronously. Not read-only: a ro mount replays the journal into the snapshot. */
+export function kpartxAddArgs(device: string): string[] {
+  return ['-a', '-v', '-s', device];
+}
+
+/** `kpartx -dv DEV`: remove the partition maps of DEV. */
+export function kpartxDeleteArgs(device: string): string[] {
+  return ['-d', '-v', device];
 }
 
 /**
