@@ -33,10 +33,10 @@ import { planClaim } from './claim-plan.js';
 import { reportDestinationSpace } from './report-space.js';
 import type { EnginePort } from './engine-port.js';
 import { eventRecorder, type JobHandler } from './job-context.js';
-import { runBackup } from './run-backup.js';
-import { runPrune } from './run-prune.js';
-import { runRestore } from './run-restore.js';
-import { runVerify } from './run-verify.js';
+import { runBackup } from './backup-job.js';
+import { runPrune } from './prune-job.js';
+import { runRestore } from './restore-job.js';
+import { runVerify } from './verify-job.js';
 import { QueueWakeup } from './wakeup.js';
 import { sleep } from '../lifecycle/sleep.js';
 

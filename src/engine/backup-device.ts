@@ -13,7 +13,7 @@ import {
 import { AppError } from '../errors.js';
 import { archiveVolume } from './archive-volume.js';
 import { inspectBlockDevice } from './block-device.js';
-import { runBackupFrame, type BackupResult } from './backup-run.js';
+import { runBackupFrame, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import type { Logger } from '../log.js';
 import { toolVersions } from './tool-versions.js';

@@ -13,7 +13,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import { archiveVolume } from './archive-volume.js';
-import { runBackupFrame, type BackupResult } from './backup-run.js';
+import { runBackupFrame, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
 import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';

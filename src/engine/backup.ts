@@ -4,5 +4,5 @@
  */
 export { backupDevice, type DeviceBackupRequest } from './backup-device.js';
 export { backupLv, type LvBackupRequest as BackupRequest } from './backup-lv.js';
-export type { BackupResult } from './backup-run.js';
+export type { BackupResult } from './backup-frame.js';
 export type { Progress } from './progress.js';

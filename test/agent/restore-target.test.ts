@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { restoreTargetOf } from '../../src/agent/run-restore.js';
+import { restoreTargetOf } from '../../src/agent/restore-job.js';
 import { checkTargetVolume } from '../../src/jobs/restore-target-volume.js';
 
 const HOST = 'stor1@lvm';
