@@ -113,7 +113,7 @@ export async function requestRestore(
   target: Volume,
   requestedBy: string,
 ): Promise<JobRequestResult> {
-  // The record the agent requires (run-restore.ts): what was checked, from the inventory
+  // The record the agent requires (agent/restore-job.ts): what was checked, from the inventory
   // the poller keeps from Cinder; TARGET_REFUSED when the target is attached or elsewhere.
   const att = await db.query<{ attachments: unknown[] }>(
     'SELECT attachments FROM volumes WHERE id = $1',
