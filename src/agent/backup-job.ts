@@ -63,6 +63,18 @@ export const runBackup: JobHandler = async (ctx) => {
       dest: ctx.options.dest,
       runId,
       excludes: inputs.excludes,
+      // What a catalog rebuild needs, should the database be lost.
+      catalog: {
+        volumeId: volume.id,
+        projectId: volume.projectId,
+        volumeName: volume.name,
+        host: volume.host,
+        backendHost: job.backendHost,
+        sizeGb: volume.sizeGb,
+        node: ctx.agentId,
+        reason: job.reason,
+        policy: volume.policy,
+      },
       ...(ctx.options.snapshotSize === undefined ? {} : { snapshotSize: ctx.options.snapshotSize }),
       signal: ctx.signal,
       logger: ctx.logger,

@@ -5,7 +5,7 @@
  * the engine's entry points (src/engine/backup.ts, verify.ts, reaper.ts, restore.ts).
  */
 import type { Logger } from '../log.js';
-import type { Manifest } from '../engine/manifest.js';
+import type { Manifest, ManifestCatalog } from '../engine/manifest.js';
 import type { Progress } from '../engine/progress.js';
 
 export interface EngineBackupRequest {
@@ -15,6 +15,8 @@ export interface EngineBackupRequest {
   runId: string;
   snapshotSize?: string;
   excludes?: string[];
+  /** What the manifest records for a catalog rebuild. */
+  catalog?: ManifestCatalog;
   signal: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;

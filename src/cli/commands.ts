@@ -88,6 +88,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     settings: { require: DB },
     load: async () => (await import('./report.js')).run,
   },
+  catalog: {
+    summary: 'rebuild the backup rows from the manifests on a destination (rebuild --dest DIR)',
+    load: async () => (await import('./catalog.js')).run,
+  },
   reap: {
     summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
     settings: {},

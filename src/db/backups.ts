@@ -427,3 +427,58 @@ export async function listBackupsPrunedInWindow(
     bytesWritten: num(r.bytes_written),
   }));
 }
+
+/** A succeeded backup re-created from its manifest on a destination (catalog rebuild). */
+export interface BackupFromManifest {
+  volumeId: string;
+  backupId: string;
+  node: string | null;
+  reason: string;
+  startedAt: Date;
+  finishedAt: Date;
+  bytesRead: number;
+  bytesWritten: number;
+  throughputBytesPerS: number;
+  archives: ArchiveLocation[];
+  location: string;
+  manifestPath: string;
+  manifest: unknown;
+  consistency: string;
+  snapshotPeakPercent: number | null;
+}
+
+/**
+ * Inserts the row of a backup found on a destination, as succeeded with its manifest's
+ * figures and times; a row with the same backup id (still there, or rebuilt before) is
+ * left unchanged. True when a row was inserted.
+ */
+export async function insertBackupFromManifest(
+  q: Queryable,
+  b: BackupFromManifest,
+): Promise<boolean> {
+  const res = await q.query(
+    `INSERT INTO backups (volume_id, backup_id, node, status, reason, started_at, finished_at,
+                          bytes_read, bytes_written, throughput_bytes_per_s, archives, location,
+                          manifest, manifest_path, consistency, snapshot_peak_percent)
+     VALUES ($1, $2, $3, 'succeeded', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (backup_id) DO NOTHING`,
+    [
+      b.volumeId,
+      b.backupId,
+      b.node,
+      b.reason,
+      b.startedAt,
+      b.finishedAt,
+      b.bytesRead,
+      b.bytesWritten,
+      b.throughputBytesPerS,
+      JSON.stringify(b.archives),
+      b.location,
+      JSON.stringify(b.manifest),
+      b.manifestPath,
+      b.consistency,
+      b.snapshotPeakPercent,
+    ],
+  );
+  return (res.rowCount ?? 0) > 0;
+}

@@ -817,3 +817,48 @@ export async function listVolumeBackupAges(
     policyError: r.policy_error,
   }));
 }
+
+/** A volume as its backups' manifests know it (catalog rebuild). */
+export interface VolumeFromBackups {
+  id: string;
+  name: string | null;
+  /** 'unknown' is stored when no manifest recorded it (the column is NOT NULL). */
+  projectId: string | null;
+  host: string | null;
+  backendHost: string | null;
+  lvName: string;
+  sizeGb: number;
+  policy: Record<string, unknown> | null;
+}
+
+/** Status of a volume known only from its backups, until the controller sees it in Cinder. */
+export const STATUS_FROM_BACKUPS = 'unknown';
+
+/**
+ * Inserts a volume known only from its backups, with status `unknown` (so nothing is
+ * scheduled for it until the controller sees it in Cinder and overwrites the row); a
+ * volume already in the inventory is left as it is. True when a row was inserted.
+ */
+export async function insertVolumeFromBackups(
+  q: Queryable,
+  v: VolumeFromBackups,
+): Promise<boolean> {
+  const res = await q.query(
+    `INSERT INTO volumes (id, name, project_id, status, size_gb, host, backend_host, lv_name,
+                          policy)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      v.id,
+      v.name,
+      v.projectId ?? 'unknown',
+      STATUS_FROM_BACKUPS,
+      v.sizeGb,
+      v.host,
+      v.backendHost,
+      v.lvName,
+      v.policy === null ? null : JSON.stringify(v.policy),
+    ],
+  );
+  return (res.rowCount ?? 0) > 0;
+}

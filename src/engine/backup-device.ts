@@ -16,6 +16,7 @@ import { inspectBlockDevice } from './block-device.js';
 import { runBackupFrame, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import type { Logger } from '../log.js';
+import type { ManifestCatalog } from './manifest.js';
 import { toolVersions } from './tool-versions.js';
 
 export interface DeviceBackupRequest {
@@ -23,6 +24,8 @@ export interface DeviceBackupRequest {
   dest: string;
   excludes?: string[];
   runId?: string;
+  /** Catalog facts to record in the manifest (see ManifestCatalog). */
+  catalog?: ManifestCatalog;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;

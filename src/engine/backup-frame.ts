@@ -22,6 +22,7 @@ import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
   type Manifest,
+  type ManifestCatalog,
 } from './manifest.js';
 import { normalizeExcludes } from './parse/exclude-globs.js';
 import { createRunDir, removeRunDir } from './run-dir.js';
@@ -59,6 +60,7 @@ export type ManifestBody = Omit<
   | 'excludes'
   | 'compression'
   | 'timings'
+  | 'catalog'
 >;
 
 export const ZSTD_LEVEL = 3;
@@ -68,6 +70,8 @@ export interface RunFrameRequest {
   sourceName: string;
   excludes?: string[];
   runId?: string;
+  /** Catalog facts to record in the manifest (the agent's volume, project, host, policy). */
+  catalog?: ManifestCatalog;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
@@ -146,6 +150,7 @@ export async function runBackupFrame(
       compression: { program: 'zstd', ...ctx.compression },
       excludes,
       timings,
+      ...(req.catalog ? { catalog: req.catalog } : {}),
     };
     await writeFileDurably(dir.workDir, CHECKSUM_FILE, formatSha256Sums(manifestFiles(manifest)));
     await writeFileDurably(dir.workDir, MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');

@@ -13,6 +13,13 @@ export function newBackupId(now: Date = new Date()): string {
   return `${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
+const BACKUP_ID = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
+
+/** True for an id newBackupId could have made (it names a directory: checked before use). */
+export function isValidBackupId(id: unknown): id is string {
+  return typeof id === 'string' && BACKUP_ID.test(id);
+}
+
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** Run ids end up in LV names, LVM tags and paths: a short, plain alphabet only. */

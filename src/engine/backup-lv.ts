@@ -19,6 +19,7 @@ import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
 import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';
 import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
 import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
+import type { ManifestCatalog } from './manifest.js';
 import { toolVersions } from './tool-versions.js';
 import { timed } from './timings.js';
 
@@ -29,6 +30,8 @@ export interface LvBackupRequest {
   snapshotSize?: string;
   excludes?: string[];
   runId?: string;
+  /** Catalog facts to record in the manifest (see ManifestCatalog). */
+  catalog?: ManifestCatalog;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;

@@ -48,6 +48,32 @@ export interface ConsistencyReport {
 
 export type PartitionAction = 'archived' | 'raw' | 'skipped';
 
+/**
+ * What the catalog knew of the volume when the backup ran, kept in the manifest so that a
+ * lost catalog can be rebuilt from the destinations alone (`catalog rebuild`). The agent
+ * fills it in; backups run by hand have none unless given, and manifests written before
+ * it existed lack it (the field is optional, the manifest version unchanged).
+ */
+export interface ManifestCatalog {
+  /** Cinder volume id. */
+  volumeId: string;
+  projectId: string | null;
+  /** The volume's display name in Cinder. */
+  volumeName: string | null;
+  /** Cinder's `os-vol-host-attr:host` (`host@backend#pool`). */
+  host: string | null;
+  /** `host@backend`: the backend whose agents ran the backup. */
+  backendHost: string | null;
+  /** Size of the Cinder volume in GiB. */
+  sizeGb: number | null;
+  /** The agent that ran it. */
+  node: string | null;
+  /** Why it ran (the job's reason: schedule, manual, event:...). */
+  reason: string | null;
+  /** The volume's parsed backup policy at the time (volumes.policy), or null. */
+  policy: Record<string, unknown> | null;
+}
+
 export interface ArchiveFile {
   /** File name inside the backup directory, e.g. `p1.tar.zst`. */
   file: string;
@@ -137,4 +163,6 @@ export interface Manifest {
   /** Milliseconds per step (snapshot, map, mount, archive:<n>, check, cleanup, total). */
   timings: Record<string, number>;
   totals: { archivedBytes: number; storedBytes: number; fileCount: number };
+  /** Catalog facts for a rebuild; absent in older manifests and hand-run backups. */
+  catalog?: ManifestCatalog;
 }

@@ -43,7 +43,8 @@ export async function readManifest(path: string): Promise<Manifest> {
   return m;
 }
 
-async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
+/** The sha256 (hex) of a file, streamed. */
+export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash, signal ? { signal } : {});
   return hash.digest('hex');

@@ -140,6 +140,7 @@ export class FileEngine implements EnginePort {
           storedBytes: data.length,
           fileCount: 1,
         },
+        ...(req.catalog ? { catalog: req.catalog } : {}),
       };
       const manifestPath = path.join(dir, 'manifest.json');
       await writeFile(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });

@@ -1,6 +1,7 @@
 /**
  * The backup engine on real LVM, in the storage-node guest: thick and thin backups, bad
- * input, snapshot overflow while archiving, SIGKILL then reap. One guest boot runs the whole
+ * input, snapshot overflow while archiving, cancel through the abort signal, SIGKILL then
+ * reap. One guest boot runs the whole
  * scenario (scenarios/backup-lv-failures.sh); each RESULT line it prints is asserted here.
  */
 import { existsSync, rmSync } from 'node:fs';
@@ -35,6 +36,11 @@ const EXPECTED = [
   'overflow-clean',
   'early-overflow',
   'early-overflow-clean',
+  'cancel-mid-archive',
+  'cancel-aborted',
+  'cancel-no-backup',
+  'cancel-no-tar',
+  'cancel-clean',
   'killed-left-something',
   'reap-status',
   'reap-kinds',

@@ -120,7 +120,7 @@ describe('round trips on LVM in the guest', () => {
     ]);
   });
 
-  it('refuses a corrupted archive, a smaller target and a target in use, leaving nothing behind', () => {
+  it('refuses a corrupted archive, a smaller target and a target in use, leaving nothing behind, then restores the good backup onto that target', () => {
     expectAllPass('refuse', [
       'corrupt-archive',
       'leftovers',
@@ -128,6 +128,9 @@ describe('round trips on LVM in the guest', () => {
       'too-small',
       'in-use',
       'good-after-failures',
+      'table',
+      'identity-p1',
+      'tree-p1',
     ]);
   });
 });

@@ -5,8 +5,15 @@
  * "Applied twice" is checked independently of the consumer's own ledger: a trigger in the
  * test database counts every write to `volumes`, which must equal the number of messages
  * the ledger says were applied.
+ *
+ * "Mid-stream" is made certain rather than hoped for: before each fault the test holds an
+ * EXCLUSIVE lock on the ledger table, so the consumer's next transactions wait with their
+ * messages delivered and un-acked; the fault happens while they wait, and the test checks
+ * that messages were still unapplied at that moment.
  */
 import { execFileSync } from 'node:child_process';
+import type { PoolClient } from 'pg';
+import amqp from 'amqplib';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type FreshDatabase } from '../../db/fresh-database.js';
@@ -23,6 +30,8 @@ const SECOND_BATCH = 4; // events per volume after the broker restart
 let db: FreshDatabase;
 const procs: ControllerProcess[] = [];
 let brokerStopped = false;
+/** Ledger locks still held (released in afterAll if a check failed while one was held). */
+const heldLocks = new Set<() => Promise<void>>();
 
 function rabbitmqctl(...args: string[]): void {
   execFileSync('rabbitmqctl', args, { stdio: 'ignore', timeout: 60_000 });
@@ -46,6 +55,37 @@ function startConsumer(name: string): ControllerProcess {
 async function count(sql: string): Promise<number> {
   const r = await db.pool.query<{ n: string }>(sql);
   return Number(r.rows[0]?.n);
+}
+
+/**
+ * Holds an EXCLUSIVE lock on the ledger until `release`: the consumer's inserts wait, reads
+ * (the test's counts) do not.
+ */
+async function blockLedger(): Promise<{ release: () => Promise<void> }> {
+  const client: PoolClient = await db.pool.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE processed_notifications IN EXCLUSIVE MODE');
+  const release = async (): Promise<void> => {
+    heldLocks.delete(release);
+    try {
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  };
+  heldLocks.add(release);
+  return { release };
+}
+
+/** True when the broker refuses AMQP connections (it is really stopped). */
+async function brokerRefuses(): Promise<boolean> {
+  try {
+    const conn = await amqp.connect(AMQP_URL);
+    await conn.close();
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -73,6 +113,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const release of [...heldLocks]) await release().catch(() => undefined);
   if (brokerStopped) rabbitmqctl('start_app');
   for (const p of procs) p.kill('SIGKILL');
   await Promise.all(procs.map((p) => p.exited));
@@ -111,16 +152,24 @@ describe('consumer crash and broker restart', () => {
     await publisher.publish(first);
     await publisher.close();
 
-    // Kill the consumer in the middle of the run.
+    // Kill the consumer in the middle of the run: its next transactions are held on the
+    // ledger lock, so it dies with messages delivered and not yet applied.
     await waitFor(
       'a third processed',
       async () =>
         (await count('SELECT count(*) AS n FROM processed_notifications')) >= first.length / 3,
       60_000,
     );
-    a.kill('SIGKILL');
-    await a.exited;
+    const heldForKill = await blockLedger();
     const atKill = await count('SELECT count(*) AS n FROM processed_notifications');
+    a.kill('SIGKILL');
+    expect(await a.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    await heldForKill.release();
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(first.length);
+    // Nothing more is applied once A is dead and before B starts.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count('SELECT count(*) AS n FROM processed_notifications')).toBe(atKill);
 
     // A second consumer takes over; the broker restarts under it while messages are in flight.
     const b = startConsumer('B');
@@ -130,11 +179,18 @@ describe('consumer crash and broker restart', () => {
       async () => (await count('SELECT count(*) AS n FROM processed_notifications')) > atKill + 200,
       60_000,
     );
+    // Stop the broker while B is mid-stream: B's transactions wait on the ledger lock, so
+    // messages are still unapplied when the broker goes away, and their acks cannot reach it.
+    const heldForStop = await blockLedger();
+    const atStop = await count('SELECT count(*) AS n FROM processed_notifications');
+    expect(atStop).toBeLessThan(first.length);
     brokerStopped = true;
     rabbitmqctl('stop_app');
-    const atStop = await count('SELECT count(*) AS n FROM processed_notifications');
+    expect(await brokerRefuses()).toBe(true);
+    await heldForStop.release();
     rabbitmqctl('start_app');
     brokerStopped = false;
+    expect(await brokerRefuses()).toBe(false);
     // Cinder's exchange is not durable: after the restart it is gone until someone declares it,
     // and B rebinds its durable queue when it reconnects.
     await b.waitForLog('consuming notifications', 60_000, 2);

@@ -2,12 +2,20 @@
 # Guest scenario for the backup engine on real LVM (runs INSIDE the storage-node guest):
 #   thick and thin backups that succeed and leave nothing behind; bad input (shell
 #   metacharacters, missing LV, no room for the COW, unwritable or full destination);
-#   snapshot overflow while archiving; SIGKILL mid-archive, then `reap`, then a good backup.
+#   snapshot overflow while archiving; cancelled mid-archive through the abort signal
+#   (SIGTERM: the same AbortSignal the agent's cancel path aborts); SIGKILL mid-archive,
+#   then `reap`, then a good backup.
 # Disks: /dev/vda (the VG), /dev/vdb (the backup destination). Needs $CLB_CLI (cli.js).
 # Prints "RESULT <name> ok|fail [detail]" lines that the test asserts on; exits 0 unless
-# the setup itself broke.
+# the setup itself broke, and then exits 1 with a "SETUP FAILED" line.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+
+setup_failed() { echo "SETUP FAILED: $*" >&2; exit 1; }
+# must CMD...: a set-up step inside the cases; its failure ends the scenario.
+must() { "$@" || setup_failed "$* (exit $?)"; }
+# need_parts N: the last clb_map gave N partition devices (mapfile cannot see its failure).
+need_parts() { [ "${#parts[@]}" = "$1" ] || setup_failed "kpartx mapped ${#parts[@]} partitions, want $1"; }
 
 CLI=(node "$CLB_CLI")
 DEST=/backups
@@ -39,18 +47,29 @@ expect_code() {
 }
 
 clb_log "setup"
+# Every set-up command must succeed: -e (and -E for functions) until "setup done".
+set -eE
+trap 'setup_failed "line $LINENO: $BASH_COMMAND"' ERR
+# reap-spared-dmeventd means nothing without a dmeventd (LVM starts it to monitor snapshots).
+command -v dmeventd >/dev/null || setup_failed "dmeventd is not installed"
 clb_make_vg /dev/vda
-mkfs.ext4 -q /dev/vdb && mkdir -p "$DEST" && mount /dev/vdb "$DEST"
+# (one command a line: -e does not stop at a failure inside an && list)
+mkfs.ext4 -q /dev/vdb
+mkdir -p "$DEST"
+mount /dev/vdb "$DEST"
 LV=volume-$(clb_new_uuid)
 dev=$(clb_thick_lv "$LV" 560)
 clb_gpt_layout "$dev"
 mapfile -t parts < <(clb_map "$dev")
+need_parts 3
 mkfs.ext4 -q -L data "${parts[0]}"
 mkfs.xfs -q -f -L logs "${parts[1]}"
 head -c 8M /dev/urandom >"${parts[2]}"
 mkdir -p /mnt/o1 /mnt/o2
-mount "${parts[0]}" /mnt/o1 && mount "${parts[1]}" /mnt/o2
-clb_populate /mnt/o1 && clb_populate /mnt/o2
+mount "${parts[0]}" /mnt/o1
+mount "${parts[1]}" /mnt/o2
+clb_populate /mnt/o1
+clb_populate /mnt/o2
 # Bulk so that archiving takes a few seconds even here (overflow and SIGKILL need time).
 head -c 32M /dev/urandom >/mnt/o1/bulk/random-32M
 umount /mnt/o1 /mnt/o2
@@ -59,7 +78,11 @@ THIN=volume-$(clb_new_uuid)
 clb_thin_pool pool 400
 tdev=$(clb_thin_lv "$THIN" 300 pool)
 mkfs.ext4 -q -L thin "$tdev"
-mount "$tdev" /mnt/o1 && clb_populate /mnt/o1 && umount /mnt/o1
+mount "$tdev" /mnt/o1
+clb_populate /mnt/o1
+umount /mnt/o1
+trap - ERR
+set +eE
 clb_log "setup done"
 
 # --- a good thick backup, verified ----------------------------------------------------
@@ -94,11 +117,13 @@ expect_code missing-lv "$WORK/missing.json" LV_NOT_FOUND
 "${CLI[@]}" backup --lv "$VG/$LV" --snapshot-size 100G --dest "$DEST" --json >"$WORK/space.json" 2>/dev/null
 expect_code no-space "$WORK/space.json" NO_SNAPSHOT_SPACE
 check_clean no-space
-mkdir -p /ro && mount -t tmpfs -o ro,size=1m tmpfs /ro
+must mkdir -p /ro
+must mount -t tmpfs -o ro,size=1m tmpfs /ro
 "${CLI[@]}" backup --lv "$VG/$LV" --dest /ro/backups --json >"$WORK/ro.json" 2>/dev/null
 expect_code dest-not-writable "$WORK/ro.json" DEST_NOT_WRITABLE
 check_clean dest-not-writable
-mkdir -p /small && mount -t tmpfs -o size=4m tmpfs /small
+must mkdir -p /small
+must mount -t tmpfs -o size=4m tmpfs /small
 "${CLI[@]}" backup --lv "$VG/$LV" --dest /small --json >"$WORK/full.json" 2>"$WORK/full.err"
 expect_code dest-full "$WORK/full.json" DEST_FULL
 check_clean dest-full
@@ -108,7 +133,8 @@ check_clean dest-full
 clb_log "overflow"
 before=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
 mapfile -t parts < <(clb_map "$dev")
-mount "${parts[0]}" /mnt/o1
+need_parts 3
+must mount "${parts[0]}" /mnt/o1
 s=$(t)
 "${CLI[@]}" backup --lv "$VG/$LV" --snapshot-size 8M --dest "$DEST" --json >"$WORK/overflow.json" 2>"$WORK/overflow.err" &
 bpid=$!
@@ -122,7 +148,8 @@ after=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
 [ "$before" = "$after" ] && result overflow-no-archive ok || result overflow-no-archive fail "$before -> $after"
 check_clean overflow
 rm -f /mnt/o1/overflow.bin
-umount /mnt/o1 && clb_unmap "$dev"
+must umount /mnt/o1
+must clb_unmap "$dev"
 
 # --- overflow before anything is read -------------------------------------------------
 # The origin is written without pause from before the snapshot exists, so its 4 MiB COW
@@ -130,7 +157,8 @@ umount /mnt/o1 && clb_unmap "$dev"
 # fails, the error must name the overflow.
 clb_log "early overflow"
 mapfile -t parts < <(clb_map "$dev")
-mount "${parts[0]}" /mnt/o1
+need_parts 3
+must mount "${parts[0]}" /mnt/o1
 ( while :; do dd if=/dev/urandom of=/mnt/o1/churn.bin bs=1M count=16 conv=fsync status=none; done ) &
 churn=$!
 sleep 2
@@ -139,7 +167,37 @@ kill $churn; wait $churn 2>/dev/null
 expect_code early-overflow "$WORK/early.json" SNAPSHOT_OVERFLOW
 check_clean early-overflow
 rm -f /mnt/o1/churn.bin
-umount /mnt/o1 && clb_unmap "$dev"
+must umount /mnt/o1
+must clb_unmap "$dev"
+
+# --- cancelled mid-archive through the abort signal ------------------------------------
+# SIGTERM makes the CLI abort the AbortSignal it gave backupLv, the signal the agent aborts
+# when a job is cancelled: the backup must stop with ABORTED and undo everything itself
+# (no reap): no snapshot, map, mount, run directory or .partial.
+clb_log "cancel"
+before=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
+"${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/cancel.json" 2>"$WORK/cancel.err" &
+bpid=$!
+archiving=no
+for _ in $(seq 1 600); do
+  if pgrep -x tar >/dev/null && grep -q " $RUNROOT/" /proc/mounts && lvs --noheadings -o lv_name "$VG" | grep -q clb-; then
+    archiving=yes
+    break
+  fi
+  sleep 0.1
+done
+left=$(leftovers | tr '\n' ' ')
+kill -TERM $bpid
+s=$(t)
+wait $bpid
+echo "cancel: rc=$? stopped $(awk -v a="$s" -v b="$(t)" 'BEGIN{print b-a}') s after SIGTERM"
+# The cancel must have hit a running archive (snapshot, mount and tar all there).
+case "$archiving $left" in yes*lv:clb-*mount:*) result cancel-mid-archive ok ;; *) result cancel-mid-archive fail "$archiving $left" ;; esac
+expect_code cancel-aborted "$WORK/cancel.json" ABORTED
+after=$(find "$DEST/$LV" -mindepth 1 -maxdepth 1 | wc -l)
+[ "$before" = "$after" ] && result cancel-no-backup ok || result cancel-no-backup fail "$before -> $after"
+pgrep -x tar >/dev/null && result cancel-no-tar fail "$(pgrep -a -x tar)" || result cancel-no-tar ok
+check_clean cancel
 
 # --- SIGKILL mid-archive, reap, back up again ------------------------------------------
 clb_log "sigkill and reap"
@@ -160,8 +218,9 @@ case "$left" in *lv:clb-*mount:*) result killed-left-something ok ;; *) result k
 cat "$WORK/reap.json"
 result reap-status "$(json "$WORK/reap.json" 'j.status')" "$(tail -c 400 "$WORK/reap.err")"
 result reap-kinds "$(json "$WORK/reap.json" '["snapshot","mount","map","dir"].every(k => j.removed.some(r => r.kind === k)) ? "ok" : "fail"')" "$(json "$WORK/reap.json" 'j.removed.map(r => r.kind).join(",")')"
-if [ -z "$dmeventd" ]; then result reap-spared-dmeventd ok "(none was running)"
-elif kill -0 "$dmeventd" 2>/dev/null; then result reap-spared-dmeventd ok; else result reap-spared-dmeventd fail; fi
+if [ -z "$dmeventd" ]; then result reap-spared-dmeventd fail "no dmeventd was running, nothing to spare"
+elif kill -0 "$dmeventd" 2>/dev/null; then result reap-spared-dmeventd ok "pid $dmeventd"
+else result reap-spared-dmeventd fail "dmeventd $dmeventd is gone"; fi
 # A SIGKILLed run's unfinished directory stays as <id>.partial (never a backup) until the
 # next backup of the volume sweeps it.
 check_clean reaped '^partial:'

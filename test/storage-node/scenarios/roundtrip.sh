@@ -171,7 +171,9 @@ case_thin() {
   local used_src used_dst
   used_src=$(lvs --noheadings --units b --nosuffix -o data_percent "$VG/$src" | tr -d ' ')
   used_dst=$(lvs --noheadings --units b --nosuffix -o data_percent "$VG/$dst" | tr -d ' ')
-  if awk -v a="$used_src" -v b="$used_dst" 'BEGIN { exit !(b <= a * 1.5 + 2 && b < 50) }'; then
+  # Both must be numbers: awk would read empty values as 0 and pass.
+  if [[ $used_src =~ ^[0-9]+(\.[0-9]+)?$ && $used_dst =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+    awk -v a="$used_src" -v b="$used_dst" 'BEGIN { exit !(a > 0 && b > 0 && b <= a * 1.5 + 2 && b < 50) }'; then
     result "$c" thin-allocation PASS "source ${used_src}% target ${used_dst}%"
   else
     result "$c" thin-allocation FAIL "source ${used_src}% target ${used_dst}%"
@@ -215,12 +217,21 @@ TABLE
   clb_unmap "/dev/$VG/$dst"
 }
 
-# restore_code CASE NAME MANIFEST TARGET WANT: a restore that must fail with error code WANT.
+# restore_code CASE NAME MANIFEST TARGET WANT: a restore that must fail with error code WANT,
+# or succeed (status "ok", exit 0) when WANT is "ok".
 restore_code() {
-  local code
-  "${CLI[@]}" restore --manifest "$3" --target "$4" --json >"$WORK/$1-$2.json" 2>/dev/null && true
-  code=$(jq -r '.error.code // "none"' "$WORK/$1-$2.json" 2>/dev/null)
-  if [ "$code" = "$5" ]; then result "$1" "$2" PASS "$code"; else result "$1" "$2" FAIL "got $code, want $5"; fi
+  local got rc want_rc
+  "${CLI[@]}" restore --manifest "$3" --target "$4" --json >"$WORK/$1-$2.json" 2>/dev/null
+  rc=$?
+  got=$(jq -r 'if .status == "ok" then "ok" else (.error.code // "no error code") end' "$WORK/$1-$2.json" 2>/dev/null)
+  [ -n "$got" ] || got="no JSON result"
+  # A success exits 0 and a refusal does not.
+  if [ "$5" = ok ]; then want_rc=0; else want_rc=1; fi
+  if [ "$got" = "$5" ] && [ "$((rc != 0))" = "$want_rc" ]; then
+    result "$1" "$2" PASS "$got"
+  else
+    result "$1" "$2" FAIL "got $got (exit $rc), want $5"
+  fi
 }
 
 case_refuse() {
@@ -235,7 +246,10 @@ case_refuse() {
   mkdir -p "$WORK/$c-src"
   mount "${p[0]}" "$WORK/$c-src"
   for i in $(seq 1 20); do head -c 200000 /dev/urandom >"$WORK/$c-src/f$i"; done
+  clb_walk "$WORK/$c-src" >"$WORK/$c-walk1.before"
   umount "$WORK/$c-src"
+  clb_identity "${p[0]}" >"$WORK/$c-id1.before"
+  clb_table "/dev/$VG/$src" >"$WORK/$c-table.before"
   clb_unmap "/dev/$VG/$src"
   "${CLI[@]}" backup --lv "$VG/$src" --dest "$DEST" --json >"$WORK/$c-backup.json"
   manifest=$(jq -r .manifest "$WORK/$c-backup.json")
@@ -263,7 +277,9 @@ case_refuse() {
   restore_code "$c" in-use "$manifest" "/dev/$VG/$dst" TARGET_IN_USE
   clb_unmap "/dev/$VG/$dst"
   # And after all that, the good backup still restores onto the same target.
-  restore_code "$c" good-after-failures "$manifest" "/dev/$VG/$dst" none
+  restore_code "$c" good-after-failures "$manifest" "/dev/$VG/$dst" ok
+  check_restored "$c" "$dst" 1 1
+  clb_unmap "/dev/$VG/$dst"
 }
 
 clb_make_vg /dev/vda
