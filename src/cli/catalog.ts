@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { rebuildCatalog } from '../catalog/rebuild.js';
+import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -24,15 +25,19 @@ function parse(argv: string[]) {
   }
 }
 
-export async function run(argv: string[], ctx: CommandContext): Promise<number> {
+export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   const { values, positionals } = parse(argv);
   if (positionals.length !== 1 || positionals[0] !== 'rebuild') {
     throw new AppError('INVALID_ARGUMENT', USAGE);
   }
   if (values.dest === undefined)
     throw new AppError('INVALID_ARGUMENT', `--dest is required\n${USAGE}`);
-  const logger = createLogger({ level: process.env['CLB_LOG_LEVEL'] ?? 'warn' });
-  const pool = createPool({ applicationName: 'cinder-lvm-backup catalog rebuild', max: 1 });
+  const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
+  const pool = createPool({
+    url: databaseUrlOf(config),
+    applicationName: 'cinder-lvm-backup catalog rebuild',
+    max: 1,
+  });
   try {
     const report = await rebuildCatalog(pool, {
       dest: values.dest,

@@ -90,6 +90,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   catalog: {
     summary: 'rebuild the backup rows from the manifests on a destination (rebuild --dest DIR)',
+    settings: { require: DB },
     load: async () => (await import('./catalog.js')).run,
   },
   reap: {
