@@ -256,8 +256,11 @@ describe('catalog rebuild from the manifests on a destination', () => {
     const targetImage = join(work, 'target.img');
     await runCommand('truncate', ['-s', '128M', targetImage]);
     const target = await attach(targetImage, false);
-    const restore = await cli(['restore', '--manifest', newest, '--target', target], db.url);
-    expect(restore.json['status'], restore.stderr).toBe('ok');
+    const restore = await cli(
+      ['restore', '--manifest', newest, '--target', target, '--force'],
+      db.url,
+    );
+    expect(restore.json['status'], JSON.stringify(restore.json)).toBe('ok');
     await ensurePartitions(target, 1);
     const mnt = join(work, 'restored');
     await mkdir(mnt, { recursive: true });
