@@ -66,6 +66,22 @@ export async function buildApiServer(
   app.setErrorHandler(handlers.onError);
   app.setNotFoundHandler(handlers.onNotFound);
   app.decorateRequest('caller', null);
+  // Clients that POST without a body often still say it is a form (curl -d '', axios):
+  // accept that empty body as no body; any real form content is not JSON, so refused.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      if (body === '') done(null, undefined);
+      else {
+        done(
+          new AppError('INVALID_ARGUMENT', 'request bodies are JSON (application/json)', {
+            details: { status: 415 },
+          }),
+        );
+      }
+    },
+  );
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -8,6 +8,7 @@ import { openstackConfigured } from '../config/openstack-credentials.js';
 import type { BusTrust } from '../notifications/process-message.js';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../policy/policy.js';
 import { mailSettingsOf, type MailSettings } from '../report/mail-settings.js';
+import type { ControllerHttpSettings } from './controller-http.js';
 
 export interface ControllerConfig {
   databaseUrl: string;
@@ -39,6 +40,8 @@ export interface ControllerConfig {
   openstackConfigured: boolean;
   /** Mail reports (daily report, failure mails); null when [mail] smtp_url is not set. */
   mail: MailSettings | null;
+  /** The HTTP API and /metrics ([api], [metrics]). */
+  http: ControllerHttpSettings;
 }
 
 /** The settings the controller cannot start without. */
@@ -94,5 +97,11 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     },
     openstackConfigured: openstackConfigured(config.openstack),
     mail: mailSettingsOf(config),
+    http: {
+      apiListen: config.api.listen,
+      metricsListen: config.metrics.listen,
+      adminRole: config.api.adminRole,
+      actionRole: config.api.actionRole,
+    },
   };
 }

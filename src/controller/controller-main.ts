@@ -18,8 +18,9 @@ function openstackDeps(
   credentials: NonNullable<Config['openstackCredentials']>,
   logger: Logger,
 ): ControllerDeps {
-  const { cinder } = createOpenStackClients({ credentials, logger });
+  const { cinder, session } = createOpenStackClients({ credentials, logger });
   return {
+    keystone: session,
     lookup: cinderVolumeLookup(cinder),
     leaderServices: (pool, hooks) => [
       new InventoryPoller({
@@ -28,6 +29,7 @@ function openstackDeps(
         logger,
         intervalSeconds: config.pollIntervalSeconds,
         onPolled: () => hooks.afterPoll(),
+        onPollFinished: hooks.pollFinished,
       }),
     ],
   };

@@ -2,8 +2,10 @@
  * The controller process: the notification consumer on every instance, and, on the holder
  * of the leadership lock only, the inventory poller, the scheduler and housekeeping.
  *
- * Close order (stop): what started is undone in reverse (a CleanupStack): the leadership
- * stops its leader work (a pass in progress finishes) and ends its session (releasing the
+ * The HTTP API and /metrics (controller-http.ts) listen once the consumer runs.
+ *
+ * Close order (stop): what started is undone in reverse (a CleanupStack): the HTTP servers
+ * stop accepting and finish their requests, the leadership stops its leader work (a pass in progress finishes) and ends its session (releasing the
  * lock), the consumer stops consuming and finishes the message in hand, its channel and
  * connection close, and last the Postgres pool.
  */
@@ -17,11 +19,14 @@ import { runSchedulerPass } from '../jobs/scheduler.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { processMessage } from '../notifications/process-message.js';
 import type { MailSettings } from '../report/mail-settings.js';
 import { smtpMailer, type SendMail } from '../report/mailer.js';
 import { ReportService } from '../report/report-service.js';
+import type { KeystoneSession } from '../openstack/keystone.js';
 import type { ControllerConfig } from './controller-config.js';
+import { ControllerHttp, NO_COUNTERS } from './controller-http.js';
 import { Leadership } from './leadership.js';
 import { PeriodicTask } from '../lifecycle/periodic-task.js';
 
@@ -37,9 +42,18 @@ export interface ControllerDeps {
   /** Cinder lookup for payloads that are not enough (absent: payloads alone). */
   lookup?: VolumeLookup;
   /** Builds the leader-only services that need OpenStack (the inventory poller). */
-  leaderServices?: (pool: pg.Pool, hooks: { afterPoll: () => Promise<void> }) => LeaderService[];
+  leaderServices?: (pool: pg.Pool, hooks: LeaderHooks) => LeaderService[];
+  /** Keystone for the HTTP API (validating callers' tokens); absent: the API stays off. */
+  keystone?: KeystoneSession;
   /** How mail leaves (default: SMTP to config.mail.server). */
   sendMail?: SendMail;
+}
+
+/** What leader services report back to the controller. */
+export interface LeaderHooks {
+  afterPoll: () => Promise<void>;
+  /** An inventory poll ended (for metrics). */
+  pollFinished: ControllerMetrics['pollFinished'];
 }
 
 export class Controller {
@@ -47,6 +61,7 @@ export class Controller {
   private leaderTasks: LeaderService[] = [];
   /** What start() set up, undone newest first by stop(). */
   private readonly started = new CleanupStack();
+  private counters: ControllerMetrics = NO_COUNTERS;
   private stopRequested = false;
   private readonly log: Logger;
 
@@ -73,6 +88,9 @@ export class Controller {
     try {
       await assertSchemaCurrent(pool);
       if (this.stopRequested) return;
+      const http = new ControllerHttp(c.http, pool, this.deps.logger ?? silentLogger);
+      const counters = http.counters;
+      this.counters = counters;
       const consumer = new NotificationConsumer({
         url: c.amqpUrls,
         exchanges: c.exchanges,
@@ -83,8 +101,8 @@ export class Controller {
         routingKeys: c.routingKeys,
         prefetch: c.prefetch,
         logger: this.deps.logger,
-        handle: (body, meta) =>
-          processMessage(
+        handle: async (body, meta) => {
+          const d = await processMessage(
             body,
             {
               pool,
@@ -94,8 +112,18 @@ export class Controller {
               ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
             },
             meta,
-          ),
-        onDeadLetter: (record) => recordDeadLetter(pool, record),
+          );
+          counters.notificationHandled(
+            d.action,
+            d.action === 'ack' ? d.result.outcome : d.action,
+            d.notification?.timestamp ?? null,
+          );
+          return d;
+        },
+        onDeadLetter: async (record) => {
+          counters.notificationDeadLettered();
+          await recordDeadLetter(pool, record);
+        },
       });
       // Registered before it connects: a stop() while it waits for the broker ends the wait.
       this.started.push('stop the notification consumer', () => consumer.stop());
@@ -115,6 +143,9 @@ export class Controller {
         await leadership.stop();
       });
       leadership.start();
+      // Last to start, first to stop: no request starts while the rest goes away.
+      this.started.push('close the HTTP API and /metrics', () => http.stop());
+      await http.start(consumer, this.deps.keystone ?? null);
       this.log.info(
         { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },
         'controller started',
@@ -163,6 +194,7 @@ export class Controller {
     const extra =
       this.deps.leaderServices?.(pool, {
         afterPoll: async () => void (await this.schedulerPass(pool)),
+        pollFinished: (...args) => this.counters.pollFinished(...args),
       }) ?? [];
     this.leaderTasks = [...tasks, ...extra];
     for (const t of this.leaderTasks) t.start();

@@ -206,6 +206,8 @@ export interface InventoryPollerOptions extends Omit<PollOptions, 'signal'> {
   intervalSeconds: number;
   /** Runs after each successful poll, outside its transaction (e.g. a scheduler pass). */
   onPolled?: (result: PollResult) => Promise<void>;
+  /** Told of every poll's end: its duration, its error code (null: ok), volumes listed. */
+  onPollFinished?: (seconds: number, errorCode: string | null, volumes: number | null) => void;
 }
 
 /**
@@ -242,16 +244,20 @@ export class InventoryPoller {
   /** Runs a poll now, or joins the one under way. */
   pollNow(): Promise<PollResult> {
     const confirmedDeletions = new Set(this.lastResult?.heldDeletions ?? []);
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     this.running ??= pollInventory({ ...this.opts, confirmedDeletions, signal: this.abort.signal })
       .then((r) => {
         this.lastResult = r;
         this.lastError = null;
         this.lastSuccessAt = new Date();
+        this.opts.onPollFinished?.(seconds(), null, r.volumes);
         return r;
       })
       .catch((err: unknown) => {
         const e = toAppError(err);
         this.lastError = e;
+        this.opts.onPollFinished?.(seconds(), e.code, null);
         throw e;
       })
       .finally(() => {

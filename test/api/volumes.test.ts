@@ -219,6 +219,16 @@ describe('POST /v1/volumes/{id}/backups', () => {
     const v = await tb.addVolume(tb.projectA);
     const odd = await post(`/v1/volumes/${v.id}/backups`, alice, { force: true });
     expect(odd.statusCode).toBe(400);
+    const form = (payload: string) =>
+      tb.app.inject({
+        method: 'POST',
+        url: `/v1/volumes/${v.id}/backups`,
+        headers: { 'x-auth-token': alice, 'content-type': 'application/x-www-form-urlencoded' },
+        payload,
+      });
+    // curl -d '' and axios send an empty form: that is no body; a real form is refused.
+    expect((await form('')).statusCode).toBe(202);
+    expect((await form('force=1')).statusCode).toBe(415);
     const big = await tb.app.inject({
       method: 'POST',
       url: `/v1/volumes/${v.id}/backups`,

@@ -27,7 +27,14 @@ export class ControllerProcess {
   ) {
     this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', ...env },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '/root',
+        // Ports the OS picks: tests run controllers side by side (and files in parallel).
+        CLB_API_LISTEN: '127.0.0.1:0',
+        CLB_METRICS_LISTEN: '127.0.0.1:0',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let partial = '';
