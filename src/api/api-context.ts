@@ -7,6 +7,7 @@ import { getBackupDetail, type BackupDetail } from '../db/backups.js';
 import type { Queryable } from '../db/queryable.js';
 import { getVolume, type Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import type { Job } from '../jobs/job.js';
 import { getJob } from '../jobs/queue.js';
 import { canSee, isAdmin, type Caller, type RoleNames } from './caller.js';
@@ -23,6 +24,8 @@ export interface ApiContext {
   roles: RoleNames;
   /** Grace after a due time before a volume counts as overdue (s). */
   overdueGraceSeconds: number;
+  /** Cinder, to check a restore target (null: no OpenStack, restores refused). */
+  cinderLookup: VolumeLookup | null;
 }
 
 /** The authenticated caller of a /v1 request (the hook guarantees one). */

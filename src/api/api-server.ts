@@ -11,6 +11,7 @@
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Queryable } from '../db/queryable.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { ApiContext } from './api-context.js';
@@ -38,6 +39,8 @@ export interface ApiServerDeps {
   db: Queryable;
   tokens: TokenValidator;
   readiness: () => Promise<Readiness>;
+  /** Cinder lookups, for restore targets (absent: restores answer 503). */
+  cinderLookup?: VolumeLookup;
   logger?: Logger;
 }
 
@@ -60,6 +63,7 @@ export async function buildApiServer(
     db: deps.db,
     roles,
     overdueGraceSeconds: options.overdueGraceSeconds ?? 3600,
+    cinderLookup: deps.cinderLookup ?? null,
   };
   const wwwAuthenticate = `Keystone uri="${options.keystoneUrl}"`;
   const handlers = errorHandlers(logger, wwwAuthenticate);

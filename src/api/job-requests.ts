@@ -10,7 +10,7 @@ import type { Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import type { Job, JobKind } from '../jobs/job.js';
 import { enqueueJob, findOpenJob } from '../jobs/queue.js';
-import { checkTargetVolume } from '../jobs/restore-target-volume.js';
+import type { CheckedTargetVolume } from '../jobs/restore-target-volume.js';
 
 export interface JobRequestResult {
   job: Job;
@@ -105,37 +105,30 @@ export function requestVerify(
   );
 }
 
-/** Restore one backup onto another volume of the same storage host. */
-export async function requestRestore(
+/**
+ * Restore one backup onto another volume of the same storage host: `target` is the record
+ * the agent requires (agent/restore-job.ts), checked in Cinder by the route.
+ */
+export function requestRestore(
   db: Queryable,
   source: Volume,
   backupRowId: number,
-  target: Volume,
+  target: CheckedTargetVolume,
   requestedBy: string,
 ): Promise<JobRequestResult> {
-  // The record the agent requires (agent/restore-job.ts): what was checked, from the inventory
-  // the poller keeps from Cinder; TARGET_REFUSED when the target is attached or elsewhere.
-  const att = await db.query<{ attachments: unknown[] }>(
-    'SELECT attachments FROM volumes WHERE id = $1',
-    [target.id],
-  );
-  const targetVolume = checkTargetVolume(
-    { ...target, attachments: att.rows[0]?.attachments ?? [] },
-    source.backendHost ?? '',
-    new Date(),
-  );
   return enqueueOrJoin(
     db,
     source,
     'restore',
-    {
-      backupRowId,
-      targetVolumeId: target.id,
-      targetLvName: target.lvName,
-      targetVolume,
-      requestedBy,
+    { backupRowId, targetVolume: target, requestedBy },
+    (open) => {
+      const t = open.payload['targetVolume'];
+      return (
+        open.payload['backupRowId'] === backupRowId &&
+        typeof t === 'object' &&
+        t !== null &&
+        (t as { id?: unknown }).id === target.id
+      );
     },
-    (open) =>
-      open.payload['backupRowId'] === backupRowId && open.payload['targetVolumeId'] === target.id,
   );
 }

@@ -12,6 +12,7 @@ import type { ListenAddress } from '../config/setting-types.js';
 import { consumerCheck, keystoneCheck, postgresCheck } from '../api/readiness-checks.js';
 import { readinessProbe } from '../api/readiness.js';
 import { TokenValidator } from '../api/token-validator.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import type { Logger } from '../log.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { buildMetricsServer } from '../metrics/metrics-server.js';
@@ -53,7 +54,11 @@ export class ControllerHttp {
   }
 
   /** Listens; without a Keystone session the API stays off (it could not check a token). */
-  async start(consumer: { consuming: boolean }, keystone: KeystoneSession | null): Promise<void> {
+  async start(
+    consumer: { consuming: boolean },
+    keystone: KeystoneSession | null,
+    cinderLookup: VolumeLookup | null,
+  ): Promise<void> {
     const s = this.settings;
     if (keystone === null) {
       this.logger.warn('no OpenStack credentials: the HTTP API is off (it needs Keystone)');
@@ -71,6 +76,7 @@ export class ControllerHttp {
           db: this.pool,
           tokens,
           logger: this.logger,
+          ...(cinderLookup === null ? {} : { cinderLookup }),
           readiness: readinessProbe([
             postgresCheck(this.pool),
             consumerCheck(consumer),

@@ -145,7 +145,7 @@ export class Controller {
       leadership.start();
       // Last to start, first to stop: no request starts while the rest goes away.
       this.started.push('close the HTTP API and /metrics', () => http.stop());
-      await http.start(consumer, this.deps.keystone ?? null);
+      await http.start(consumer, this.deps.keystone ?? null, this.deps.lookup ?? null);
       this.log.info(
         { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },
         'controller started',

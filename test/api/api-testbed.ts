@@ -13,7 +13,8 @@ import { amqpConnectCheck, keystoneCheck, postgresCheck } from '../../src/api/re
 import { TokenValidator } from '../../src/api/token-validator.js';
 import { getVolume, type Volume } from '../../src/db/volumes.js';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
-import { KeystoneSession } from '../../src/openstack/keystone.js';
+import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
+import { createOpenStackClients } from '../../src/openstack/clients.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
@@ -107,7 +108,7 @@ export function useApiTestbed(
       token: () => issueToken(emu, user, `${user}-pw`, projectId),
     });
     const credentials = await loadOpenStackCredentials({ env: emu.env() });
-    const session = new KeystoneSession({ credentials });
+    const { session, cinder } = createOpenStackClients({ credentials });
     const tokens = new TokenValidator({
       validate: (t) => session.validateToken(t, { retry: { attempts: 1, timeoutMs: 5000 } }),
     });
@@ -116,6 +117,7 @@ export function useApiTestbed(
       {
         db: db.pool,
         tokens,
+        cinderLookup: cinderVolumeLookup(cinder),
         readiness: readinessProbe(
           options.readiness ?? [
             postgresCheck(db.pool),
@@ -183,6 +185,16 @@ export function useApiTestbed(
     async addVolume(projectId, extra = {}) {
       const id = randomUUID();
       const pool = get('db').pool;
+      // The same volume in the emulated Cinder (restore targets are checked there).
+      await get('emu').control.createVolume({
+        id,
+        name: extra.name ?? `vol-${id.slice(0, 8)}`,
+        projectId,
+        size: extra.sizeGb ?? 1,
+        status: extra.status ?? 'available',
+        host: `${extra.host ?? 'stor1'}@lvm#LVM`,
+        metadata: { backup: 'daily' },
+      });
       await putVolume(pool, {
         id,
         name: extra.name ?? `vol-${id.slice(0, 8)}`,

@@ -306,7 +306,7 @@ describe('backups, verify, restore, jobs', () => {
     }
   });
 
-  it('restores only to a fit volume of the same storage host', async () => {
+  it('restores only to a volume Cinder reports fit, on the same storage host', async () => {
     const src = await tb.addVolume(tb.projectA, { sizeGb: 1 });
     const backup = await addGoodBackup(tb.db.pool, src.id, { sizeBytes: 2 * 1024 ** 3 });
     const cases: [string, Promise<{ id: string }>, number, string][] = [
@@ -315,13 +315,13 @@ describe('backups, verify, restore, jobs', () => {
         'attached',
         tb.addVolume(tb.projectA, { sizeGb: 5, status: 'in-use' }),
         409,
-        'TARGET_IN_USE',
+        'TARGET_REFUSED',
       ],
       [
         'other host',
         tb.addVolume(tb.projectA, { sizeGb: 5, host: 'stor2' }),
-        400,
-        'INVALID_ARGUMENT',
+        409,
+        'TARGET_REFUSED',
       ],
       ['itself', Promise.resolve(src), 400, 'INVALID_ARGUMENT'],
       [
@@ -345,11 +345,25 @@ describe('backups, verify, restore, jobs', () => {
       'SELECT payload FROM jobs WHERE id = $1',
       [ok.json<JobBody>().job.id],
     );
+    // The record the agent re-checks before it writes /dev/<its VG>/<lvName>.
     expect(job.rows[0]?.payload).toMatchObject({
       backupRowId: backup,
-      targetVolumeId: fit.id,
-      targetLvName: fit.lvName,
+      targetVolume: {
+        id: fit.id,
+        lvName: fit.lvName,
+        backendHost: 'stor1@lvm',
+        status: 'available',
+        attachments: 0,
+      },
     });
+    // A volume Cinder sees attached now is refused even if the inventory says available.
+    const stale = await tb.addVolume(tb.projectA, { sizeGb: 2 });
+    await tb.emu.control.attachVolume(stale.id, '9e7c1f3a-2b4d-4e6f-8a1b-3c5d7e9f1a2b');
+    const refused = await post(`/v1/backups/${backup}/restore`, ada, {
+      target_volume_id: stale.id,
+    });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json<{ error: { code: string } }>().error.code).toBe('TARGET_REFUSED');
     const missingBody = await post(`/v1/backups/${backup}/restore`, ada, {});
     expect(missingBody.statusCode).toBe(400);
   });

@@ -2,9 +2,9 @@
  * `/v1/backups/{id}`: one backup with a summary of its manifest, verify it, restore it.
  */
 import type { FastifyInstance } from 'fastify';
-import { getVolume } from '../../db/volumes.js';
 import { AppError } from '../../errors.js';
 import { countOpenJobs } from '../../jobs/queue.js';
+import { checkTargetVolume } from '../../jobs/restore-target-volume.js';
 import { requireActionRole, requireAdminRole } from '../caller.js';
 import { adminOf, callerOf, visibleBackup, type ApiContext } from '../api-context.js';
 import { requestRestore, requestVerify } from '../job-requests.js';
@@ -90,8 +90,9 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         summary: 'Restore a backup to another volume (admins only)',
         description:
-          'Queues a restore of the backup onto `target_volume_id`: a volume of the same ' +
-          'storage host, available (not attached), at least as large as the backed-up volume.',
+          'Queues a restore of the backup onto `target_volume_id`: a volume that Cinder ' +
+          'reports available and detached, on the same storage host, at least as large as ' +
+          'the backed-up volume.',
         tags: ['backups'],
         params: rowIdParams,
         body: {
@@ -100,7 +101,10 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
           additionalProperties: false,
           properties: { target_volume_id: { type: 'string', pattern: UUID_PATTERN } },
         },
-        response: { 202: jobAccepted, ...errorResponses(400, 401, 403, 404, 409, 413, 503) },
+        response: {
+          202: jobAccepted,
+          ...errorResponses(400, 401, 403, 404, 409, 413, 502, 503),
+        },
       },
     },
     async (req, reply) => {
@@ -109,13 +113,20 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
       requireAdminRole(caller, ctx.roles);
       usable(backup);
       const targetId = req.body.target_volume_id.toLowerCase();
-      const target = await getVolume(ctx.db, targetId);
-      if (target === null) {
-        throw new AppError('VOLUME_NOT_FOUND', `target volume ${targetId} is not in the inventory`);
+      if (ctx.cinderLookup === null) {
+        throw new AppError(
+          'OPENSTACK_UNAVAILABLE',
+          'restores need Cinder to check the target volume, and no OpenStack is configured',
+        );
       }
+      const source = volume.backendHost ?? '';
+      // As the CLI: Cinder, not the inventory, says whether the target may be overwritten.
+      const seen = await ctx.cinderLookup(targetId);
+      if (seen === null) throw new AppError('VOLUME_NOT_FOUND', `Cinder has no volume ${targetId}`);
+      const target = checkTargetVolume(seen, source, new Date());
       const problem = restoreTargetProblem({
-        source: volume,
-        target,
+        sourceVolumeId: volume.id,
+        target: { id: seen.id, sizeGb: seen.sizeGb },
         backupSourceBytes: manifestSummary(backup.manifest)?.['source_size_bytes'] as number | null,
         targetOpenJobs: await countOpenJobs(ctx.db, target.id),
       });
