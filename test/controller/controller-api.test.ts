@@ -37,7 +37,8 @@ afterAll(async () => {
 });
 
 async function addressOf(c: ControllerProcess, what: string): Promise<string> {
-  const until = Date.now() + 20_000;
+  // A loaded CI machine may take a while to start a tsx process.
+  const until = Date.now() + 60_000;
   for (;;) {
     const line = c.lines.find((l) => l.msg?.startsWith(`${what} listening on `));
     if (typeof line?.['address'] === 'string') return line['address'];
