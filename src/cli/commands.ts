@@ -37,7 +37,8 @@ const DB = ['database.connection'] as const;
 
 export const COMMANDS: Record<string, CommandEntry> = {
   restore: {
-    summary: 'write a backup onto a block device and check it (--manifest FILE --target DEV)',
+    summary:
+      'write a backup onto a block device and check it (--manifest FILE --target DEV), or stream its database dump out (--dump-to FILE|-)',
     settings: {},
     load: async () => (await import('./restore.js')).run,
   },
@@ -74,7 +75,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   backup: {
     summary:
-      'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR',
+      'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR; --ssh USER@HOST with --mysqldump/--freeze for application consistency',
     settings: {},
     load: async () => (await import('./backup.js')).run,
   },
@@ -92,6 +93,12 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'rebuild the backup rows from the manifests on a destination (rebuild --dest DIR)',
     settings: { require: DB },
     load: async () => (await import('./catalog.js')).run,
+  },
+  ssh: {
+    summary:
+      "trust an instance's SSH host key by its fingerprint: ssh add-host-key HOST[:PORT] --fingerprint SHA256:... (or ssh scan HOST)",
+    settings: {},
+    load: async () => (await import('./ssh.js')).run,
   },
   reap: {
     summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',

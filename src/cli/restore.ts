@@ -4,20 +4,28 @@
  * result against the manifest. Everything on the target is overwritten. The target must be
  * a Cinder volume LV (`/dev/<vg>/volume-<uuid>`) that nothing has open; any other device
  * needs `--force`.
+ * `restore --manifest FILE --dump-to FILE|-`: streams the backup's database dump out
+ * instead, checksum-verified (`… --dump-to - | mysql`).
  */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { restoreBackup } from '../engine/restore.js';
+import { streamDumpOut } from '../consistency/dump-restore.js';
 import { EXIT_FAILED, printJson, type CommandContext } from './output.js';
 import { createProgressBar } from './progress.js';
 
-function parse(argv: string[]): { manifest: string; target: string; force: boolean } {
+const USAGE = 'usage: restore --manifest FILE (--target DEV [--force] | --dump-to FILE|-) [--json]';
+
+function parse(
+  argv: string[],
+): { manifest: string; target: string; force: boolean } | { manifest: string; dumpTo: string } {
   let values: {
     manifest?: string | undefined;
     target?: string | undefined;
     force?: boolean | undefined;
+    'dump-to'?: string | undefined;
   };
   try {
     ({ values } = parseArgs({
@@ -26,6 +34,7 @@ function parse(argv: string[]): { manifest: string; target: string; force: boole
         manifest: { type: 'string' },
         target: { type: 'string' },
         force: { type: 'boolean' },
+        'dump-to': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -33,17 +42,41 @@ function parse(argv: string[]): { manifest: string; target: string; force: boole
   } catch (err) {
     throw new AppError('INVALID_ARGUMENT', `restore: ${(err as Error).message}`, { cause: err });
   }
-  if (values.manifest === undefined || values.target === undefined) {
-    throw new AppError(
-      'INVALID_ARGUMENT',
-      'usage: restore --manifest FILE --target DEV [--force] [--json]',
-    );
+  if (
+    values.manifest === undefined ||
+    (values.target === undefined) === (values['dump-to'] === undefined)
+  ) {
+    throw new AppError('INVALID_ARGUMENT', USAGE);
   }
-  return { manifest: values.manifest, target: values.target, force: values.force === true };
+  return values.target !== undefined
+    ? { manifest: values.manifest, target: values.target, force: values.force === true }
+    : { manifest: values.manifest, dumpTo: values['dump-to'] as string };
 }
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  const args = parse(argv);
+  const parsed = parse(argv);
+  if ('dumpTo' in parsed) {
+    const r = await streamDumpOut({
+      manifestPath: parsed.manifest,
+      out: parsed.dumpTo,
+      signal: ctx.signal,
+    });
+    // With `-` the dump itself is on stdout: the summary goes to stderr.
+    const summary = { status: 'ok', manifest: parsed.manifest, dumpTo: parsed.dumpTo, ...r };
+    if (parsed.dumpTo === '-') {
+      process.stderr.write(
+        ctx.json
+          ? `${JSON.stringify(summary)}\n`
+          : `dump ${r.file}: ${r.sqlBytes} bytes of SQL, sha256 ok\n`,
+      );
+    } else if (ctx.json) printJson(summary);
+    else
+      process.stdout.write(
+        `dump ${r.file} (${r.sqlBytes} bytes of SQL, sha256 ok) -> ${parsed.dumpTo}\n`,
+      );
+    return 0;
+  }
+  const args = parsed;
   const started = Date.now();
   const bar = createProgressBar(ctx.interactive && !ctx.json);
   let result;

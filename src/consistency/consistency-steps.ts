@@ -5,6 +5,7 @@
  * fails when the demanded level needs it fails the backup with its reason; otherwise the
  * backup goes on and the report says which lower level it reached and why.
  */
+import { rm } from 'node:fs/promises';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ConsistencyReport, ManifestDump } from '../engine/manifest.js';
@@ -105,6 +106,11 @@ export class ConsistencySteps {
   private async ssh(): Promise<SshEndpoint> {
     this.endpoint ??= await prepareSsh(this.req.ssh, this.ctx.runDir);
     return this.endpoint;
+  }
+
+  /** Removes the ssh config from the run directory (which is only ever rmdir'ed). */
+  async cleanup(): Promise<void> {
+    if (this.endpoint !== null) await rm(this.endpoint.configFile, { force: true });
   }
 
   /** Runs the dump (when asked) and stores it in the work directory. */

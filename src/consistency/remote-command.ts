@@ -110,3 +110,19 @@ export function freezeRemoteScript(mountpoints: readonly string[], boundSeconds:
     'exit $rc',
   ].join('\n');
 }
+
+const REMOTE_PATH = /^[A-Za-z0-9._@+/-]{1,255}$/;
+
+/**
+ * A path inside the instance (the mysqldump option file): absolute, or relative to the SSH
+ * user's home (where a remote command starts); safe characters only, no `..`.
+ */
+export function assertRemotePath(path: string): string {
+  if (!REMOTE_PATH.test(path) || path.split('/').includes('..') || path.startsWith('-')) {
+    throw new AppError(
+      'INVALID_ARGUMENT',
+      `option file path ${JSON.stringify(path.slice(0, 80))} is not a plain path`,
+    );
+  }
+  return path;
+}

@@ -63,6 +63,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
           })
         : null;
+      if (steps) ctx.stack.push('remove ssh config', () => steps.cleanup());
       const td = Date.now();
       await steps?.dump();
       if (steps) ctx.timings['mysqldump'] = Date.now() - td;

@@ -173,6 +173,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
           })
         : null;
+      if (steps) ctx.stack.push('remove ssh config', () => steps.cleanup());
       // The dump runs first, as the mission says: a consistent copy the snapshot cannot give.
       const td = Date.now();
       await steps?.dump();
