@@ -20,7 +20,11 @@ import { policyInputs } from '../policy/stored-policy.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
-  const files = [manifest.head, ...manifest.partitions.map((p) => p.archive ?? null)];
+  const files = [
+    manifest.dump ?? null,
+    manifest.head,
+    ...manifest.partitions.map((p) => p.archive ?? null),
+  ];
   return files
     .filter((f): f is NonNullable<typeof f> => f !== null && f !== undefined)
     .map((f) => ({
@@ -94,6 +98,13 @@ export const runBackup: JobHandler = async (ctx) => {
       archives: archiveLocations(m, result.backupDir),
       consistency: m.consistency,
       snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+      consistencyLevel:
+        m.consistencyReport?.reached ?? (m.consistency === 'crash' ? 'crash' : null),
+      consistencyDemanded: m.consistencyReport?.demanded ?? null,
+      consistencySteps: m.consistencyReport?.steps ?? [],
+      consistencyReason: m.consistencyReport?.reason ?? null,
+      freezeWindowMs: m.consistencyReport?.freezeWindowMs ?? null,
+      dumpBytes: m.dump?.bytes ?? null,
     });
     await ctx.record('backup.succeeded', m.backupId, {
       backupRowId: rowId,

@@ -134,6 +134,13 @@ export interface BackupSuccess {
   archives: ArchiveLocation[];
   consistency: string;
   snapshotPeakPercent: number | null;
+  /** Application consistency (null when no step inside the instance was asked for). */
+  consistencyLevel?: 'crash' | 'filesystem' | 'application' | null;
+  consistencyDemanded?: 'crash' | 'filesystem' | 'application' | null;
+  consistencySteps?: unknown[];
+  consistencyReason?: string | null;
+  freezeWindowMs?: number | null;
+  dumpBytes?: number | null;
 }
 
 /** Records a finished backup with its figures. */
@@ -146,7 +153,9 @@ export async function recordBackupSuccess(
     `UPDATE backups SET status = 'succeeded', finished_at = now(), backup_id = $2, location = $3,
             manifest_path = $4, manifest = $5, bytes_read = $6, bytes_written = $7,
             throughput_bytes_per_s = $8, archives = $9, consistency = $10,
-            snapshot_peak_percent = $11
+            snapshot_peak_percent = $11, consistency_level = $12, consistency_demanded = $13,
+            consistency_steps = $14, consistency_reason = $15, freeze_window_ms = $16,
+            dump_bytes = $17
       WHERE id = $1`,
     [
       id,
@@ -160,6 +169,12 @@ export async function recordBackupSuccess(
       JSON.stringify(s.archives),
       s.consistency,
       s.snapshotPeakPercent,
+      s.consistencyLevel ?? null,
+      s.consistencyDemanded ?? null,
+      JSON.stringify(s.consistencySteps ?? []),
+      s.consistencyReason ?? null,
+      s.freezeWindowMs ?? null,
+      s.dumpBytes ?? null,
     ],
   );
 }

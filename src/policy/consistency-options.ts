@@ -1,8 +1,9 @@
 /**
- * `backup:mysqldump` and `backup:freeze`: application-consistency options. Only parsed and
- * validated here; running them (SSH into the instance) is a later issue's work. Values come
- * from tenants and will reach a remote command line, so they are held to strict grammars.
+ * `backup:mysqldump`, `backup:freeze` and `backup:consistency`: application-consistency
+ * options, run by src/consistency/ (SSH into the instance). Values come from tenants and
+ * reach a remote command line, so they are held to strict grammars.
  */
+import { isLevel, LEVELS, type Level } from '../consistency/levels.js';
 
 /** Which databases to dump before the snapshot. */
 export interface MysqldumpOption {
@@ -18,8 +19,9 @@ export type OptionParse<T> = { ok: true; value: T | null } | { ok: false; reason
 
 const OFF = new Set(['off', 'false', 'no', '0', 'disabled']);
 const ALL = new Set(['on', 'true', 'yes', '1', 'all', 'enabled']);
-// MySQL identifiers may hold more, but a backup tag has no reason to: letters, digits, _ $ -.
-const DB_NAME = /^[A-Za-z0-9_$-]{1,64}$/;
+// MySQL identifiers may hold more, but a backup tag has no reason to: plain names only
+// (letters, digits, _ -); no `$`, quotes or spaces, which mean something to a shell.
+const DB_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 // Plain absolute paths of safe characters only; no globbing, quoting or spaces.
 const MOUNTPOINT = /^\/[A-Za-z0-9._@+/-]{0,254}$/;
 
@@ -35,7 +37,7 @@ export function parseMysqldump(value: string): OptionParse<MysqldumpOption> {
     if (!DB_NAME.test(n) || n.startsWith('-')) {
       return {
         ok: false,
-        reason: `backup:mysqldump database ${JSON.stringify(n.slice(0, 70))} is not a plain name (letters, digits, _ $ -)`,
+        reason: `backup:mysqldump database ${JSON.stringify(n.slice(0, 70))} is not a plain name (letters, digits, _ -)`,
       };
     }
   }
@@ -63,4 +65,14 @@ export function parseFreeze(value: string): OptionParse<FreezeOption> {
     }
   }
   return { ok: true, value: { mountpoints: [...new Set(paths)] } };
+}
+
+/** `crash`, `filesystem` or `application`: the level a backup must reach. */
+export function parseConsistency(value: string): OptionParse<Level> {
+  const text = value.trim().toLowerCase();
+  if (isLevel(text)) return { ok: true, value: text };
+  return {
+    ok: false,
+    reason: `backup:consistency must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(value.slice(0, 40))})`,
+  };
 }

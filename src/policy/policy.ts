@@ -7,11 +7,15 @@
  * - `backup:retention`: `7d`, `last=10`, `daily=7,weekly=4,monthly=6` (combinable);
  * - `backup:on`: events that also trigger a backup (`detach`, `resize`, ...);
  * - `backup:exclude`: comma-separated path globs inside the filesystems;
- * - `backup:mysqldump`, `backup:freeze`: application consistency (parsed, run later).
+ * - `backup:mysqldump`, `backup:freeze`: application consistency (SSH into the instance);
+ * - `backup:consistency`: crash | filesystem | application, the level a backup must reach
+ *   (default: what the two keys above ask for; `crash` makes them best effort).
  * Any other `backup:*` key is refused, so a typo (`backup:retension`) is reported rather
  * than silently ignored. A volume with an error gets no backups until it is fixed.
  */
+import { demandedLevel, type Level } from '../consistency/levels.js';
 import {
+  parseConsistency,
   parseMysqldump,
   parseFreeze,
   type FreezeOption,
@@ -33,6 +37,8 @@ export interface BackupPolicy {
   excludes: string[];
   mysqldump: MysqldumpOption | null;
   freeze: FreezeOption | null;
+  /** The level demanded by `backup:consistency`, or null (what the steps imply). */
+  consistency: Level | null;
 }
 
 /** One refused key and why. */
@@ -94,6 +100,7 @@ export const POLICY_KEYS = [
   'backup:exclude',
   'backup:mysqldump',
   'backup:freeze',
+  'backup:consistency',
 ] as const;
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -216,10 +223,34 @@ export function parsePolicy(
     }
   }
 
+  let consistency: Level | null = null;
+  const consistencyValue = values.get('backup:consistency');
+  if (consistencyValue !== undefined) {
+    const parsed = parseConsistency(consistencyValue);
+    if (!parsed.ok) problems.push({ key: 'backup:consistency', reason: parsed.reason });
+    else {
+      consistency = parsed.value;
+      const d = demandedLevel(consistency, {
+        mysqldump: mysqldump !== null,
+        freeze: freeze !== null,
+      });
+      if (!d.ok) problems.push({ key: 'backup:consistency', reason: d.reason });
+    }
+  }
+
   if (problems.length > 0 || schedule === null) return failure(problems);
   return {
     kind: 'policy',
-    policy: { schedule, scheduleText, retention, onEvents, excludes, mysqldump, freeze },
+    policy: {
+      schedule,
+      scheduleText,
+      retention,
+      onEvents,
+      excludes,
+      mysqldump,
+      freeze,
+      consistency,
+    },
   };
 }
 

@@ -37,7 +37,7 @@ async function success(volumeId: string, bytes: number, startedAt: string): Prom
     bytesWritten: bytes,
     throughputBytesPerS: 50 * 1048576,
     archives: [],
-    consistency: 'crash-consistent',
+    consistency: 'crash',
     snapshotPeakPercent: 2,
   });
   await db.pool.query('UPDATE backups SET started_at = $2, finished_at = $2 WHERE id = $1', [

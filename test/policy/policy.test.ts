@@ -32,6 +32,7 @@ describe('parsePolicy: valid policies', () => {
         excludes: [],
         mysqldump: null,
         freeze: null,
+        consistency: null,
       },
     });
   });
@@ -65,6 +66,7 @@ describe('parsePolicy: valid policies', () => {
         excludes: ['/var/cache/*', '*.tmp'],
         mysqldump: { databases: ['shop', 'wiki'] },
         freeze: { mountpoints: ['/var/lib/mysql'] },
+        consistency: null,
       },
     });
   });
@@ -197,5 +199,31 @@ describe('operator ceilings and hostile values', () => {
     }
     const ex = parsePolicy({ backup: 'daily', 'backup:exclude': '/tmp/*\r/var' });
     expect(ex.kind === 'error' ? ex.message : '').toBe('backup:exclude holds a control character');
+  });
+});
+
+describe('backup:consistency', () => {
+  it('demands a level the other keys can reach, and refuses one they cannot', () => {
+    const ok = parsePolicy({
+      backup: 'daily',
+      'backup:mysqldump': 'shop',
+      'backup:consistency': 'crash',
+    });
+    expect(ok).toMatchObject({ kind: 'policy', policy: { consistency: 'crash' } });
+    const implied = parsePolicy({ backup: 'daily', 'backup:freeze': '/srv' });
+    expect(implied).toMatchObject({ kind: 'policy', policy: { consistency: null } });
+    expect(
+      parsePolicy({
+        backup: 'daily',
+        'backup:freeze': '/srv',
+        'backup:consistency': 'application',
+      }),
+    ).toMatchObject({
+      kind: 'error',
+      message: expect.stringMatching(/needs a database dump/) as string,
+    });
+    expect(parsePolicy({ backup: 'daily', 'backup:consistency': 'total' })).toMatchObject({
+      kind: 'error',
+    });
   });
 });

@@ -31,9 +31,12 @@ describe('parseMysqldump and parseFreeze', () => {
     expect(parseMysqldump(value)).toEqual({ ok: true, value: expected });
   });
 
-  it.each(['a b', '-e', "x'y", '`id`', 'a'.repeat(65)])('mysqldump refuses %j', (value) => {
-    expect(parseMysqldump(value).ok).toBe(false);
-  });
+  it.each(['a b', '-e', "x'y", '`id`', 'a'.repeat(65), 'shop$x', '$(id)', 'a;b', 'a"b'])(
+    'mysqldump refuses %j',
+    (value) => {
+      expect(parseMysqldump(value).ok).toBe(false);
+    },
+  );
 
   it.each([
     ['/var/lib/mysql', { mountpoints: ['/var/lib/mysql'] }],
