@@ -15,7 +15,31 @@ import { loadOpenStackCredentials } from '../../src/config/openstack-credentials
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { freshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator } from '../emulator/openstack-emulator.js';
-import { issueToken } from '../api/api-testbed.js';
+
+/** A project-scoped token from the emulated Keystone (as test/api/api-testbed.ts does). */
+async function issueToken(
+  e: { keystoneUrl: string },
+  user: string,
+  password: string,
+  projectId: string,
+) {
+  const res = await fetch(`${e.keystoneUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { name: 'Default' }, password } },
+        },
+        scope: { project: { id: projectId } },
+      },
+    }),
+  });
+  const token = res.headers.get('x-subject-token');
+  if (res.status !== 201 || token === null) throw new Error(`Keystone refused ${user}`);
+  return token;
+}
 
 const VOLUMES = 10_000;
 const SECONDS = 10;
