@@ -16,7 +16,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
-import { destError, fsyncDir, PARTIAL_SUFFIX } from './durable-file.js';
+import { destError, fsyncDir, makeDirs, PARTIAL_SUFFIX } from './durable-file.js';
 import { runDirOwnerAlive, runRoot } from './run-dir.js';
 
 export interface BackupDir {
@@ -47,7 +47,7 @@ export async function prepareBackupDir(
   const workDir = join(sourceDir, backupId + PARTIAL_SUFFIX);
   const finalDir = join(sourceDir, backupId);
   try {
-    await mkdir(sourceDir, { recursive: true, mode: 0o700 });
+    await makeDirs(sourceDir, 0o700);
     await mkdir(workDir, { mode: 0o700 });
     // A directory can be creatable on a filesystem that has no room for data; write a block.
     const probe = join(workDir, '.probe');

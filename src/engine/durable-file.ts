@@ -3,8 +3,8 @@
  * the directory fsynced, so after a crash a file either exists complete or not at all.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 
 export const PARTIAL_SUFFIX = '.partial';
@@ -22,6 +22,30 @@ export function destError(err: unknown, what: string): AppError {
     return new AppError('DEST_NOT_WRITABLE', `cannot write ${what}: ${code}`, { cause: err });
   }
   return new AppError('ARCHIVE_FAILED', `writing ${what} failed: ${String(err)}`, { cause: err });
+}
+
+/**
+ * Creates `path` and its missing parents one level at a time (mode `mode`). Not
+ * `mkdir({ recursive: true })`: on a filesystem that answers mkdir with ENOENT although the
+ * parent exists (procfs, some FUSE and autofs mounts), Node 20's recursive mkdir retries
+ * forever in the thread pool, and the backup never returns. Here that ENOENT is an error.
+ */
+export async function makeDirs(path: string, mode: number): Promise<void> {
+  const chain: string[] = [];
+  for (let p = resolve(path); ; p = dirname(p)) {
+    chain.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const dir of chain) {
+    try {
+      await mkdir(dir, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!(await stat(dir)).isDirectory()) {
+        throw Object.assign(new Error(`${dir} exists and is not a directory`), { code: 'ENOTDIR' });
+      }
+    }
+  }
 }
 
 /** Path of the temporary name of `<dir>/<name>`. */

@@ -184,6 +184,18 @@ describe('backup --device on the host', () => {
     await nothingLeftIn(runRoot());
   });
 
+  it('refuses at once a destination whose mkdir answers ENOENT although the parent exists (procfs)', async () => {
+    const dev = await attach(gpt.image, true);
+    const started = Date.now();
+    const err = await backupDevice({ device: dev, dest: '/proc/clb-no-such/dir' }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as AppError).code).toBe('DEST_NOT_WRITABLE');
+    // Node's recursive mkdir spun here forever; a few seconds allow for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await nothingLeftIn(process.env['CLB_RUN_DIR'] as string);
+  }, 60_000);
+
   it('fails with DEST_FULL when the destination fills up and leaves no partial backup', async () => {
     const dev = await attach(gpt.image, true);
     const small = join(work, 'small-dest');
