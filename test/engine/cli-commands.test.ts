@@ -34,6 +34,19 @@ async function cli(
   return { code: r.exitCode, json, stderr: r.stderr };
 }
 
+/** Whether any process on the host sees a mount under `root` (all mount namespaces). */
+async function mountedAnywhere(root: string): Promise<boolean> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if ((await readFile(`/proc/${pid}/mountinfo`, 'utf8')).includes(root)) return true;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return false;
+}
+
 beforeAll(async () => {
   requireRoot();
   work = await mkdtemp(join(tmpdir(), 'clb-cli-'));
@@ -108,13 +121,16 @@ describe('backup / verify / reap commands', () => {
         stdio: 'ignore',
       },
     );
-    // Wait until the backup has its mount, then kill the whole process group hard.
+    // Wait until the backup has its mount (inside the job's private mount namespace, so it
+    // is looked for in every process's view), then kill the whole process group hard.
     let mounted = false;
     for (let i = 0; i < 300 && !mounted; i++) {
       await new Promise((res) => setTimeout(res, 100));
-      mounted = (await readFile('/proc/self/mountinfo', 'utf8')).includes(runRoot);
+      mounted = await mountedAnywhere(runRoot);
     }
     expect(mounted).toBe(true);
+    // The host's own view never sees it.
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(runRoot);
     const pids = (
       await runCommand('pgrep', ['-f', `src/cli.ts backup --device ${dev}`], {
         okExitCodes: [0, 1],
@@ -126,14 +142,16 @@ describe('backup / verify / reap commands', () => {
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     await new Promise((res) => child.on('exit', res));
     await new Promise((res) => setTimeout(res, 300));
-    expect(await readFile('/proc/self/mountinfo', 'utf8')).toContain(runRoot);
+    // The namespace's holder outlives the killed backup and keeps the mount alive.
+    expect(await mountedAnywhere(runRoot)).toBe(true);
 
     const r = await cli(['reap', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const kinds = (r.json?.['removed'] as { kind: string }[]).map((x) => x.kind);
-    expect(kinds).toContain('mount');
+    // Ending the holder ends the namespace, and the kernel drops its mounts with it.
+    expect(kinds).toContain('process');
     expect(kinds).toContain('dir');
-    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(runRoot);
+    expect(await mountedAnywhere(runRoot)).toBe(false);
     expect(await readdir(runRoot)).toEqual([]);
     // What the killed run wrote stays an unfinished "<id>.partial", never a backup.
     const dirs = await readdir(join(work, 'kdest', dev.replace('/dev/', '')));
