@@ -7,11 +7,11 @@ import { basename } from 'node:path';
 import {
   checkRequest,
   consistencyFields,
-  ConsistencySteps,
   type ConsistencyRequest,
 } from '../consistency/consistency-steps.js';
 import { AppError } from '../errors.js';
 import { archiveVolume } from './archive-volume.js';
+import { startConsistency } from './backup-frame.js';
 import { inspectBlockDevice } from './block-device.js';
 import { runBackupFrame, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
@@ -53,20 +53,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
     },
     async (ctx) => {
       const tools = toolVersions(false);
-      const steps = req.consistency
-        ? new ConsistencySteps(req.consistency, {
-            workDir: ctx.dir.workDir,
-            runDir: ctx.runDir,
-            compression: ctx.compression,
-            logger: ctx.logger,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-          })
-        : null;
-      if (steps) ctx.stack.push('remove ssh config', () => steps.cleanup());
-      const td = Date.now();
-      await steps?.dump();
-      if (steps) ctx.timings['mysqldump'] = Date.now() - td;
+      const steps = await startConsistency(req.consistency, ctx);
       const vol = await archiveVolume({
         device: req.device,
         workDir: ctx.dir.workDir,

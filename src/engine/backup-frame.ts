@@ -3,6 +3,7 @@
  * work, a cleanup stack unwound whatever happens, the manifest and SHA256SUMS written last,
  * and on failure the unfinished backup directory removed.
  */
+import { ConsistencySteps, type ConsistencyRequest } from '../consistency/consistency-steps.js';
 import { cpus } from 'node:os';
 import { AppError, toAppError } from '../errors.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
@@ -178,4 +179,28 @@ export async function runBackupFrame(
       }
     }
   }
+}
+
+/**
+ * Starts a request's consistency steps inside a run (their cleanup on the run's stack) and
+ * takes the database dump first, timed as `mysqldump`; null when the request asks none.
+ */
+export async function startConsistency(
+  request: ConsistencyRequest | undefined,
+  ctx: RunContext,
+): Promise<ConsistencySteps | null> {
+  if (!request) return null;
+  const steps = new ConsistencySteps(request, {
+    workDir: ctx.dir.workDir,
+    runDir: ctx.runDir,
+    compression: ctx.compression,
+    logger: ctx.logger,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+  });
+  ctx.stack.push('remove ssh config', () => steps.cleanup());
+  const started = Date.now();
+  await steps.dump();
+  if (request.mysqldump) ctx.timings['mysqldump'] = Date.now() - started;
+  return steps;
 }

@@ -5,7 +5,6 @@
 import {
   checkRequest,
   consistencyFields,
-  ConsistencySteps,
   type ConsistencyRequest,
 } from '../consistency/consistency-steps.js';
 import type { RunOptions } from '../exec/run-command.js';
@@ -13,7 +12,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import { archiveVolume } from './archive-volume.js';
-import { runBackupFrame, type BackupResult } from './backup-frame.js';
+import { runBackupFrame, startConsistency, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
 import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';
@@ -163,21 +162,8 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       const name = snapshotLvName(ctx.runId);
       const tags = [SERVICE_TAG, runTag(ctx.runId)];
       const tools = toolVersions(true, run);
-      const steps = req.consistency
-        ? new ConsistencySteps(req.consistency, {
-            workDir: ctx.dir.workDir,
-            runDir: ctx.runDir,
-            compression: ctx.compression,
-            logger: ctx.logger,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-          })
-        : null;
-      if (steps) ctx.stack.push('remove ssh config', () => steps.cleanup());
       // The dump runs first, as the mission says: a consistent copy the snapshot cannot give.
-      const td = Date.now();
-      await steps?.dump();
-      if (steps && req.consistency?.mysqldump) ctx.timings['mysqldump'] = Date.now() - td;
+      const steps = await startConsistency(req.consistency, ctx);
 
       // Registered before lvcreate: a half-made snapshot is removed too. The removal gets
       // no abort signal: it must run even after the backup was cancelled.
