@@ -25,7 +25,7 @@ import {
   type Manifest,
   type ManifestCatalog,
 } from './manifest.js';
-import { normalizeExcludes } from './parse/exclude-globs.js';
+import { toTarExcludes } from '../policy/exclude-patterns.js';
 import { createRunDir, removeRunDir } from './run-dir.js';
 import { join } from 'node:path';
 import type { Progress } from './progress.js';
@@ -93,7 +93,7 @@ export async function runBackupFrame(
   const startedAt = new Date();
   const t0 = Date.now();
   const logger = req.logger ?? silentLogger;
-  const excludes = normalizeExcludes(req.excludes ?? []);
+  const excludes = toTarExcludes(req.excludes ?? []);
   const backupId = newBackupId(startedAt);
   const runId = assertRunId(req.runId ?? backupId);
   req.signal?.throwIfAborted();

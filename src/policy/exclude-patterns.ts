@@ -1,17 +1,23 @@
 /**
- * The `backup:exclude` metadata value: comma-separated path globs inside the volume's
- * filesystems (`/var/cache/*,*.tmp`). They end up as tar `--exclude=` arguments, so every
- * pattern is checked here: a tenant's metadata must never name a path outside the
- * filesystem being archived, smuggle an option, or carry bytes a terminal or log would
- * misread.
+ * Exclude patterns: path globs inside a volume's filesystems (`/var/cache/*`, `*.tmp`), from
+ * the `backup:exclude` metadata value (comma-separated) or from `backup --exclude`. They end
+ * up as tar `--exclude=` arguments run inside the mount, so this is the one rule for both
+ * ways in: a pattern must never name a path outside the filesystem being archived, smuggle
+ * an option, exclude the whole filesystem, or carry bytes a terminal or log would misread.
  */
 
-import { excludeProblem as engineExcludeProblem } from '../engine/parse/exclude-globs.js';
+import { AppError } from '../errors.js';
 
 export interface ExcludeLimits {
   maxPatterns: number;
   maxPatternLength: number;
 }
+
+/**
+ * The ceiling for every way in. The metadata's own limits (operator config, smaller by
+ * default) are checked by parseExcludes; the engine checks these whatever it is given.
+ */
+export const EXCLUDE_CEILING: ExcludeLimits = { maxPatterns: 64, maxPatternLength: 256 };
 
 export type ExcludeParse = { ok: true; patterns: string[] } | { ok: false; reason: string };
 
@@ -21,7 +27,10 @@ export type ExcludeParse = { ok: true; patterns: string[] } | { ok: false; reaso
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** Validates one pattern; returns the reason it is refused, or null. */
-export function excludePatternProblem(pattern: string, maxLength: number): string | null {
+export function excludePatternProblem(
+  pattern: string,
+  maxLength: number = EXCLUDE_CEILING.maxPatternLength,
+): string | null {
   if (pattern === '') return 'an exclude pattern is empty';
   if (pattern.length > maxLength) {
     return `an exclude pattern is longer than ${maxLength} characters`;
@@ -29,25 +38,27 @@ export function excludePatternProblem(pattern: string, maxLength: number): strin
   if (UNSAFE_CHARS.test(pattern)) return 'an exclude pattern contains a control character';
   if (pattern.startsWith('-')) return `exclude pattern "${pattern}" starts with "-"`;
   if (pattern.includes('\\')) return `exclude pattern "${pattern}" contains a backslash`;
-  const segments = pattern.split('/');
-  if (segments.some((s) => s === '..')) {
+  if (pattern.split('/').includes('..')) {
     return `exclude pattern "${pattern}" contains a ".." path segment`;
   }
   if (pattern.startsWith('//') || pattern.startsWith('~')) {
     return `exclude pattern "${pattern}" does not name a path inside the filesystem`;
   }
-  // Whatever the engine would refuse at backup time is refused here, when the tag is set.
-  const engine = engineExcludeProblem(pattern);
-  if (engine !== null) return `exclude pattern "${pattern}": ${engine}`;
+  if (pattern === '/' || pattern === '.' || pattern === './') {
+    return `exclude pattern "${pattern}" may not exclude the whole filesystem`;
+  }
   return null;
 }
 
 /**
- * Parses the comma-separated list. A leading `/` anchors a pattern at the filesystem root
- * (it is kept as written; the engine maps it under the archive's `./`). Duplicates dropped.
+ * Parses the metadata's comma-separated list. A leading `/` anchors a pattern at the
+ * filesystem root (kept as written; toTarExcludes maps it under the archive's `./`).
+ * Duplicates dropped.
  */
 export function parseExcludes(value: string, limits: ExcludeLimits): ExcludeParse {
-  const maxTotal = limits.maxPatterns * (limits.maxPatternLength + 1);
+  const maxPatterns = Math.min(limits.maxPatterns, EXCLUDE_CEILING.maxPatterns);
+  const maxLength = Math.min(limits.maxPatternLength, EXCLUDE_CEILING.maxPatternLength);
+  const maxTotal = maxPatterns * (maxLength + 1);
   if (value.length > maxTotal) {
     return { ok: false, reason: `exclude list is longer than ${maxTotal} characters` };
   }
@@ -59,12 +70,30 @@ export function parseExcludes(value: string, limits: ExcludeLimits): ExcludePars
   const patterns: string[] = [];
   for (const raw of value.split(',')) {
     const pattern = raw.trim();
-    const problem = excludePatternProblem(pattern, limits.maxPatternLength);
+    const problem = excludePatternProblem(pattern, maxLength);
     if (problem !== null) return { ok: false, reason: problem };
     if (!patterns.includes(pattern)) patterns.push(pattern);
   }
-  if (patterns.length > limits.maxPatterns) {
-    return { ok: false, reason: `more than ${limits.maxPatterns} exclude patterns` };
+  if (patterns.length > maxPatterns) {
+    return { ok: false, reason: `more than ${maxPatterns} exclude patterns` };
   }
   return { ok: true, patterns };
+}
+
+/**
+ * Checks patterns against the ceiling (whatever their source) and returns them as tar sees
+ * member names: a leading `/` becomes `./`. Throws INVALID_EXCLUDE with the reason.
+ */
+export function toTarExcludes(patterns: readonly string[]): string[] {
+  if (patterns.length > EXCLUDE_CEILING.maxPatterns) {
+    throw new AppError(
+      'INVALID_EXCLUDE',
+      `at most ${EXCLUDE_CEILING.maxPatterns} exclude patterns are allowed`,
+    );
+  }
+  return patterns.map((p) => {
+    const problem = excludePatternProblem(p);
+    if (problem !== null) throw new AppError('INVALID_EXCLUDE', `refused: ${problem}`);
+    return p.startsWith('/') ? `./${p.slice(1)}` : p;
+  });
 }
