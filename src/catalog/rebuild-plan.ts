@@ -7,7 +7,7 @@
  */
 import { isValidBackupId } from '../engine/backup-id.js';
 import { manifestFiles, parseSha256Sums } from '../engine/checksums.js';
-import { isLevel } from '../consistency/levels.js';
+import { isLevel } from '../policy/consistency-levels.js';
 import type { ArchiveFile, Manifest, ManifestCatalog } from '../engine/manifest.js';
 import { validateManifest } from '../engine/restore-manifest.js';
 import { isRecord } from '../is-record.js';

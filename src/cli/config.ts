@@ -13,7 +13,7 @@ import {
 import type { SettingKey } from '../config/settings-schema.js';
 import { AppError } from '../errors.js';
 import { EXIT_CONFIG, EXIT_OK, printJson, type CommandContext } from './output.js';
-import { textTable } from './text-table.js';
+import { textTable } from '../report/text-table.js';
 
 export const USAGE = `usage: config check [--for controller|agent|all] [--json]
        config show [--json]

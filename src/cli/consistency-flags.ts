@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import type { ConsistencyRequest } from '../consistency/consistency-steps.js';
 import { DEFAULT_FREEZE_BOUND_SECONDS } from '../consistency/fsfreeze.js';
-import { isLevel, LEVELS } from '../consistency/levels.js';
+import { isLevel, LEVELS } from '../policy/consistency-levels.js';
 import { assertRemotePath } from '../consistency/remote-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_SECONDS,

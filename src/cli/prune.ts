@@ -12,7 +12,7 @@ import { policyInputs } from '../policy/stored-policy.js';
 import { AppError } from '../errors.js';
 import { selectForPruning } from '../policy/retention.js';
 import { printJson, type CommandContext } from './output.js';
-import { textTable } from './text-table.js';
+import { textTable } from '../report/text-table.js';
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   let volumeId = '';

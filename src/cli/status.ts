@@ -7,7 +7,7 @@ import { createPool } from '../db/pool.js';
 import { listBackupStatus } from '../db/views.js';
 import { AppError } from '../errors.js';
 import { printJson, type CommandContext } from './output.js';
-import { humanBytes, textTable } from './text-table.js';
+import { humanBytes, textTable } from '../report/text-table.js';
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
   let projectId: string | undefined;

@@ -18,7 +18,7 @@ import {
   type Level,
   type StepOutcome,
   type StepsAsked,
-} from './levels.js';
+} from '../policy/consistency-levels.js';
 import { dumpDatabases } from './mysqldump.js';
 import type { MysqldumpCommand } from './remote-command.js';
 import { prepareSsh, type SshEndpoint } from './ssh-session.js';

@@ -4,6 +4,7 @@
  * `-- Dump completed` once everything was written). Parsing is pure.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import type { BinlogPosition } from '../engine/manifest.js';
 
 const HEAD_BYTES = 64 * 1024;
 const TAIL_BYTES = 512;
@@ -41,11 +42,6 @@ export class DumpTap extends Transform {
 /** True when the dump ends with mysqldump's completion comment (it is written last). */
 export function dumpCompleted(tail: string): boolean {
   return /-- Dump completed(?: on [^\n]*)?\n?$/.test(tail);
-}
-
-export interface BinlogPosition {
-  file: string;
-  position: number;
 }
 
 /** The binlog position of a `--master-data=2` comment, or null when the dump has none. */

@@ -9,8 +9,7 @@ export const MANIFEST_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const CHECKSUM_FILE = 'SHA256SUMS';
 
-import type { BinlogPosition } from '../consistency/dump-output.js';
-import type { Level, StepOutcome } from '../consistency/levels.js';
+import type { Level, StepOutcome } from '../policy/consistency-levels.js';
 
 /**
  * How consistent the copy is known to be: `as-provided` for a frozen copy handed to us
@@ -23,6 +22,12 @@ import type { Level, StepOutcome } from '../consistency/levels.js';
 export type ConsistencyLevel = 'as-provided' | Level;
 
 /** The database dump stored with a backup (`mysqldump.sql.zst`). */
+/** Where a mysqldump with `--master-data=2` says the binlog stood. */
+export interface BinlogPosition {
+  file: string;
+  position: number;
+}
+
 export interface ManifestDump extends ArchiveFile {
   /** `all`, or the databases dumped. */
   databases: 'all' | string[];

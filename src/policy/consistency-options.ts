@@ -3,7 +3,7 @@
  * options, run by src/consistency/ (SSH into the instance). Values come from tenants and
  * reach a remote command line, so they are held to strict grammars.
  */
-import { isLevel, LEVELS, type Level } from '../consistency/levels.js';
+import { isLevel, LEVELS, type Level } from './consistency-levels.js';
 
 /** Which databases to dump before the snapshot. */
 export interface MysqldumpOption {

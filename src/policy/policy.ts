@@ -13,7 +13,7 @@
  * Any other `backup:*` key is refused, so a typo (`backup:retension`) is reported rather
  * than silently ignored. A volume with an error gets no backups until it is fixed.
  */
-import { demandedLevel, type Level } from '../consistency/levels.js';
+import { demandedLevel, type Level } from './consistency-levels.js';
 import {
   parseConsistency,
   parseMysqldump,

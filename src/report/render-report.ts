@@ -3,7 +3,7 @@
  * the window went, a plain-text part for terminals and mail clients without HTML, and an
  * HTML part with the same content in tables.
  */
-import { humanBytes, textTable } from '../cli/text-table.js';
+import { humanBytes, textTable } from './text-table.js';
 import { countsLine, type Problem, type Report, type VolumeLine } from './build-report.js';
 import { formatDuration } from './duration.js';
 import { escapeHtml, html, plain, type MailContent } from './mail-content.js';

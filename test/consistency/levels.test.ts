@@ -5,7 +5,7 @@ import {
   reachedLevel,
   shortfallReason,
   type StepOutcome,
-} from '../../src/consistency/levels.js';
+} from '../../src/policy/consistency-levels.js';
 
 const ok = (step: StepOutcome['step']): StepOutcome => ({ step, ok: true, durationMs: 1 });
 const failed = (step: StepOutcome['step']): StepOutcome => ({
