@@ -11,6 +11,8 @@ import { isLevel } from '../policy/consistency-levels.js';
 import type { ArchiveFile, Manifest, ManifestCatalog } from '../engine/manifest.js';
 import { validateManifest } from '../engine/restore-manifest.js';
 import { isRecord } from '../is-record.js';
+import type { BackupFromManifest } from '../db/backups.js';
+import type { VolumeFromBackups } from '../db/volumes.js';
 
 /** A backup directory that does not make a row, and why. */
 export interface Skipped {
@@ -19,36 +21,10 @@ export interface Skipped {
 }
 
 /** The volume a rebuilt backup belongs to, as far as its manifest knows it. */
-export interface RebuiltVolume {
-  id: string;
-  name: string | null;
-  /** null when the manifest does not record it. */
-  projectId: string | null;
-  host: string | null;
-  backendHost: string | null;
-  lvName: string;
-  sizeGb: number;
-  policy: Record<string, unknown> | null;
-}
+export type RebuiltVolume = VolumeFromBackups;
 
-/** A `backups` row re-created from a manifest. */
-export interface RebuiltBackup {
-  volumeId: string;
-  backupId: string;
-  node: string | null;
-  reason: string;
-  startedAt: Date;
-  finishedAt: Date;
-  bytesRead: number;
-  bytesWritten: number;
-  throughputBytesPerS: number;
-  archives: { file: string; sha256: string; bytes: number; location: string }[];
-  location: string;
-  manifestPath: string;
-  manifest: Manifest;
-  consistency: string;
-  snapshotPeakPercent: number | null;
-}
+/** A `backups` row re-created from a manifest, with the manifest validated. */
+export type RebuiltBackup = Omit<BackupFromManifest, 'manifest'> & { manifest: Manifest };
 
 /** The reason recorded for a rebuilt row whose manifest does not say why it ran. */
 export const REBUILT_REASON = 'catalog-rebuild';

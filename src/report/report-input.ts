@@ -1,6 +1,8 @@
 /**
  * What a report is built from: plain rows read from the catalog (src/db), no I/O here.
  */
+import type { BackupInWindow } from '../db/backups.js';
+import type { BackupFailureRow } from '../db/views.js';
 
 export interface ReportWindow {
   start: Date;
@@ -22,33 +24,10 @@ export interface ReportVolume {
 }
 
 /** One backup attempt that ended (or is still running) in the window. */
-export interface ReportRun {
-  volumeId: string;
-  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
-  node: string | null;
-  startedAt: Date;
-  finishedAt: Date | null;
-  bytesRead: number | null;
-  bytesWritten: number | null;
-  throughputBytesPerS: number | null;
-  consistency: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-}
+export type ReportRun = BackupInWindow;
 
-/** A row of the `backup_failures` view in the window. */
-export interface ReportFailure {
-  failedAt: Date | null;
-  /** backup, verify, restore, prune. */
-  kind: string;
-  volumeId: string;
-  volumeName: string | null;
-  projectId: string;
-  jobId: number | null;
-  node: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-}
+/** A row of the `backup_failures` view in the window (backup, verify, restore, prune). */
+export type ReportFailure = Omit<BackupFailureRow, 'backupRowId' | 'reason'>;
 
 /** A backup whose archives retention deleted in the window. */
 export interface ReportPruned {
