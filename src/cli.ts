@@ -6,20 +6,30 @@
  * The only module that reads the process environment: it hands it to the settings loader
  * (src/config/settings.ts), and commands receive the typed configuration.
  */
+import { readFile } from 'node:fs/promises';
 import { loadSettings } from './config/settings.js';
 import { setRunRoot } from './engine/run-dir.js';
 import { AppError } from './errors.js';
+import { asksForHelp, helpText, parseCommandArgs } from './cli/args.js';
 import { COMMANDS } from './cli/commands.js';
 import { EXIT_USAGE, reportFailure, type CommandContext } from './cli/output.js';
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return (
-    'usage: cinder-lvm-backup [--config FILE] <command> [--json] [options]\n\n' +
+    'usage: cinder-lvm-backup [--config FILE] <command> [--json] [options]\n' +
+    '       cinder-lvm-backup <command> --help | help <command> | --version\n\n' +
     `commands:\n${lines.join('\n')}\n\n` +
     'The configuration is read from --config FILE, CLB_CONFIG or\n' +
-    '/etc/cinder-lvm-backup/cinder-lvm-backup.conf, with environment variables over it.\n'
+    '/etc/cinder-lvm-backup/cinder-lvm-backup.conf, with environment variables over it.\n' +
+    'Exit codes: 0 done, 1 the operation failed, 2 bad usage, 78 bad configuration.\n'
   );
+}
+
+/** The version in package.json (one level above both src/cli.ts and dist/cli.js). */
+async function version(): Promise<string> {
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 /** Takes `--config FILE` / `--config=FILE` and `--json` out of the arguments. */
@@ -66,21 +76,41 @@ async function main(argv: string[]): Promise<number> {
     const { rest, json, configFile } = globalOptions(argv);
     ctx.json = json;
     const [name, ...args] = rest;
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === undefined) {
+      process.stderr.write(usage());
+      return EXIT_USAGE;
+    }
+    if (name === '--version' || name === '-V') {
+      const v = await version();
+      if (ctx.json) process.stdout.write(`${JSON.stringify({ status: 'ok', version: v })}\n`);
+      else process.stdout.write(`cinder-lvm-backup ${v}\n`);
+      return 0;
+    }
+    const helpOf = name === 'help' ? args[0] : undefined;
+    if (name === '--help' || name === '-h' || (name === 'help' && helpOf === undefined)) {
       process.stdout.write(usage());
-      return name === undefined ? EXIT_USAGE : 0;
+      return 0;
     }
-    const entry = COMMANDS[name];
+    const entry = COMMANDS[helpOf ?? name];
     if (entry === undefined) {
-      throw new AppError('INVALID_ARGUMENT', `unknown command "${name}"; see --help`);
+      const what = helpOf ?? name;
+      throw new AppError(
+        'INVALID_ARGUMENT',
+        `${what.startsWith('-') ? 'unknown option' : 'unknown command'} "${what.slice(0, 40)}"\n${usage()}`,
+      );
     }
+    // Help and bad arguments need no configuration: both are answered before any is read.
+    const command = await entry.load();
+    if (helpOf !== undefined || asksForHelp(args)) {
+      process.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    parseCommandArgs(command.spec, args);
     const input = { env: process.env, configFile };
-    if (entry.settings === 'self') return await (await entry.load())(args, ctx, input);
+    if (entry.settings === 'self') return await (await entry.load()).run(args, ctx, input);
     const config = await loadSettings({ ...input, ...entry.settings });
     setRunRoot(config.general.runDir);
-    return await (
-      await entry.load()
-    )(args, ctx, config);
+    return await (await entry.load()).run(args, ctx, config);
   } catch (err) {
     return reportFailure(ctx, err);
   }

@@ -1,7 +1,7 @@
 /**
- * Runs an agent process: options from the configuration and argv, a pool for `[database]
- * connection`, the given engine, until the signal aborts (first SIGTERM/SIGINT; the second
- * one exits at once, see src/cli.ts). Shared by `cinder-lvm-backup agent` and test entries
+ * Runs an agent process: its options (resolved from the configuration and the command line
+ * by src/cli/agent.ts), a pool for `[database] connection`, the given engine, until the
+ * signal aborts (first SIGTERM/SIGINT; the second one exits at once, see src/cli.ts). Shared by `cinder-lvm-backup agent` and test entries
  * that plug in another engine.
  */
 import type { Config } from '../config/settings.js';
@@ -10,19 +10,18 @@ import { setRunRoot } from '../engine/run-dir.js';
 import { AppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Agent } from './agent.js';
-import { parseAgentOptions } from './agent-options.js';
+import type { AgentOptions } from './agent-options.js';
 import type { EnginePort } from './engine-port.js';
 
 /** The settings the agent cannot start without. */
 export const AGENT_REQUIRES = ['database.connection'] as const;
 
 export async function runAgentProcess(
-  argv: readonly string[],
+  options: AgentOptions,
   signal: AbortSignal,
   engine: EnginePort,
   config: Config,
 ): Promise<number> {
-  const options = parseAgentOptions(argv, config);
   const databaseUrl = config.database.connection;
   if (databaseUrl === undefined) {
     throw new AppError('INTERNAL', 'runAgentProcess: configuration loaded without AGENT_REQUIRES');

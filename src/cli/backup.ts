@@ -3,12 +3,12 @@
  * [--exclude GLOB]... [--run-id ID] [--ssh USER@HOST[:PORT] ...]` (consistency flags: see
  * consistency-flags.ts)
  */
-import { parseArgs } from 'node:util';
 import { backupDevice, backupLv, type BackupResult } from '../engine/backup.js';
 import { parseLvSpec } from '../engine/parse/lvm-names.js';
 import type { Config } from '../config/settings.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import {
+  CONSISTENCY_EXAMPLES,
   CONSISTENCY_OPTIONS,
   CONSISTENCY_USAGE,
   consistencyFromFlags,
@@ -17,40 +17,53 @@ import { createLogger } from '../log.js';
 import { EXIT_OK, printJson, type CommandContext } from './output.js';
 import { createProgressBar, formatBytes } from './progress.js';
 
-export const USAGE =
-  'usage: backup (--lv VG/LV | --device DEV) --dest DIR [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID] [--json] ' +
-  CONSISTENCY_USAGE;
+const OPTIONS = {
+  lv: { kind: 'string', arg: 'VG/LV', help: 'the logical volume to snapshot and back up' },
+  device: {
+    kind: 'string',
+    arg: 'DEV',
+    help: 'a block device to back up as it is (frozen or unused: no snapshot)',
+  },
+  dest: { kind: 'string', arg: 'DIR', help: 'where the backup directory is made (required)' },
+  'snapshot-size': {
+    kind: 'string',
+    arg: 'SIZE|PCT%',
+    help: 'size of the thick snapshot (e.g. 2G or 20%); --lv only',
+  },
+  exclude: { kind: 'string', arg: 'GLOB', multiple: true, help: 'a path glob not to archive' },
+  'run-id': { kind: 'string', arg: 'ID', help: 'name of the run (snapshot clb-ID); default new' },
+  ...CONSISTENCY_OPTIONS,
+} as const;
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        lv: { type: 'string' },
-        device: { type: 'string' },
-        dest: { type: 'string' },
-        'snapshot-size': { type: 'string' },
-        exclude: { type: 'string', multiple: true },
-        'run-id': { type: 'string' },
-        ...CONSISTENCY_OPTIONS,
-      },
-    }).values;
-  } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`, { cause: err });
-  }
-}
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'backup',
+  usage: [
+    'backup (--lv VG/LV | --device DEV) --dest DIR [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID]',
+    ...CONSISTENCY_USAGE,
+  ],
+  description:
+    'Backs up one volume by hand on a storage node: snapshots the LV (or reads a device as it\n' +
+    'is), archives only what each filesystem uses, writes a manifest and SHA256SUMS under\n' +
+    'DIR/<lv>/<backupId>/. With --ssh it first makes the instance consistent (a database\n' +
+    'dump, frozen filesystems). A progress bar goes to a terminal; --json prints one object.',
+  options: OPTIONS,
+  examples: [
+    'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder',
+    'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --snapshot-size 20% --exclude "/var/cache/*"',
+    'backup --device /dev/loop3 --dest /tmp/out --json',
+    ...CONSISTENCY_EXAMPLES,
+  ],
+};
 
 /** Runs the command; returns the exit code. */
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  const v = parse(argv);
+  const v = parseCommandArgs(spec, argv).values;
   if ((v.lv === undefined) === (v.device === undefined)) {
-    throw new AppError('INVALID_ARGUMENT', `give exactly one of --lv or --device\n${USAGE}`);
+    throw usageError(spec, 'give exactly one of --lv or --device');
   }
-  if (v.dest === undefined) throw new AppError('INVALID_ARGUMENT', `--dest is required\n${USAGE}`);
+  if (v.dest === undefined) throw usageError(spec, '--dest is required');
   if (v.device !== undefined && v['snapshot-size'] !== undefined) {
-    throw new AppError('INVALID_ARGUMENT', '--snapshot-size applies to --lv only');
+    throw usageError(spec, '--snapshot-size applies to --lv only');
   }
   const consistency = consistencyFromFlags(v, config.ssh);
   const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
@@ -75,7 +88,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
         ...(v['snapshot-size'] !== undefined ? { snapshotSize: v['snapshot-size'] } : {}),
       });
     } else {
-      result = await backupDevice({ ...common, device: v.device as string });
+      result = await backupDevice({ ...common, device: v.device ?? '' });
     }
   } finally {
     bar.finish();

@@ -2,36 +2,40 @@
  * `cinder-lvm-backup catalog rebuild --dest DIR [--host H@B] [--json]`: re-creates the
  * catalog's backup rows from the manifests on a destination (src/catalog/rebuild.ts).
  */
-import { parseArgs } from 'node:util';
 import { rebuildCatalog } from '../catalog/rebuild.js';
 import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { createLogger } from '../log.js';
 import { EXIT_OK, printJson, type CommandContext } from './output.js';
 
-export const USAGE = 'usage: catalog rebuild --dest DIR [--host HOST@BACKEND] [--json]';
+const OPTIONS = {
+  dest: { kind: 'string', arg: 'DIR', help: 'the backup destination to read (required)' },
+  host: { kind: 'string', arg: 'HOST@BACKEND', help: "only this backend host's backups" },
+} as const;
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { dest: { type: 'string' }, host: { type: 'string' } },
-    });
-  } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`, { cause: err });
-  }
-}
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'catalog',
+  usage: ['catalog rebuild --dest DIR [--host HOST@BACKEND]'],
+  description:
+    "Re-creates the catalog's backup rows (and volumes the inventory lacks) from the\n" +
+    'manifests on a destination, after the database was lost. Each manifest is verified\n' +
+    'against its directory name, SHA256SUMS and the stored checksums; what does not verify\n' +
+    'is skipped with its reason. Running it again changes nothing.',
+  options: OPTIONS,
+  positionals: { min: 1, max: 1 },
+  examples: [
+    'catalog rebuild --dest /var/backups/cinder',
+    'catalog rebuild --dest /var/backups/cinder --host storage1@lvm --json',
+  ],
+};
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  const { values, positionals } = parse(argv);
-  if (positionals.length !== 1 || positionals[0] !== 'rebuild') {
-    throw new AppError('INVALID_ARGUMENT', USAGE);
+  const { values, positionals } = parseCommandArgs(spec, argv);
+  if (positionals[0] !== 'rebuild') {
+    throw usageError(spec, `unknown catalog action "${positionals[0]?.slice(0, 40) ?? ''}"`);
   }
-  if (values.dest === undefined)
-    throw new AppError('INVALID_ARGUMENT', `--dest is required\n${USAGE}`);
+  if (values.dest === undefined) throw usageError(spec, '--dest is required');
   const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const pool = createPool({
     url: databaseUrlOf(config),

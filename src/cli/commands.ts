@@ -6,6 +6,7 @@
  */
 import type { Config, LoadSettingsOptions } from '../config/settings.js';
 import type { SettingKey } from '../config/settings-schema.js';
+import type { CommandSpec } from './args.js';
 import type { CommandContext } from './output.js';
 
 export type CommandRunner = (
@@ -29,9 +30,19 @@ export interface SettingsNeed {
   openstack?: boolean;
 }
 
+/** A command's module: its argument spec (for `--help`) and how it runs. */
+export interface CommandModule {
+  spec: CommandSpec;
+  run: CommandRunner;
+}
+export interface SelfConfiguredModule {
+  spec: CommandSpec;
+  run: SelfConfiguredRunner;
+}
+
 export type CommandEntry =
-  | { summary: string; settings: SettingsNeed; load: () => Promise<CommandRunner> }
-  | { summary: string; settings: 'self'; load: () => Promise<SelfConfiguredRunner> };
+  | { summary: string; settings: SettingsNeed; load: () => Promise<CommandModule> }
+  | { summary: string; settings: 'self'; load: () => Promise<SelfConfiguredModule> };
 
 const DB = ['database.connection'] as const;
 
@@ -40,74 +51,77 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary:
       'write a backup onto a block device and check it (--manifest FILE --target DEV), or stream its database dump out (--dump-to FILE|-)',
     settings: {},
-    load: async () => (await import('./restore.js')).run,
+    load: () => import('./restore.js'),
   },
   status: {
     summary: 'show backup_status: one line per tagged volume',
     settings: { require: DB },
-    load: async () => (await import('./status.js')).run,
+    load: () => import('./status.js'),
   },
   enqueue: {
     summary: 'queue a job by hand: enqueue backup|verify|prune|restore --volume ID [--wait]',
     // Self-configured: a restore also needs OpenStack credentials, the other kinds do not.
     settings: 'self',
-    load: async () => (await import('./enqueue.js')).runConfigured,
+    load: async () => {
+      const m = await import('./enqueue.js');
+      return { spec: m.spec, run: m.runConfigured };
+    },
   },
   agent: {
     summary: "run the storage-node agent: claims and runs its hosts' jobs (--host H@B --dest DIR)",
     settings: { require: DB },
-    load: async () => (await import('./agent.js')).run,
+    load: () => import('./agent.js'),
   },
   prune: {
     summary: 'show what retention keeps and prunes for a volume (--volume ID); --apply queues it',
     settings: { require: DB },
-    load: async () => (await import('./prune.js')).run,
+    load: () => import('./prune.js'),
   },
   migrate: {
     summary: 'apply the database migrations',
     settings: { require: DB },
-    load: async () => (await import('./migrate.js')).run,
+    load: () => import('./migrate.js'),
   },
   controller: {
     summary: 'run the controller daemon: notifications, poller, scheduler (from the configuration)',
     settings: { require: ['database.connection', 'general.transport_url'], openstack: true },
-    load: async () => (await import('./controller.js')).run,
+    load: () => import('./controller.js'),
   },
   backup: {
     summary:
       'snapshot and back up an LV (--lv VG/LV) or a frozen device (--device DEV) to --dest DIR; --ssh USER@HOST with --mysqldump/--freeze for application consistency',
     settings: {},
-    load: async () => (await import('./backup.js')).run,
+    load: () => import('./backup.js'),
   },
   verify: {
     summary: 'check the checksums and readability of a backup (--manifest FILE)',
     settings: {},
-    load: async () => (await import('./verify.js')).run,
+    load: () => import('./verify.js'),
   },
   report: {
     summary: 'print the mail report of the last window (--since 24h); --send mails it',
     settings: { require: DB },
-    load: async () => (await import('./report.js')).run,
+    load: () => import('./report.js'),
   },
   catalog: {
     summary: 'rebuild the backup rows from the manifests on a destination (rebuild --dest DIR)',
     settings: { require: DB },
-    load: async () => (await import('./catalog.js')).run,
+    load: () => import('./catalog.js'),
   },
   ssh: {
     summary:
       "trust an instance's SSH host key by its fingerprint: ssh add-host-key HOST[:PORT] --fingerprint SHA256:... (or ssh scan HOST)",
     settings: {},
-    load: async () => (await import('./ssh.js')).run,
+    load: () => import('./ssh.js'),
   },
   reap: {
     summary: 'remove snapshots, maps, mounts and processes left behind by crashed backups',
     settings: {},
-    load: async () => (await import('./reap.js')).run,
+    load: () => import('./reap.js'),
   },
   config: {
     summary: 'check the configuration (config check) or print it with sources (config show)',
     settings: 'self',
-    load: async () => (await import('./config.js')).run,
+    load: () => import('./config.js'),
   },
 };

@@ -4,23 +4,39 @@
  * them). `config show [--json]`: every setting with its effective value and where it came
  * from (file, environment variable, default), secrets masked.
  */
-import { parseArgs } from 'node:util';
 import {
   inspectSettings,
   type LoadSettingsOptions,
   type SettingEntry,
 } from '../config/settings.js';
 import type { SettingKey } from '../config/settings-schema.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { EXIT_CONFIG, EXIT_OK, printJson, type CommandContext } from './output.js';
 import { textTable } from '../report/text-table.js';
 
-export const USAGE = `usage: config check [--for controller|agent|all] [--json]
-       config show [--json]
+const OPTIONS = {
+  for: {
+    kind: 'string',
+    arg: 'controller|agent|all',
+    help: 'also require what that process cannot start without',
+  },
+} as const;
 
-examples:
-  cinder-lvm-backup config check --for controller
-  cinder-lvm-backup --config /tmp/test.conf config show`;
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'config',
+  usage: ['config check [--for controller|agent|all]', 'config show'],
+  description:
+    'check reads the configuration as a process would and lists every problem (exit 0, or\n' +
+    '78 with all of them). show prints every setting with its effective value and where it\n' +
+    'came from (file, environment variable, default), secrets masked.',
+  options: OPTIONS,
+  positionals: { min: 1, max: 1 },
+  examples: [
+    'config check --for controller',
+    '--config /tmp/test.conf config show',
+    'config check --for agent --json',
+  ],
+};
 
 const NEEDS: Record<string, { require: SettingKey[]; openstack: boolean }> = {
   controller: { require: ['database.connection', 'general.transport_url'], openstack: true },
@@ -32,27 +48,17 @@ const NEEDS: Record<string, { require: SettingKey[]; openstack: boolean }> = {
 };
 
 function parse(argv: string[]): { action: 'check' | 'show'; forWhat: string | undefined } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: { for: { type: 'string' } },
-    });
-  } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `${(err as Error).message}\n${USAGE}`, { cause: err });
-  }
-  const [action, ...extra] = parsed.positionals;
-  if ((action !== 'check' && action !== 'show') || extra.length > 0) {
-    throw new AppError('INVALID_ARGUMENT', `config needs check or show\n${USAGE}`);
+  const parsed = parseCommandArgs(spec, argv);
+  const [action] = parsed.positionals;
+  if (action !== 'check' && action !== 'show') {
+    throw usageError(spec, 'config needs check or show');
   }
   const forWhat = parsed.values.for;
   if (forWhat !== undefined && NEEDS[forWhat] === undefined) {
-    throw new AppError('INVALID_ARGUMENT', `--for takes controller, agent or all\n${USAGE}`);
+    throw usageError(spec, '--for takes controller, agent or all');
   }
   if (forWhat !== undefined && action === 'show') {
-    throw new AppError('INVALID_ARGUMENT', `--for applies to config check\n${USAGE}`);
+    throw usageError(spec, '--for applies to config check');
   }
   return { action, forWhat };
 }

@@ -21,44 +21,68 @@ import {
 import { AppError } from '../errors.js';
 import { parseFreeze, parseMysqldump } from '../policy/consistency-options.js';
 
-/** parseArgs option specs of the flags. */
+/** The flags, as src/cli/args.ts declares options. */
 export const CONSISTENCY_OPTIONS = {
-  ssh: { type: 'string' },
-  'ssh-key': { type: 'string' },
-  'known-hosts': { type: 'string' },
-  'proxy-jump': { type: 'string' },
-  'connect-timeout': { type: 'string' },
-  mysqldump: { type: 'string' },
-  'mysqldump-defaults': { type: 'string' },
-  'binlog-position': { type: 'boolean' },
-  freeze: { type: 'string', multiple: true },
-  'freeze-bound': { type: 'string' },
-  consistency: { type: 'string' },
+  ssh: {
+    kind: 'string',
+    arg: 'USER@HOST[:PORT]',
+    help: 'the instance to make consistent first, over SSH',
+  },
+  'ssh-key': { kind: 'string', arg: 'FILE', help: 'private key ([ssh] key_file)' },
+  'known-hosts': { kind: 'string', arg: 'FILE', help: 'trusted host keys ([ssh] known_hosts)' },
+  'proxy-jump': { kind: 'string', arg: '[USER@]HOST[:PORT]', help: 'jump host ([ssh] proxy_jump)' },
+  'connect-timeout': {
+    kind: 'integer',
+    arg: 'SECONDS',
+    min: 1,
+    max: 300,
+    help: 'SSH connect timeout in whole seconds',
+  },
+  mysqldump: { kind: 'string', arg: 'all|DB,...', help: 'dump these MySQL/MariaDB databases' },
+  'mysqldump-defaults': {
+    kind: 'string',
+    arg: 'FILE',
+    help: "option file in the instance (default .my.cnf in the SSH user's home)",
+  },
+  'binlog-position': { kind: 'boolean', help: 'record the binary log position in the dump' },
+  freeze: { kind: 'string', arg: 'MOUNT', multiple: true, help: 'fsfreeze this mount point' },
+  'freeze-bound': {
+    kind: 'integer',
+    arg: 'SECONDS',
+    min: 1,
+    max: 600,
+    help: 'longest a filesystem stays frozen',
+  },
+  consistency: {
+    kind: 'string',
+    arg: 'crash|filesystem|application',
+    help: 'the level demanded (default: what the steps give)',
+  },
 } as const;
 
-export const CONSISTENCY_USAGE =
-  '[--ssh USER@HOST[:PORT] [--ssh-key FILE] [--known-hosts FILE] [--proxy-jump HOST] [--mysqldump all|DB,... [--mysqldump-defaults FILE] [--binlog-position]] [--freeze MOUNT]... [--freeze-bound S] [--consistency crash|filesystem|application]]';
+/** Usage lines of the flags, each continuing a command's synopsis (src/cli/args.ts). */
+export const CONSISTENCY_USAGE = [
+  ' [--ssh USER@HOST[:PORT] [--ssh-key FILE] [--known-hosts FILE] [--proxy-jump HOST] [--connect-timeout S]',
+  '  [--mysqldump all|DB,... [--mysqldump-defaults FILE] [--binlog-position]]',
+  '  [--freeze MOUNT]... [--freeze-bound S] [--consistency crash|filesystem|application]]',
+];
+
+export const CONSISTENCY_EXAMPLES = [
+  'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --ssh backup@10.0.0.5 --mysqldump all --freeze /var/lib/mysql',
+];
 
 export interface ConsistencyFlagValues {
   ssh?: string | undefined;
   'ssh-key'?: string | undefined;
   'known-hosts'?: string | undefined;
   'proxy-jump'?: string | undefined;
-  'connect-timeout'?: string | undefined;
+  'connect-timeout'?: number | undefined;
   mysqldump?: string | undefined;
   'mysqldump-defaults'?: string | undefined;
   'binlog-position'?: boolean | undefined;
   freeze?: string[] | undefined;
-  'freeze-bound'?: string | undefined;
+  'freeze-bound'?: number | undefined;
   consistency?: string | undefined;
-}
-
-function seconds(name: string, text: string, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) {
-    throw new AppError('INVALID_ARGUMENT', `--${name} must be whole seconds 1..${max}`);
-  }
-  return n;
 }
 
 /** Operator defaults (the `[ssh]` settings) the flags override. */
@@ -116,7 +140,7 @@ export function consistencyFromFlags(
         boundSeconds:
           v['freeze-bound'] === undefined
             ? (defaults.freezeBound ?? DEFAULT_FREEZE_BOUND_SECONDS)
-            : seconds('freeze-bound', v['freeze-bound'], 600),
+            : v['freeze-bound'],
       };
     }
   }
@@ -129,7 +153,7 @@ export function consistencyFromFlags(
     connectTimeoutSeconds:
       v['connect-timeout'] === undefined
         ? Math.round(defaults.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_SECONDS)
-        : seconds('connect-timeout', v['connect-timeout'], 300),
+        : v['connect-timeout'],
     ...((v['proxy-jump'] ?? defaults.proxyJump) === undefined
       ? {}
       : { proxyJump: v['proxy-jump'] ?? defaults.proxyJump }),

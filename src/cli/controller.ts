@@ -6,15 +6,26 @@
  */
 import type { Config } from '../config/settings.js';
 import { runControllerProcess } from '../controller/controller-main.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, type CommandSpec } from './args.js';
 import type { CommandContext } from './output.js';
 
+export const spec: CommandSpec = {
+  name: 'controller',
+  usage: ['controller'],
+  description:
+    'Runs the control-node daemon: the notification consumer, the inventory poller, the\n' +
+    'scheduler, the API and /metrics, and the mail reports. It takes no options: it is\n' +
+    'configured by its configuration file and environment (see config show). SIGTERM stops\n' +
+    'it in order; a second signal exits at once.',
+  options: {},
+  examples: [
+    'controller',
+    '--config /etc/cinder-lvm-backup/cinder-lvm-backup.conf controller',
+    'config check --for controller',
+  ],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  if (argv.length > 0) {
-    throw new AppError(
-      'INVALID_ARGUMENT',
-      `controller takes no arguments (got "${argv[0]?.slice(0, 40)}"); it is configured by its configuration file and environment`,
-    );
-  }
+  parseCommandArgs(spec, argv);
   return runControllerProcess(config, ctx.signal);
 }

@@ -8,6 +8,11 @@
  * backup; default the newest good one), `--target-volume ID` (restore: the Cinder volume to
  * overwrite; asked of Cinder with the OS_* credentials, it must be available, detached and
  * on the backup's host), `--poll-ms N`.
+ *
+ * Output: text streams one line per job event while waiting. `--json` prints exactly one
+ * object when the command ends: without `--wait` `{status, created, job}` at once; with
+ * `--wait` `{status, created, job, events}` once the job has ended (`events` as the text
+ * lines showed them), so a script parses stdout whole.
  */
 import {
   databaseUrlOf,
@@ -27,6 +32,7 @@ import { AppError } from '../errors.js';
 import { FINAL_STATES, JOB_KINDS, type Job, type JobKind } from '../jobs/job.js';
 import { enqueueJob, findOpenJob, getJob } from '../jobs/queue.js';
 import { printJson, type CommandContext } from './output.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { sleep } from '../lifecycle/sleep.js';
 
 interface EnqueueArgs {
@@ -42,54 +48,90 @@ interface EnqueueArgs {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const OPTIONS = {
+  volume: { kind: 'string', arg: 'ID', help: 'the Cinder volume (required)' },
+  reason: { kind: 'string', arg: 'TEXT', help: "why, kept with the job (default 'manual')" },
+  backup: {
+    kind: 'integer',
+    arg: 'ROW_ID',
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    help: 'verify/restore: which backup row (default the newest good one)',
+  },
+  'target-volume': {
+    kind: 'string',
+    arg: 'ID',
+    help: 'restore: the Cinder volume to overwrite (available, detached, same host)',
+  },
+  wait: { kind: 'boolean', help: 'follow the job until it ends; exit 0 only if it succeeded' },
+  'poll-ms': {
+    kind: 'integer',
+    arg: 'MS',
+    min: 50,
+    max: 60_000,
+    help: 'with --wait: how often the job is read (default 1000)',
+  },
+  // Kept to answer a likely mistake with the right option rather than "unknown option".
+  target: { kind: 'string', help: 'refused: a restore names --target-volume', hidden: true },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'enqueue',
+  usage: [
+    'enqueue backup|verify|prune --volume ID [--reason TEXT] [--backup ROW_ID] [--wait [--poll-ms MS]]',
+    'enqueue restore --volume ID --target-volume ID [--backup ROW_ID] [--wait [--poll-ms MS]]',
+  ],
+  description:
+    "Puts a job on the queue by hand; the volume's agent runs it. A volume that already has an\n" +
+    'open job of that kind gets no second one: the open job is shown (and followed) instead.\n' +
+    'A restore asks Cinder (OpenStack credentials) whether the target may be overwritten.\n' +
+    'With --wait, text output streams one line per job event; --json prints one object when\n' +
+    'the command ends ({status, created, job}, plus events with --wait).',
+  options: OPTIONS,
+  positionals: { min: 1, max: 1 },
+  examples: [
+    'enqueue backup --volume 0b1c2d3e-… --wait',
+    'enqueue verify --volume 0b1c2d3e-… --backup 42 --wait --json',
+    'enqueue restore --volume 0b1c2d3e-… --target-volume 77aa… --backup 42',
+  ],
+};
+
 /** Parses the arguments (pure). */
 export function parseEnqueueArgs(argv: readonly string[]): EnqueueArgs {
-  const [kind, ...rest] = argv;
-  if (kind === undefined || !(JOB_KINDS as readonly string[]).includes(kind)) {
-    throw new AppError('INVALID_ARGUMENT', `enqueue needs a kind: ${JOB_KINDS.join('|')}`);
+  const { values: v, positionals } = parseCommandArgs(spec, argv);
+  const kind = positionals[0] ?? '';
+  if (!(JOB_KINDS as readonly string[]).includes(kind)) {
+    throw usageError(
+      spec,
+      `enqueue needs a kind: ${JOB_KINDS.join('|')} (got "${kind.slice(0, 40)}")`,
+    );
+  }
+  if (v.target !== undefined) {
+    throw usageError(
+      spec,
+      'a restore names the Cinder volume to overwrite (--target-volume ID), not a device',
+    );
   }
   const out: EnqueueArgs = {
     kind: kind as JobKind,
-    volumeId: '',
-    reason: 'manual',
-    payload: {},
-    targetVolumeId: null,
-    wait: false,
-    pollMs: 1000,
+    volumeId: v.volume ?? '',
+    reason: v.reason ?? 'manual',
+    payload: v.backup === undefined ? {} : { backupRowId: v.backup },
+    targetVolumeId: v['target-volume'] ?? null,
+    wait: v.wait === true,
+    pollMs: v['poll-ms'] ?? 1000,
   };
-  for (let i = 0; i < rest.length; i += 1) {
-    const flag = rest[i];
-    if (flag === '--wait') {
-      out.wait = true;
-      continue;
-    }
-    const value = rest[i + 1];
-    if (value === undefined) throw new AppError('INVALID_ARGUMENT', `${flag ?? ''} needs a value`);
-    i += 1;
-    if (flag === '--volume') out.volumeId = value;
-    else if (flag === '--reason') out.reason = value;
-    else if (flag === '--target-volume') out.targetVolumeId = value;
-    else if (flag === '--target') {
-      throw new AppError(
-        'INVALID_ARGUMENT',
-        'a restore names the Cinder volume to overwrite (--target-volume ID), not a device',
-      );
-    } else if (flag === '--backup') {
-      if (!/^\d+$/.test(value))
-        throw new AppError('INVALID_ARGUMENT', '--backup takes a backup row id');
-      out.payload['backupRowId'] = Number(value);
-    } else if (flag === '--poll-ms') out.pollMs = Math.max(50, Number(value) || 1000);
-    else throw new AppError('INVALID_ARGUMENT', `unknown enqueue option ${flag ?? ''}`);
-  }
   if (!UUID.test(out.volumeId)) {
-    throw new AppError('INVALID_ARGUMENT', 'enqueue needs --volume <Cinder volume id>');
+    throw usageError(spec, 'enqueue needs --volume <Cinder volume id>');
   }
   if (out.kind === 'restore' && (out.targetVolumeId === null || !UUID.test(out.targetVolumeId))) {
-    throw new AppError('INVALID_ARGUMENT', 'a restore needs --target-volume <Cinder volume id>');
+    throw usageError(spec, 'a restore needs --target-volume <Cinder volume id>');
   }
   if (out.kind !== 'restore' && out.targetVolumeId !== null) {
-    throw new AppError('INVALID_ARGUMENT', '--target-volume is for restores only');
+    throw usageError(spec, '--target-volume is for restores only');
   }
+  if (!out.wait && v['poll-ms'] !== undefined)
+    throw usageError(spec, '--poll-ms applies to --wait');
   return out;
 }
 
@@ -98,25 +140,33 @@ function describeJob(j: Job): string {
   return `job ${j.id} ${j.kind} volume ${j.volumeId} on ${j.backendHost}: ${j.state} (attempt ${j.attempts}/${j.maxAttempts})${error}`;
 }
 
-/** Follows a job until it ends, printing its events; returns the final job. */
+interface FollowedEvent {
+  at: string;
+  kind: string;
+  message: string | null;
+}
+
+/** Follows a job until it ends, printing its events (text); returns the final job and them. */
 async function follow(
   q: Queryable,
   job: Job,
   args: EnqueueArgs,
   ctx: CommandContext,
-): Promise<Job> {
+): Promise<{ job: Job; events: FollowedEvent[] }> {
   let lastEvent = 0;
   let current = job;
+  const events: FollowedEvent[] = [];
   for (;;) {
     for (const e of await listJobEvents(q, job.id, lastEvent)) {
       lastEvent = e.id;
+      events.push({ at: e.at.toISOString(), kind: e.kind, message: e.message });
       if (!ctx.json) {
         process.stdout.write(
           `${e.at.toISOString()} ${e.kind}${e.message === null ? '' : ` ${e.message}`}\n`,
         );
       }
     }
-    if (FINAL_STATES.includes(current.state)) return current;
+    if (FINAL_STATES.includes(current.state)) return { job: current, events };
     if (ctx.signal.aborted) throw new AppError('ABORTED', `stopped waiting; job ${job.id} goes on`);
     await sleep(args.pollMs, ctx.signal);
     current = (await getJob(q, job.id)) ?? current;
@@ -135,7 +185,7 @@ export async function runConfigured(
   const config = await loadSettings({
     ...input,
     require: ['database.connection'],
-    openstack: argv[0] === 'restore',
+    openstack: parseEnqueueArgs(argv).kind === 'restore',
   });
   return run(argv, ctx, config);
 }
@@ -192,9 +242,15 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
       if (ctx.json) printJson({ status: 'ok', created: created !== null, job });
       return 0;
     }
-    const final = await follow(pool, job, args, ctx);
-    if (ctx.json) printJson({ status: final.state === 'succeeded' ? 'ok' : 'failed', job: final });
-    else process.stdout.write(`${describeJob(final)}\n`);
+    const { job: final, events } = await follow(pool, job, args, ctx);
+    if (ctx.json) {
+      printJson({
+        status: final.state === 'succeeded' ? 'ok' : 'failed',
+        created: created !== null,
+        job: final,
+        events,
+      });
+    } else process.stdout.write(`${describeJob(final)}\n`);
     return final.state === 'succeeded' ? 0 : 1;
   } finally {
     await pool.end();

@@ -6,13 +6,22 @@ import { createLogger } from '../log.js';
 import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, type CommandSpec } from './args.js';
 import { printJson, type CommandContext } from './output.js';
 
+export const spec: CommandSpec = {
+  name: 'migrate',
+  usage: ['migrate'],
+  description:
+    "Brings the database ([database] connection, DATABASE_URL) up to this release's schema:\n" +
+    'numbered migrations in order under an advisory lock, so several hosts may run it at\n' +
+    'once. Refuses a schema newer than the code. Run it as the database owner.',
+  options: {},
+  examples: ['migrate', '--config /etc/cinder-lvm-backup/cinder-lvm-backup.conf migrate --json'],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  if (argv.length > 0) {
-    throw new AppError('INVALID_ARGUMENT', `migrate takes no arguments (got ${argv.join(' ')})`);
-  }
+  parseCommandArgs(spec, argv);
   const pool = createPool({
     url: databaseUrlOf(config),
     applicationName: 'cinder-lvm-backup migrate',

@@ -11,25 +11,48 @@ import { getVolume } from '../db/volumes.js';
 import { policyInputs } from '../policy/stored-policy.js';
 import { AppError } from '../errors.js';
 import { selectForPruning } from '../policy/retention.js';
+import { isValidTimeZone } from '../policy/time-zone.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { printJson, type CommandContext } from './output.js';
 import { textTable } from '../report/text-table.js';
 
+const OPTIONS = {
+  volume: { kind: 'string', arg: 'ID', help: 'the Cinder volume (required)' },
+  'time-zone': {
+    kind: 'string',
+    arg: 'ZONE',
+    help: 'zone of the day/week/month buckets (default [DEFAULT] time_zone)',
+  },
+  apply: { kind: 'boolean', help: 'queue the prune job that deletes on the storage node' },
+  wait: { kind: 'boolean', help: 'with --apply: follow the job until it ends' },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'prune',
+  usage: ['prune --volume ID [--time-zone ZONE] [--apply [--wait]]'],
+  description:
+    "Shows what the volume's retention keeps (and why) and prunes, from the catalog.\n" +
+    "--apply queues the prune job; the volume's agent deletes the archives, which live on\n" +
+    'its storage node.',
+  options: OPTIONS,
+  examples: [
+    'prune --volume 0b1c2d3e-…',
+    'prune --volume 0b1c2d3e-… --time-zone Europe/Paris --json',
+    'prune --volume 0b1c2d3e-… --apply --wait',
+  ],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  let volumeId = '';
-  let timeZone = config.general.timeZone;
-  let apply = false;
-  let wait = false;
-  for (let i = 0; i < argv.length; i += 1) {
-    const flag = argv[i];
-    if (flag === '--apply') apply = true;
-    else if (flag === '--wait') wait = true;
-    else if ((flag === '--volume' || flag === '--time-zone') && argv[i + 1] !== undefined) {
-      if (flag === '--volume') volumeId = argv[i + 1] ?? '';
-      else timeZone = argv[i + 1] ?? timeZone;
-      i += 1;
-    } else throw new AppError('INVALID_ARGUMENT', `unknown prune option ${flag ?? ''}`);
+  const v = parseCommandArgs(spec, argv).values;
+  const volumeId = v.volume ?? '';
+  const timeZone = v['time-zone'] ?? config.general.timeZone;
+  const apply = v.apply === true;
+  const wait = v.wait === true;
+  if (volumeId === '') throw usageError(spec, 'prune needs --volume ID');
+  if (!isValidTimeZone(timeZone)) {
+    throw usageError(spec, `--time-zone "${timeZone.slice(0, 40)}" is not a known time zone`);
   }
-  if (volumeId === '') throw new AppError('INVALID_ARGUMENT', 'prune needs --volume ID');
+  if (wait && !apply) throw usageError(spec, '--wait applies to --apply only');
   if (apply) {
     const { run: enqueue } = await import('./enqueue.js');
     return enqueue(['prune', '--volume', volumeId, ...(wait ? ['--wait'] : [])], ctx, config);

@@ -4,12 +4,23 @@
  */
 import { reap } from '../engine/reaper.js';
 import type { Config } from '../config/settings.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, type CommandSpec } from './args.js';
 import { createLogger } from '../log.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CommandContext } from './output.js';
 
+export const spec: CommandSpec = {
+  name: 'reap',
+  usage: ['reap'],
+  description:
+    'Removes what crashed backups left behind on this storage node: their processes (tar,\n' +
+    'zstd), mounts, kpartx maps, tagged snapshots and run directories, and lists each. The\n' +
+    'agent does this at start; by hand it is for a node without an agent.',
+  options: {},
+  examples: ['reap', 'reap --json'],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  if (argv.length > 0) throw new AppError('INVALID_ARGUMENT', 'usage: reap [--json]');
+  parseCommandArgs(spec, argv);
   const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const result = await reap({ logger, signal: ctx.signal });
   const ok = result.errors.length === 0;

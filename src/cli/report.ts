@@ -4,11 +4,11 @@
  * recorded like the controller's. A mail server that is down leaves the mail recorded as
  * pending; the controller's leader sends it when the server is back.
  */
-import { parseArgs } from 'node:util';
 import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { insertMailReport } from '../db/mail-reports.js';
 import { AppError } from '../errors.js';
+import { parseCommandArgs, type CommandSpec } from './args.js';
 import { createLogger, silentLogger } from '../log.js';
 import { loadReport } from '../report/load-report.js';
 import { mailSettingsOf, reportTuningOf } from '../report/mail-settings.js';
@@ -32,22 +32,29 @@ export function parseSince(text: string): number {
   return seconds;
 }
 
+const OPTIONS = {
+  since: {
+    kind: 'string',
+    arg: 'DURATION',
+    help: 'the window, ending now: 24h, 90min, 7d (default 24h, at most 366d)',
+  },
+  send: { kind: 'boolean', help: 'mail it to [mail] to and record it, as the controller does' },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'report',
+  usage: ['report [--since DURATION] [--send]'],
+  description:
+    'Prints the mail report of the last window: backups done and failed, volumes overdue or\n' +
+    'with a policy error, space used. --send mails it; a mail server that is down leaves it\n' +
+    "recorded as pending, and the controller's leader sends it when the server is back.",
+  options: OPTIONS,
+  examples: ['report', 'report --since 7d --json', 'report --since 24h --send'],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { since: { type: 'string', default: '24h' }, send: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new AppError(
-      'INVALID_ARGUMENT',
-      `${(err as Error).message}\nusage: report [--since 24h] [--send] [--json]`,
-      { cause: err },
-    );
-  }
+  const parsed = parseCommandArgs(spec, argv).values;
+  const values = { since: parsed.since ?? '24h', send: parsed.send };
   const since = parseSince(values.since);
   const tuning = reportTuningOf(config);
   const mail = values.send === true ? mailSettingsOf(config) : null;

@@ -7,50 +7,59 @@
  * `restore --manifest FILE --dump-to FILE|-`: streams the backup's database dump out
  * instead, checksum-verified (`… --dump-to - | mysql`).
  */
-import { parseArgs } from 'node:util';
 import type { Config } from '../config/settings.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { createLogger } from '../log.js';
 import { restoreBackup } from '../engine/restore.js';
 import { streamDumpOut } from '../consistency/dump-restore.js';
 import { EXIT_FAILED, printJson, type CommandContext } from './output.js';
 import { createProgressBar } from './progress.js';
 
-const USAGE = 'usage: restore --manifest FILE (--target DEV [--force] | --dump-to FILE|-) [--json]';
+const OPTIONS = {
+  manifest: { kind: 'string', arg: 'FILE', help: "the backup's manifest.json (required)" },
+  target: {
+    kind: 'string',
+    arg: 'DEV',
+    help: 'the block device to overwrite: /dev/<vg>/volume-<uuid>, nothing may have it open',
+  },
+  force: { kind: 'boolean', help: 'allow a target that is not a Cinder volume LV' },
+  'dump-to': {
+    kind: 'string',
+    arg: 'FILE|-',
+    help: "stream the backup's database dump out instead (- for stdout)",
+  },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'restore',
+  usage: ['restore --manifest FILE (--target DEV [--force] | --dump-to FILE|-)'],
+  description:
+    'Writes a backup onto a block device at least as large as the backed-up volume (the\n' +
+    'partition table, each filesystem with its UUID and label, raw partitions), then checks\n' +
+    'the result against the manifest. Everything on the target is overwritten. With\n' +
+    "--dump-to it streams the backup's database dump out instead, checksum-verified.",
+  options: OPTIONS,
+  examples: [
+    'restore --manifest /var/backups/cinder/volume-0b1c…/20261201T020000Z-4f2a/manifest.json --target /dev/cinder-volumes/volume-77aa…',
+    'restore --manifest …/manifest.json --target /dev/loop4 --force --json',
+    'restore --manifest …/manifest.json --dump-to - | mysql shop',
+  ],
+};
 
 function parse(
   argv: string[],
 ): { manifest: string; target: string; force: boolean } | { manifest: string; dumpTo: string } {
-  let values: {
-    manifest?: string | undefined;
-    target?: string | undefined;
-    force?: boolean | undefined;
-    'dump-to'?: string | undefined;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        manifest: { type: 'string' },
-        target: { type: 'string' },
-        force: { type: 'boolean' },
-        'dump-to': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new AppError('INVALID_ARGUMENT', `restore: ${(err as Error).message}`, { cause: err });
+  const { values } = parseCommandArgs(spec, argv);
+  if (values.manifest === undefined) throw usageError(spec, '--manifest is required');
+  if ((values.target === undefined) === (values['dump-to'] === undefined)) {
+    throw usageError(spec, 'give exactly one of --target or --dump-to');
   }
-  if (
-    values.manifest === undefined ||
-    (values.target === undefined) === (values['dump-to'] === undefined)
-  ) {
-    throw new AppError('INVALID_ARGUMENT', USAGE);
+  if (values.force === true && values.target === undefined) {
+    throw usageError(spec, '--force applies to --target only');
   }
   return values.target !== undefined
     ? { manifest: values.manifest, target: values.target, force: values.force === true }
-    : { manifest: values.manifest, dumpTo: values['dump-to'] as string };
+    : { manifest: values.manifest, dumpTo: values['dump-to'] ?? '-' };
 }
 
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {

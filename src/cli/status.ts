@@ -5,18 +5,27 @@
 import { databaseUrlOf, type Config } from '../config/settings.js';
 import { createPool } from '../db/pool.js';
 import { listBackupStatus } from '../db/views.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, type CommandSpec } from './args.js';
 import { printJson, type CommandContext } from './output.js';
 import { humanBytes, textTable } from '../report/text-table.js';
 
+const OPTIONS = {
+  project: { kind: 'string', arg: 'ID', help: "only this Keystone project's volumes" },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'status',
+  usage: ['status [--project ID]'],
+  description:
+    'Shows the backup_status view: one line per tagged volume with its policy, last success,\n' +
+    'last run, next due time, backups kept and their size, and any problem (a policy error,\n' +
+    'the last error or why it is skipped).',
+  options: OPTIONS,
+  examples: ['status', 'status --project 6f1e… --json'],
+};
+
 export async function run(argv: string[], ctx: CommandContext, config: Config): Promise<number> {
-  let projectId: string | undefined;
-  for (let i = 0; i < argv.length; i += 1) {
-    if (argv[i] === '--project' && argv[i + 1] !== undefined) {
-      projectId = argv[i + 1];
-      i += 1;
-    } else throw new AppError('INVALID_ARGUMENT', `unknown status option ${argv[i] ?? ''}`);
-  }
+  const projectId = parseCommandArgs(spec, argv).values.project;
   const pool = createPool({
     url: databaseUrlOf(config),
     applicationName: 'cinder-lvm-backup status',

@@ -1,25 +1,30 @@
 /**
  * `cinder-lvm-backup verify --manifest FILE`: checksums and readability of every archive.
  */
-import { parseArgs } from 'node:util';
 import { verifyBackup } from '../engine/verify.js';
-import { AppError } from '../errors.js';
+import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { EXIT_FAILED, EXIT_OK, printJson, type CommandContext } from './output.js';
 
+const OPTIONS = {
+  manifest: { kind: 'string', arg: 'FILE', help: "the backup's manifest.json (required)" },
+} as const;
+
+export const spec: CommandSpec<typeof OPTIONS> = {
+  name: 'verify',
+  usage: ['verify --manifest FILE'],
+  description:
+    "Checks a backup where it lies: every file against the manifest's SHA-256 and\n" +
+    'SHA256SUMS, and every archive read to its end (zstd and tar). Exit 1 when any fails.',
+  options: OPTIONS,
+  examples: [
+    'verify --manifest /var/backups/cinder/volume-0b1c…/20261201T020000Z-4f2a/manifest.json',
+    'verify --manifest …/manifest.json --json',
+  ],
+};
+
 export async function run(argv: string[], ctx: CommandContext): Promise<number> {
-  let manifest: string | undefined;
-  try {
-    manifest = parseArgs({ args: argv, strict: true, options: { manifest: { type: 'string' } } })
-      .values.manifest;
-  } catch (err) {
-    throw new AppError(
-      'INVALID_ARGUMENT',
-      `${(err as Error).message}\nusage: verify --manifest FILE [--json]`,
-    );
-  }
-  if (manifest === undefined) {
-    throw new AppError('INVALID_ARGUMENT', 'usage: verify --manifest FILE [--json]');
-  }
+  const { manifest } = parseCommandArgs(spec, argv).values;
+  if (manifest === undefined) throw usageError(spec, '--manifest is required');
   const result = await verifyBackup({ manifestPath: manifest, signal: ctx.signal });
   const bad = result.archives.filter((a) => !a.ok);
   const code = bad.some((a) => /sha256|SHA256SUMS|cannot read/.test(a.error ?? ''))

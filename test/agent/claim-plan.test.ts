@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentOptions, parseServedHost } from '../../src/agent/agent-options.js';
+import { parseServedHost } from '../../src/agent/agent-options.js';
+import { agentOptionsFromArgv } from '../../src/cli/agent.js';
 import { settingsOf } from '../../src/config/settings.js';
 import { planClaim } from '../../src/agent/claim-plan.js';
 
@@ -60,7 +61,7 @@ describe('planClaim', () => {
 
 describe('agent options', () => {
   it('reads hosts with and without a VG, the destination and the limits', () => {
-    const o = parseAgentOptions(
+    const o = agentOptionsFromArgv(
       ['--host', 'n1@lvm', '--host', 'n1@ssd=fast-vg', '--dest', '/b', '--per-vg', '2'],
       settingsOf({}),
     );
@@ -72,7 +73,7 @@ describe('agent options', () => {
   });
 
   it('falls back to CLB_AGENT_HOSTS and CLB_BACKUP_DEST', () => {
-    const o = parseAgentOptions(
+    const o = agentOptionsFromArgv(
       [],
       settingsOf({ CLB_AGENT_HOSTS: 'a@x, b@y', CLB_BACKUP_DEST: '/d' }),
     );
@@ -88,12 +89,12 @@ describe('agent options', () => {
       CLB_AGENT_LEASE: '2m',
       CLB_TIME_ZONE: 'Europe/Paris',
     });
-    expect(parseAgentOptions([], settings)).toMatchObject({
+    expect(agentOptionsFromArgv([], settings)).toMatchObject({
       concurrency: 5,
       leaseSeconds: 120,
       timeZone: 'Europe/Paris',
     });
-    const o = parseAgentOptions(['--host', 'b@y', '--concurrency', '3'], settings);
+    const o = agentOptionsFromArgv(['--host', 'b@y', '--concurrency', '3'], settings);
     expect(o.hosts.map((h) => h.host)).toEqual(['b@y']);
     expect(o.concurrency).toBe(3);
   });
@@ -108,7 +109,7 @@ describe('agent options', () => {
     [['--host', 'n1@lvm', '--dest', '/b', '--per-vg', '0'], /--per-vg/],
     [['--host', 'n1@lvm', '--dest', '/b', '--bogus', '1'], /unknown/],
   ])('refuses %j', (argv, message) => {
-    expect(() => parseAgentOptions(argv, settingsOf({}))).toThrow(message);
+    expect(() => agentOptionsFromArgv(argv, settingsOf({}))).toThrow(message);
   });
 
   it('refuses a host with shell characters', () => {

@@ -4,6 +4,7 @@
  * Signals behave as in src/cli.ts: the first aborts gracefully, the second exits.
  */
 import { AGENT_REQUIRES, runAgentProcess } from '../../src/agent/agent-main.js';
+import { agentOptionsFromArgv } from '../../src/cli/agent.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { toAppError } from '../../src/errors.js';
 import { FileEngine } from './file-engine.js';
@@ -20,7 +21,12 @@ process.on('SIGINT', onSignal);
 
 loadSettings({ env: process.env, require: AGENT_REQUIRES })
   .then((config) =>
-    runAgentProcess(process.argv.slice(2), controller.signal, new FileEngine(), config),
+    runAgentProcess(
+      agentOptionsFromArgv(process.argv.slice(2), config),
+      controller.signal,
+      new FileEngine(),
+      config,
+    ),
   )
   .then(
     (code) => {
