@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   RESTORE_FAILED: 'writing the restored data to the target failed (mkfs, mount, tar, device write)',
   TARGET_REFUSED:
     'the restore target is not an available, detached Cinder volume LV of a VG this node serves (by hand: --force)',
+  CHAIN_BROKEN:
+    'an incremental backup cannot be restored or verified: a backup of its chain is missing or does not fit',
   // services
   DB_UNAVAILABLE: 'PostgreSQL cannot be reached or dropped the connection mid-statement',
   SCHEMA_TOO_NEW: 'the database schema is newer than this code',

@@ -15,24 +15,18 @@ import { getVolume } from '../db/volumes.js';
 import { AppError, toAppError } from '../errors.js';
 import { enqueueJob } from '../jobs/queue.js';
 import type { Manifest } from '../engine/manifest.js';
+import { manifestFiles } from '../engine/checksums.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
 import { policyInputs } from '../policy/stored-policy.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
-  const files = [
-    manifest.dump ?? null,
-    manifest.head,
-    ...manifest.partitions.map((p) => p.archive ?? null),
-  ];
-  return files
-    .filter((f): f is NonNullable<typeof f> => f !== null && f !== undefined)
-    .map((f) => ({
-      file: f.file,
-      sha256: f.sha256,
-      bytes: f.bytes,
-      location: `${backupDir}/${f.file}`,
-    }));
+  return manifestFiles(manifest).map((f) => ({
+    file: f.file,
+    sha256: f.sha256,
+    bytes: f.bytes,
+    location: `${backupDir}/${f.file}`,
+  }));
 }
 
 export const runBackup: JobHandler = async (ctx) => {

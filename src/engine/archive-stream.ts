@@ -25,8 +25,12 @@ export type ArchiveSource =
       excludes: readonly string[];
       /** Runs tar where the tree is mounted (the job's private mount namespace). */
       wrap?: (program: string, args: readonly string[]) => { program: string; args: string[] };
+      /** tar's listed-incremental snapshot file, read and updated (see tarCreateArgs). */
+      snapshotFile?: string;
     }
   | { kind: 'device'; device: string; sizeBytes: number }
+  /** A regular file of ours (a tar snapshot file), stored as `snar+zstd`. */
+  | { kind: 'file'; path: string; sizeBytes: number }
   | { kind: 'buffer'; data: Buffer }
   /** A stream from a program we do not run here (a dump over SSH); `sql+zstd` when stored. */
   | { kind: 'stream'; stream: Readable };
@@ -122,6 +126,14 @@ class Meter extends Transform {
   }
 }
 
+const FORMATS: Record<ArchiveSource['kind'], ArchiveFile['format']> = {
+  tree: 'tar+zstd',
+  device: 'raw+zstd',
+  buffer: 'raw+zstd',
+  stream: 'sql+zstd',
+  file: 'snar+zstd',
+};
+
 /** Runs the pass and returns what the manifest records about the stored file. */
 export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   const local = new AbortController();
@@ -137,7 +149,8 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   let poll: NodeJS.Timeout | undefined;
   try {
     if (fifo !== null) await runCommand('mkfifo', ['-m', '600', '--', fifo]);
-    const zstdInput = source.kind === 'device' ? source.device : (fifo ?? undefined);
+    const zstdInput =
+      source.kind === 'device' ? source.device : source.kind === 'file' ? source.path : fifo;
     const zstd = spawnCommand(
       'zstd',
       zstdCompressArgs({ ...opts.compression, ...(zstdInput ? { input: zstdInput } : {}) }),
@@ -154,7 +167,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     const streams: Promise<unknown>[] = [stopOnError(pipeline(zstd.stdout, stored, out))];
     let uncompressed: Meter | null = null;
     if (source.kind === 'tree' && fifo !== null) {
-      const tarArgs = tarCreateArgs(source.mountpoint, source.excludes, fifo);
+      const tarArgs = tarCreateArgs(source.mountpoint, source.excludes, fifo, source.snapshotFile);
       const cmd = source.wrap ? source.wrap('tar', tarArgs) : { program: 'tar', args: tarArgs };
       const tar = spawnCommand(cmd.program, cmd.args, { signal: local.signal, cwd: opts.cwd });
       children.unshift({ name: 'tar', child: tar });
@@ -221,9 +234,11 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       file: opts.file,
       bytes: stored.bytes,
       sha256: stored.digest(),
-      format:
-        source.kind === 'tree' ? 'tar+zstd' : source.kind === 'stream' ? 'sql+zstd' : 'raw+zstd',
-      uncompressedBytes: source.kind === 'device' ? source.sizeBytes : (uncompressed?.bytes ?? 0),
+      format: FORMATS[source.kind],
+      uncompressedBytes:
+        source.kind === 'device' || source.kind === 'file'
+          ? source.sizeBytes
+          : (uncompressed?.bytes ?? 0),
     };
   } catch (err) {
     local.abort(err);

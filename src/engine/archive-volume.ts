@@ -4,13 +4,19 @@
  * archive, a raw image, or a recorded skip. Mounts and maps go on the caller's cleanup
  * stack; files go into the caller's work directory.
  */
+import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunOptions } from '../exec/run-command.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeArchive } from './archive-stream.js';
 import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-device.js';
-import type { ArchiveFile, ManifestPartition, Manifest } from './manifest.js';
+import type { ChainBase, ChainLink } from './backup-chain.js';
+import { identityChange, volumeIdentity } from './chain-rules.js';
+import type { ArchiveFile, ManifestChain, ManifestPartition, Manifest } from './manifest.js';
+import { withSnarTime } from './parse/snar-header.js';
+import { readArchive } from './restore-stream.js';
 import { btrfsAfterMount, btrfsBeforeMount } from './btrfs-guard.js';
 import { openMountNamespace, type MountNamespace } from './mount-namespace.js';
 import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
@@ -36,11 +42,23 @@ export interface ArchiveVolumeRequest {
   signal?: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;
+  /** The chain this backup continues (its last link is the parent), or why it is full. */
+  base: ChainBase;
+  backupId: string;
+  /**
+   * When the copy was frozen (before lvcreate; for a device, when the backup started):
+   * the dump time written into the tar snapshot files (see parse/snar-header.ts).
+   */
+  frozenAt: Date;
 }
 
 export type ArchivedVolume = Pick<Manifest, 'partitionTable' | 'head' | 'partitions' | 'totals'> & {
   deviceInfo: BlockDeviceInfo;
+  chain: ManifestChain;
 };
+
+/** A snapshot file is one line per directory: far below this unless something is wrong. */
+const SNAR_MAX_BYTES = 4 * 1024 ** 3;
 
 interface Planned {
   entry: ManifestPartition;
@@ -180,6 +198,58 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     }
   });
 
+  // The chain: continue the parent's unless the volume is not the one it saw.
+  const identity = volumeIdentity({
+    sizeBytes: dev.sizeBytes,
+    sfdiskDump: dump,
+    partitions: planned.map((p) => p.entry),
+  });
+  let parentChain: ChainLink[] | null = req.base.parent;
+  let fullReason = req.base.fullReason;
+  const parentLink = parentChain?.[parentChain.length - 1];
+  if (parentLink !== undefined) {
+    const before = parentLink.manifest.chain?.identity;
+    const changed =
+      before === undefined ? 'the parent has no chain record' : identityChange(before, identity);
+    if (changed !== null) {
+      req.logger.warn({ parent: parentLink.manifest.backupId, reason: changed }, 'new full chain');
+      parentChain = null;
+      fullReason = changed;
+    }
+  }
+  const parent = parentChain === null ? null : (parentLink as ChainLink);
+  const chain: ManifestChain = {
+    level: parent === null ? 0 : (parent.manifest.chain?.level ?? 0) + 1,
+    parentId: parent?.manifest.backupId ?? null,
+    rootId: parent?.manifest.chain?.rootId ?? req.backupId,
+    fullReason: parent === null ? fullReason : null,
+    identity,
+  };
+
+  /** The tar snapshot file to start from: the parent's for this partition, or none (full). */
+  const startSnapshot = async (entry: ManifestPartition, path: string): Promise<void> => {
+    req.stack.push(`remove ${path}`, () => unlink(path).catch(() => undefined));
+    if (parent === null) return;
+    const from = parent.manifest.partitions.find((x) => x.number === entry.number)?.snapshotFile;
+    if (from === undefined) {
+      throw new AppError('INTERNAL', `parent lacks p${entry.number ?? 0}'s snapshot file`);
+    }
+    await readArchive({
+      path: join(parent.dir, from.file),
+      archive: from,
+      sink: { kind: 'file', path, maxBytes: SNAR_MAX_BYTES },
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+  };
+  /** Stores the updated snapshot file, its dump time set to when the copy was frozen. */
+  const storeSnapshot = async (n: number, path: string): Promise<ArchiveFile> => {
+    await writeFile(path, withSnarTime(await readFile(path), req.frozenAt.getTime()));
+    const size = (await stat(path)).size;
+    const stored = await write(`p${n}.snar.zst`, { kind: 'file', path, sizeBytes: size });
+    await unlink(path);
+    return stored;
+  };
+
   const total = planned.reduce((s, p) => s + p.expectedBytes, 0) + Math.min(dev.sizeBytes, 1 << 20);
   let done = 0;
   // Callers draw bars or log lines: a few updates a second are plenty.
@@ -212,7 +282,12 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     }
     if (p.entry.action === 'archived' && p.mountpoint) {
       const mountpoint = p.mountpoint;
-      req.logger.info({ partition: n, fsType: p.entry.fsType }, 'archiving filesystem');
+      req.logger.info(
+        { partition: n, fsType: p.entry.fsType, level: chain.level },
+        'archiving filesystem',
+      );
+      const snar = join(req.runDir, `p${n}.snar`);
+      await timed(req.timings, `snar:p${n}`, () => startSnapshot(p.entry, snar));
       p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
         write(
           `p${n}.tar.zst`,
@@ -220,6 +295,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
             kind: 'tree',
             mountpoint,
             excludes: req.excludes,
+            snapshotFile: snar,
             ...(mounted === undefined
               ? {}
               : {
@@ -229,6 +305,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
           progress(`archive p${n}`, base),
         ),
       );
+      p.entry.snapshotFile = await timed(req.timings, `snar:p${n}`, () => storeSnapshot(n, snar));
     } else if (p.entry.action === 'raw') {
       req.logger.info({ partition: n, reason: p.entry.reason }, 'keeping partition as raw image');
       p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
@@ -245,14 +322,16 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
 
   const partitions = planned.map((p) => p.entry);
   const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
+  const snapshots = partitions.flatMap((p) => (p.snapshotFile ? [p.snapshotFile] : []));
   return {
     deviceInfo: dev,
+    chain,
     partitionTable: { label, sfdiskDump: dump },
     head,
     partitions,
     totals: {
       archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
-      storedBytes: archives.reduce((s, a) => s + a.bytes, head.bytes),
+      storedBytes: [...archives, ...snapshots].reduce((s, a) => s + a.bytes, head.bytes),
       fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
     },
   };

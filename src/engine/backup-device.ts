@@ -17,6 +17,7 @@ import { runBackupFrame, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import type { Logger } from '../log.js';
 import type { ManifestCatalog } from './manifest.js';
+import type { LevelRequest } from './backup-chain.js';
 import { toolVersions } from './tool-versions.js';
 
 export interface DeviceBackupRequest {
@@ -26,6 +27,8 @@ export interface DeviceBackupRequest {
   runId?: string;
   /** Catalog facts to record in the manifest (see ManifestCatalog). */
   catalog?: ManifestCatalog;
+  /** Full (the default) or incremental on a parent backup (see LevelRequest). */
+  level?: LevelRequest;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
@@ -38,6 +41,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
     {
       ...req,
       sourceName: basename(req.device),
+      source: { kind: 'device', device: req.device, vg: null, lv: null },
       validate: async () => {
         if (req.consistency) {
           checkRequest(req.consistency);
@@ -66,6 +70,10 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         logger: ctx.logger,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+        base: ctx.base,
+        backupId: ctx.backupId,
+        // A device handed to us was frozen before we started; when exactly, we cannot know.
+        frozenAt: ctx.startedAt,
       });
       return {
         source: {
@@ -81,6 +89,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         partitionTable: vol.partitionTable,
         head: vol.head,
         partitions: vol.partitions,
+        chain: vol.chain,
         ...consistencyFields(steps, 'as-provided'),
         tools: await tools,
         totals: vol.totals,

@@ -15,6 +15,8 @@ import {
   prepareBackupDir,
   type BackupDir,
 } from './backup-dir.js';
+import { chooseBase, type ChainBase, type LevelRequest } from './backup-chain.js';
+import type { SourceRef } from './chain-rules.js';
 import { formatSha256Sums, manifestFiles } from './checksums.js';
 import { writeFileDurably } from './durable-file.js';
 import {
@@ -22,6 +24,7 @@ import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
+  MANIFEST_VERSION_INCREMENTAL,
   type Manifest,
   type ManifestCatalog,
 } from './manifest.js';
@@ -49,6 +52,10 @@ export interface RunContext {
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** The chain the backup continues, or why it is a full one (see chooseBase). */
+  base: ChainBase;
+  /** When the frame started (before any snapshot). */
+  startedAt: Date;
 }
 
 export type ManifestBody = Omit<
@@ -66,6 +73,9 @@ export type ManifestBody = Omit<
 
 export const ZSTD_LEVEL = 3;
 
+/** The level of a backup nobody asked to be incremental. */
+const FULL_ASKED: LevelRequest = { kind: 'full', reason: 'full backup asked' };
+
 export interface RunFrameRequest {
   dest: string;
   sourceName: string;
@@ -73,6 +83,10 @@ export interface RunFrameRequest {
   runId?: string;
   /** Catalog facts to record in the manifest (the agent's volume, project, host, policy). */
   catalog?: ManifestCatalog;
+  /** Full (the default) or incremental on a parent; see LevelRequest. */
+  level?: LevelRequest;
+  /** The source, to match an incremental's parent against. */
+  source: SourceRef;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
@@ -108,6 +122,16 @@ export async function runBackupFrame(
   try {
     const runDir = await createRunDir(runId);
     stack.push(`remove run dir ${runDir}`, () => removeRunDir(runDir));
+    const level = req.level ?? FULL_ASKED;
+    const base = await chooseBase(level, {
+      sourceDir: dir.sourceDir,
+      source: req.source,
+      excludes,
+      logger: log,
+    });
+    if (base.parent === null && level.kind !== 'full') {
+      log.info({ reason: base.fullReason }, 'incremental asked; making a full backup');
+    }
     const ctx: RunContext = {
       backupId,
       runId,
@@ -120,6 +144,8 @@ export async function runBackupFrame(
       logger: log,
       ...(req.signal ? { signal: req.signal } : {}),
       ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+      base,
+      startedAt,
     };
     let bodyResult: ManifestBody;
     try {
@@ -143,7 +169,7 @@ export async function runBackupFrame(
     timings['total'] = Date.now() - t0;
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
+      version: (bodyResult.chain?.level ?? 0) > 0 ? MANIFEST_VERSION_INCREMENTAL : MANIFEST_VERSION,
       backupId,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),

@@ -19,6 +19,7 @@ import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js
 import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
 import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
 import type { ManifestCatalog } from './manifest.js';
+import type { LevelRequest } from './backup-chain.js';
 import { toolVersions } from './tool-versions.js';
 import { timed } from './timings.js';
 
@@ -31,6 +32,8 @@ export interface LvBackupRequest {
   runId?: string;
   /** Catalog facts to record in the manifest (see ManifestCatalog). */
   catalog?: ManifestCatalog;
+  /** Full (the default) or incremental on a parent backup (see LevelRequest). */
+  level?: LevelRequest;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
@@ -144,6 +147,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
     {
       ...req,
       sourceName: lv,
+      source: { kind: 'lv', vg, lv, device: '' },
       validate: async () => {
         if (req.consistency) checkRequest(req.consistency);
         origin = await preflight({ ...req, vg, lv }, baseRun);
@@ -170,6 +174,8 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       ctx.stack.push(`lvremove ${vg}/${name}`, async () => {
         await removeLvIfPresent(vg, name, { logger: ctx.logger });
       });
+      // Taken before lvcreate: what changes after it is the next level's (snar-header.ts).
+      const frozenAt = new Date();
       const makeSnapshot = (): Promise<void> =>
         createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
       await timed(ctx.timings, 'snapshot', () =>
@@ -202,6 +208,9 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
           logger: ctx.logger,
           ...(ctx.signal ? { signal: ctx.signal } : {}),
           ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+          base: ctx.base,
+          backupId: ctx.backupId,
+          frozenAt,
         });
       } finally {
         clearInterval(poll);
@@ -226,6 +235,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         partitionTable: vol.partitionTable,
         head: vol.head,
         partitions: vol.partitions,
+        chain: vol.chain,
         ...consistencyFields(steps, 'crash'),
         tools: await tools,
         totals: vol.totals,

@@ -4,12 +4,18 @@
  */
 import type { ArchiveFile, Manifest } from './manifest.js';
 
-/** Every stored file of a backup: the dump first, the head, then partitions in order. */
+/**
+ * Every stored file of a backup: the dump first, the head, then partitions in order (each
+ * archive followed by its listed-incremental snapshot file, when it has one).
+ */
 export function manifestFiles(m: Pick<Manifest, 'head' | 'partitions' | 'dump'>): ArchiveFile[] {
   const files: ArchiveFile[] = [];
   if (m.dump) files.push(m.dump);
   if (m.head) files.push(m.head);
-  for (const p of m.partitions) if (p.archive) files.push(p.archive);
+  for (const p of m.partitions) {
+    if (p.archive) files.push(p.archive);
+    if (p.snapshotFile) files.push(p.snapshotFile);
+  }
   return files;
 }
 

@@ -6,6 +6,11 @@
 
 export const MANIFEST_FORMAT = 'cinder-lvm-backup/manifest';
 export const MANIFEST_VERSION = 1;
+/**
+ * Incremental backups (chain level > 0) are written as version 2, so that a reader that
+ * knows nothing of chains refuses them instead of restoring one level as if it were whole.
+ */
+export const MANIFEST_VERSION_INCREMENTAL = 2;
 export const MANIFEST_FILE = 'manifest.json';
 export const CHECKSUM_FILE = 'SHA256SUMS';
 
@@ -88,9 +93,10 @@ export interface ArchiveFile {
   sha256: string;
   /**
    * `tar+zstd` for filesystem archives, `raw+zstd` for raw partition images, `sql+zstd`
-   * for a database dump taken inside the instance.
+   * for a database dump taken inside the instance, `snar+zstd` for GNU tar's
+   * listed-incremental snapshot file of a filesystem (the base of the next level).
    */
-  format: 'tar+zstd' | 'raw+zstd' | 'sql+zstd';
+  format: 'tar+zstd' | 'raw+zstd' | 'sql+zstd' | 'snar+zstd';
   /** Bytes that went into the compressor (tar stream or raw image size). */
   uncompressedBytes: number;
 }
@@ -118,11 +124,48 @@ export interface ManifestPartition {
   /** Options the read-only mount used. */
   mountOptions?: string[];
   archive?: ArchiveFile;
+  /**
+   * GNU tar's listed-incremental snapshot file after this backup (`p<n>.snar.zst`): what
+   * the next level compares the filesystem against. Absent in backups made before chains.
+   */
+  snapshotFile?: ArchiveFile;
+}
+
+/**
+ * What must not change under a chain: the volume's size, its partition table (device
+ * names taken out) and each archived filesystem's partition, type, UUID and size. A
+ * different identity (a new table, mkfs, a resize) starts a new full chain.
+ */
+export interface VolumeIdentity {
+  sizeBytes: number;
+  /** `sfdisk --dump` without the device names, or null for a device without a table. */
+  table: string | null;
+  filesystems: {
+    number: number | null;
+    startSector: number;
+    sizeBytes: number;
+    fsType: string | null;
+    uuid: string | null;
+    fsSizeBytes: number | null;
+  }[];
+}
+
+/** Where a backup stands in its chain (full backup: level 0, no parent). */
+export interface ManifestChain {
+  /** 0 for a full backup, parent's level + 1 for an incremental one. */
+  level: number;
+  /** Backup id of the backup this one is incremental on (a sibling directory), or null. */
+  parentId: string | null;
+  /** Backup id of the chain's full backup (this backup's own id at level 0). */
+  rootId: string;
+  /** Why a level-0 backup is full (asked, forced, no parent, identity changed); null above 0. */
+  fullReason: string | null;
+  identity: VolumeIdentity;
 }
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
-  version: typeof MANIFEST_VERSION;
+  version: typeof MANIFEST_VERSION | typeof MANIFEST_VERSION_INCREMENTAL;
   /** Unique id of this backup; also the name of its directory. */
   backupId: string;
   startedAt: string;
@@ -168,6 +211,8 @@ export interface Manifest {
   /** Milliseconds per step (snapshot, map, mount, archive:<n>, check, cleanup, total). */
   timings: Record<string, number>;
   totals: { archivedBytes: number; storedBytes: number; fileCount: number };
+  /** The backup's place in its chain; absent in manifests written before chains. */
+  chain?: ManifestChain;
   /** Catalog facts for a rebuild; absent in older manifests and hand-run backups. */
   catalog?: ManifestCatalog;
 }

@@ -7,11 +7,15 @@ import { AppError } from '../errors.js';
 import {
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
+  MANIFEST_VERSION_INCREMENTAL,
   type ArchiveFile,
   type Manifest,
+  type ManifestChain,
   type ManifestPartition,
+  type VolumeIdentity,
 } from './manifest.js';
 import { isRecord } from '../is-record.js';
+import { isValidBackupId } from './backup-id.js';
 
 function invalid(message: string): AppError {
   return new AppError('MANIFEST_INVALID', message);
@@ -35,7 +39,11 @@ export function isPlainFileName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) && !name.includes('..');
 }
 
-function archiveFile(value: unknown, what: string): ArchiveFile {
+function isArchiveFormat(v: unknown): v is ArchiveFile['format'] {
+  return v === 'tar+zstd' || v === 'raw+zstd' || v === 'sql+zstd' || v === 'snar+zstd';
+}
+
+function archiveFile(value: unknown, what: string, snapshot = false): ArchiveFile {
   if (!isRecord(value)) throw invalid(`${what} is not an object`);
   const file = value['file'];
   if (typeof file !== 'string' || !isPlainFileName(file)) {
@@ -46,8 +54,11 @@ function archiveFile(value: unknown, what: string): ArchiveFile {
     throw invalid(`${what}.sha256 is not a sha256 hex digest`);
   }
   const format = value['format'];
-  if (format !== 'tar+zstd' && format !== 'raw+zstd') {
-    throw invalid(`${what}.format ${JSON.stringify(format)} is not tar+zstd or raw+zstd`);
+  const allowed: readonly unknown[] = snapshot ? ['snar+zstd'] : ['tar+zstd', 'raw+zstd'];
+  if (!isArchiveFormat(format) || !allowed.includes(format)) {
+    throw invalid(
+      `${what}.format ${JSON.stringify(format)} is not ${snapshot ? 'snar+zstd' : 'tar+zstd or raw+zstd'}`,
+    );
   }
   return {
     file,
@@ -85,6 +96,10 @@ function partition(value: unknown, i: number): ManifestPartition {
   if (value['archive'] !== undefined && value['archive'] !== null) {
     p.archive = archiveFile(value['archive'], `${what}.archive`);
   }
+  if (value['snapshotFile'] !== undefined && value['snapshotFile'] !== null) {
+    if (action !== 'archived') throw invalid(`${what} is ${action} but has a snapshot file`);
+    p.snapshotFile = archiveFile(value['snapshotFile'], `${what}.snapshotFile`, true);
+  }
   if (action !== 'skipped' && p.archive === undefined) {
     throw invalid(`${what} is ${action} but names no archive`);
   }
@@ -100,6 +115,55 @@ function partition(value: unknown, i: number): ManifestPartition {
   return p;
 }
 
+function identity(value: unknown): VolumeIdentity {
+  if (!isRecord(value)) throw invalid('chain.identity is not an object');
+  const table = value['table'];
+  if (table !== null && typeof table !== 'string') throw invalid('chain.identity.table');
+  if (!Array.isArray(value['filesystems'])) throw invalid('chain.identity.filesystems');
+  const filesystems = value['filesystems'].map((f: unknown, i) => {
+    const what = `chain.identity.filesystems[${i}]`;
+    if (!isRecord(f)) throw invalid(`${what} is not an object`);
+    return {
+      number: f['number'] === null ? null : nonNegativeInteger(f['number'], `${what}.number`),
+      startSector: nonNegativeInteger(f['startSector'], `${what}.startSector`),
+      sizeBytes: nonNegativeInteger(f['sizeBytes'], `${what}.sizeBytes`),
+      fsType: stringOrNull(f['fsType'], `${what}.fsType`),
+      uuid: stringOrNull(f['uuid'], `${what}.uuid`),
+      fsSizeBytes:
+        f['fsSizeBytes'] === null || f['fsSizeBytes'] === undefined
+          ? null
+          : nonNegativeInteger(f['fsSizeBytes'], `${what}.fsSizeBytes`),
+    };
+  });
+  return {
+    sizeBytes: nonNegativeInteger(value['sizeBytes'], 'chain.identity.sizeBytes'),
+    table,
+    filesystems,
+  };
+}
+
+/** The chain record: ids that name sibling directories, a level that fits them. */
+function chain(value: unknown, backupId: unknown): ManifestChain {
+  if (!isRecord(value)) throw invalid('chain is not an object');
+  const level = nonNegativeInteger(value['level'], 'chain.level');
+  const parentId = value['parentId'];
+  const rootId = value['rootId'];
+  if (parentId !== null && !isValidBackupId(parentId)) {
+    throw invalid(`chain.parentId ${JSON.stringify(parentId)} is not a backup id`);
+  }
+  if (!isValidBackupId(rootId))
+    throw invalid(`chain.rootId ${JSON.stringify(rootId)} is not a backup id`);
+  if ((level === 0) !== (parentId === null)) {
+    throw invalid(`chain.level ${level} does not fit parent ${JSON.stringify(parentId)}`);
+  }
+  if (level === 0 && rootId !== backupId) throw invalid('a full backup is not its own chain root');
+  if (level > 0 && (parentId === backupId || rootId === backupId)) {
+    throw invalid('an incremental backup names itself as its parent or root');
+  }
+  const fullReason = stringOrNull(value['fullReason'], 'chain.fullReason');
+  return { level, parentId, rootId, fullReason, identity: identity(value['identity']) };
+}
+
 /**
  * Checks parsed manifest JSON and returns it typed. Only what restore relies on is
  * checked strictly; other fields pass through as they are.
@@ -109,8 +173,19 @@ export function validateManifest(doc: unknown): Manifest {
   if (doc['format'] !== MANIFEST_FORMAT) {
     throw invalid(`not a ${MANIFEST_FORMAT} manifest (format ${JSON.stringify(doc['format'])})`);
   }
-  if (doc['version'] !== MANIFEST_VERSION) {
-    throw invalid(`manifest version ${JSON.stringify(doc['version'])} is not supported`);
+  const version = doc['version'];
+  if (version !== MANIFEST_VERSION && version !== MANIFEST_VERSION_INCREMENTAL) {
+    throw invalid(`manifest version ${JSON.stringify(version)} is not supported`);
+  }
+  const chainRecord =
+    doc['chain'] === undefined || doc['chain'] === null
+      ? undefined
+      : chain(doc['chain'], doc['backupId']);
+  const incremental = chainRecord !== undefined && chainRecord.level > 0;
+  if (incremental !== (version === MANIFEST_VERSION_INCREMENTAL)) {
+    throw invalid(
+      `manifest version ${version} does not fit chain level ${chainRecord?.level ?? 0}`,
+    );
   }
   const source = doc['source'];
   if (!isRecord(source)) throw invalid('source is missing');
@@ -136,9 +211,17 @@ export function validateManifest(doc: unknown): Manifest {
   if (label !== 'none' && partitions.some((p) => p.number === null || p.number === 0)) {
     throw invalid('a partition of a table has no number');
   }
-  const files = [head, ...partitions.map((p) => p.archive ?? null)].filter((a) => a !== null);
+  const files = [
+    head,
+    ...partitions.flatMap((p) => [p.archive ?? null, p.snapshotFile ?? null]),
+  ].filter((a) => a !== null);
   if (new Set(files.map((a) => a.file)).size !== files.length) {
     throw invalid('two parts of the manifest name the same archive file');
   }
-  return { ...(doc as unknown as Manifest), head, partitions };
+  return {
+    ...(doc as unknown as Manifest),
+    head,
+    partitions,
+    ...(chainRecord === undefined ? {} : { chain: chainRecord }),
+  };
 }

@@ -15,7 +15,10 @@ import type { ArchiveFile } from './manifest.js';
 import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js';
 
 export type ArchiveSink =
-  | { kind: 'tar'; directory: string }
+  /** `incremental`: a level of a chain, whose directory listings tar applies (deletions). */
+  | { kind: 'tar'; directory: string; incremental?: boolean }
+  /** A new file (0600) that must not exist yet: a tar snapshot file to build on. */
+  | { kind: 'file'; path: string; maxBytes: number }
   /** Written from offset 0; more than maxBytes of data is a failure, not a truncation. */
   | { kind: 'device'; device: string; maxBytes: number }
   | { kind: 'memory'; maxBytes: number };
@@ -44,13 +47,14 @@ async function fileSha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Copies decompressed data to a block device, in order, then fsyncs it. */
+/** Copies decompressed data to a block device (or a new file), in order, then fsyncs it. */
 async function writeToDevice(
   source: AsyncIterable<Buffer>,
   device: string,
   maxBytes: number,
+  newFile = false,
 ): Promise<number> {
-  const handle = await open(device, 'r+');
+  const handle = newFile ? await open(device, 'wx', 0o600) : await open(device, 'r+');
   let written = 0;
   try {
     for await (const chunk of source) {
@@ -101,7 +105,11 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
   const zstd = spawnCommand('zstd', zstdDecompressStdinArgs(), signal ? { signal } : {});
   const tar =
     sink.kind === 'tar'
-      ? spawnCommand('tar', tarExtractArgs(sink.directory), signal ? { signal } : {})
+      ? spawnCommand(
+          'tar',
+          tarExtractArgs(sink.directory, sink.incremental === true),
+          signal ? { signal } : {},
+        )
       : null;
   if (zstd.stdin === null || zstd.stdout === null)
     throw new AppError('INTERNAL', 'zstd without pipes');
@@ -122,6 +130,8 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
     deliver = pipeline(zstd.stdout, counter, tar.stdin).then(() => out);
   } else if (sink.kind === 'device') {
     deliver = writeToDevice(zstd.stdout, sink.device, sink.maxBytes);
+  } else if (sink.kind === 'file') {
+    deliver = writeToDevice(zstd.stdout, sink.path, sink.maxBytes, true);
   } else if (sink.kind === 'memory') {
     deliver = collect(zstd.stdout, sink.maxBytes);
   } else {

@@ -35,6 +35,7 @@ import {
   type RestoreCheck,
 } from './restore-checks.js';
 import { validateManifest } from './restore-manifest.js';
+import { readChain, type ChainLink } from './backup-chain.js';
 import { extInodeCount, mkfsCommand, mkswapCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
@@ -60,8 +61,13 @@ export interface RestoreRequest {
 export interface RestoreResult {
   ok: boolean;
   checks: RestoreCheck[];
-  /** Milliseconds per step (wipe, table, mkfs:pN, extract:pN, check:pN, raw:pN, total). */
+  /**
+   * Milliseconds per step (wipe, table, mkfs:pN, extract:pN — extract:pN:lL per level of a
+   * chain —, check:pN, raw:pN, total).
+   */
   timings: Timings;
+  /** The backups replayed, full backup first (one id for a full backup). */
+  chain: string[];
 }
 
 /** The MBR's boot code: the bytes before the disk signature and the partition entries. */
@@ -88,19 +94,51 @@ export async function readManifest(manifestPath: string): Promise<Manifest> {
   return validateManifest(doc);
 }
 
+/** An archive of a backup of the chain, and that backup's directory. */
+interface ChainArchive {
+  dir: string;
+  archive: ArchiveFile;
+}
+
+/**
+ * The archives of partition `p` of the last backup to extract, in order: for a filesystem
+ * of an incremental backup, the same partition's archive in each level from the full one
+ * up; else the last backup's own archive.
+ */
+function partitionArchives(links: readonly ChainLink[], p: ManifestPartition): ChainArchive[] {
+  const last = links[links.length - 1] as ChainLink;
+  if (p.action !== 'archived' || links.length === 1) {
+    return p.archive ? [{ dir: last.dir, archive: p.archive }] : [];
+  }
+  return links.map((l) => {
+    const archive = l.manifest.partitions.find((x) => x.number === p.number)?.archive;
+    if (archive === undefined) {
+      throw new AppError(
+        'CHAIN_BROKEN',
+        `backup ${l.manifest.backupId} has no archive of ${partitionTag(p)}`,
+      );
+    }
+    return { dir: l.dir, archive };
+  });
+}
+
 /** Every archive the restore will read, in order. */
-function archivesOf(manifest: Manifest): ArchiveFile[] {
-  const list: ArchiveFile[] = [];
-  if (manifest.partitionTable.label !== 'none' && manifest.head !== null) list.push(manifest.head);
+function archivesOf(links: readonly ChainLink[]): ChainArchive[] {
+  const last = links[links.length - 1] as ChainLink;
+  const manifest = last.manifest;
+  const list: ChainArchive[] = [];
+  if (manifest.partitionTable.label !== 'none' && manifest.head !== null) {
+    list.push({ dir: last.dir, archive: manifest.head });
+  }
   for (const p of manifest.partitions)
-    if (p.action !== 'skipped' && p.archive) list.push(p.archive);
+    if (p.action !== 'skipped' && p.archive) list.push(...partitionArchives(links, p));
   return list;
 }
 
 /** Fails before the target is touched when an archive is missing or has the wrong size. */
-async function checkArchivesPresent(backupDir: string, archives: ArchiveFile[]): Promise<void> {
-  for (const a of archives) {
-    const path = join(backupDir, a.file);
+async function checkArchivesPresent(archives: ChainArchive[]): Promise<void> {
+  for (const { dir, archive: a } of archives) {
+    const path = join(dir, a.file);
     const size = await stat(path).then(
       (s) => s.size,
       () => null,
@@ -145,8 +183,13 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   });
   const manifest = await readManifest(req.manifestPath);
   const backupDir = dirname(req.manifestPath);
-  const archives = archivesOf(manifest);
-  await checkArchivesPresent(backupDir, archives);
+  // An incremental backup is restored with its whole chain, full backup first.
+  const links: ChainLink[] =
+    (manifest.chain?.level ?? 0) > 0
+      ? await readChain(req.manifestPath)
+      : [{ manifest, dir: backupDir, manifestPath: req.manifestPath }];
+  const archives = archivesOf(links);
+  await checkArchivesPresent(archives);
 
   const target = await inspectTarget(req.target);
   if (target.sizeBytes < manifest.source.sizeBytes) {
@@ -167,16 +210,20 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     }
   }
 
-  const bytesTotal = archives.reduce((sum, a) => sum + a.bytes, 0);
+  const bytesTotal = archives.reduce((sum, a) => sum + a.archive.bytes, 0);
   let bytesDone = 0;
   let phase = 'prepare';
   const progress = (bytes: number): void => {
     bytesDone += bytes;
     req.onProgress?.({ phase, bytesDone, bytesTotal });
   };
-  const read = (archive: ArchiveFile, sink: Parameters<typeof readArchive>[0]['sink']) =>
+  const read = (
+    archive: ArchiveFile,
+    sink: Parameters<typeof readArchive>[0]['sink'],
+    dir = backupDir,
+  ) =>
     readArchive({
-      path: join(backupDir, archive.file),
+      path: join(dir, archive.file),
       archive,
       sink,
       onBytes: progress,
@@ -194,7 +241,10 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   let runDir = '';
   let failure: unknown = null;
   try {
-    logger.info({ target: req.target, backupId: manifest.backupId }, 'restore starts');
+    logger.info(
+      { target: req.target, backupId: manifest.backupId, chain: links.length },
+      'restore starts',
+    );
     // The in-use check holds until the wipe is done: claimed exclusively, nothing can mount
     // the old filesystem between the check and the write.
     const hold = await holdExclusive(target);
@@ -257,6 +307,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       }
       checks.push(
         ...(await restoreFilesystem(p, device, {
+          archives: partitionArchives(links, p),
           mountpoint: join(runDir, tag),
           stack,
           run,
@@ -285,7 +336,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   const ok = checks.every((c) => c.ok);
   timings['total'] = Date.now() - started;
   logger.info({ target: req.target, ok, timings }, 'restore finished');
-  return { ok, checks, timings };
+  return { ok, checks, timings, chain: links.map((l) => l.manifest.backupId) };
 }
 
 /**
@@ -356,10 +407,16 @@ async function restoreTable(
 type Timer = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 interface FilesystemOptions {
+  /** The partition's archives, full backup first (more than one for an incremental). */
+  archives: ChainArchive[];
   mountpoint: string;
   stack: CleanupStack;
   run: { logger: Logger; signal?: AbortSignal };
-  read: (archive: ArchiveFile, sink: { kind: 'tar'; directory: string }) => Promise<unknown>;
+  read: (
+    archive: ArchiveFile,
+    sink: { kind: 'tar'; directory: string; incremental: boolean },
+    dir: string,
+  ) => Promise<unknown>;
   timed: Timer;
   tag: string;
   /** The backup left files out, so fewer inodes come back. */
@@ -388,9 +445,14 @@ async function restoreFilesystem(
   const dropMount = stack.push(`umount ${mountpoint}`, async () => {
     await runCommand('umount', umountArgs(mountpoint), { logger });
   });
-  await timed(`extract:${tag}`, () =>
-    read(p.archive as ArchiveFile, { kind: 'tar', directory: mountpoint }),
-  );
+  // Level by level; tar applies each level's directory listings (deletions, renames).
+  const incremental = opts.archives.length > 1;
+  for (const [level, a] of opts.archives.entries()) {
+    const name = incremental ? `extract:${tag}:l${level}` : `extract:${tag}`;
+    await timed(name, () =>
+      read(a.archive, { kind: 'tar', directory: mountpoint, incremental }, a.dir),
+    );
+  }
   const { restored, probe } = await timed(`check:${tag}`, async () => {
     // syncfs first: XFS frees unlinked inodes in the background (tar's placeholders for
     // symlinks are such), and statfs counts them until then (seen: 3 too many for 3 links).

@@ -52,7 +52,8 @@ export async function createRunDir(runId: string): Promise<string> {
 
 /**
  * Removes the run directory: empty mountpoint directories (rmdir only, never a recursive
- * delete: a forgotten mount below must not lose its contents), FIFOs, the owner file, the dir.
+ * delete: a forgotten mount below must not lose its contents), FIFOs, working copies of
+ * tar snapshot files (`*.snar`, stored compressed in the backup), the owner file, the dir.
  */
 export async function removeRunDir(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
@@ -61,6 +62,7 @@ export async function removeRunDir(dir: string): Promise<void> {
     if (e.isDirectory()) await rmdir(join(dir, e.name));
     // FIFOs between tar and zstd hold no data; a killed run leaves them behind.
     else if (e.isFIFO()) await unlink(join(dir, e.name));
+    else if (e.isFile() && e.name.endsWith('.snar')) await unlink(join(dir, e.name));
   }
   await unlink(join(dir, OWNER_FILE)).catch(() => undefined);
   await rmdir(dir);

@@ -13,10 +13,17 @@ import { AppError } from '../errors.js';
 import { tarListArgs, zstdDecompressArgs, zstdTestArgs } from './args/archive-args.js';
 import { manifestFiles, parseSha256Sums } from './checksums.js';
 import { CHECKSUM_FILE, MANIFEST_FORMAT, type ArchiveFile, type Manifest } from './manifest.js';
+import { readChain } from './backup-chain.js';
 
 export interface VerifyResult {
   ok: boolean;
+  /**
+   * Each stored file; for an incremental backup also those of the backups below it, named
+   * `<backupId>/<file>`, and a `chain` entry when the chain itself is broken.
+   */
   archives: { file: string; ok: boolean; error?: string }[];
+  /** The backups checked, full backup first. */
+  chain: string[];
 }
 
 /** Reads and sanity-checks a manifest (MANIFEST_INVALID otherwise). */
@@ -93,21 +100,50 @@ async function verifyOne(
   return undefined;
 }
 
-/** Verifies the backup whose manifest is at `manifestPath`. */
+async function verifyFiles(
+  m: Manifest,
+  dir: string,
+  prefix: string,
+  archives: VerifyResult['archives'],
+  signal?: AbortSignal,
+): Promise<void> {
+  const sums = parseSha256Sums(await readFile(join(dir, CHECKSUM_FILE), 'utf8').catch(() => ''));
+  for (const f of manifestFiles(m)) {
+    signal?.throwIfAborted();
+    const error = await verifyOne(dir, f, sums, signal);
+    const file = prefix + f.file;
+    archives.push(error === undefined ? { file, ok: true } : { file, ok: false, error });
+  }
+}
+
+/**
+ * Verifies the backup whose manifest is at `manifestPath`; for an incremental backup, the
+ * whole chain it needs to restore (each backup's files, and that the links fit).
+ */
 export async function verifyBackup(req: {
   manifestPath: string;
   signal?: AbortSignal;
 }): Promise<VerifyResult> {
   const m = await readManifest(req.manifestPath);
   const dir = dirname(req.manifestPath);
-  const sums = parseSha256Sums(await readFile(join(dir, CHECKSUM_FILE), 'utf8').catch(() => ''));
   const archives: VerifyResult['archives'] = [];
-  for (const f of manifestFiles(m)) {
-    req.signal?.throwIfAborted();
-    const error = await verifyOne(dir, f, sums, req.signal);
-    archives.push(
-      error === undefined ? { file: f.file, ok: true } : { file: f.file, ok: false, error },
-    );
+  await verifyFiles(m, dir, '', archives, req.signal);
+  const chain = [m.backupId];
+  if ((m.chain?.level ?? 0) > 0) {
+    try {
+      const links = await readChain(req.manifestPath);
+      for (const l of links.slice(0, -1)) {
+        chain.splice(chain.length - 1, 0, l.manifest.backupId);
+        await verifyFiles(l.manifest, l.dir, `${l.manifest.backupId}/`, archives, req.signal);
+      }
+    } catch (err) {
+      if (req.signal?.aborted) throw err;
+      archives.push({
+        file: 'chain',
+        ok: false,
+        error: `chain broken: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
   }
-  return { ok: archives.every((a) => a.ok), archives };
+  return { ok: archives.every((a) => a.ok), archives, chain };
 }

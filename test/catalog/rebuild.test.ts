@@ -182,7 +182,7 @@ describe('catalog rebuild from the manifests on a destination', () => {
       expect((row['started_at'] as Date).toISOString()).toBe(m.startedAt);
       expect((row['finished_at'] as Date).toISOString()).toBe(m.finishedAt);
       expect(row['archives']).toEqual(
-        [m.head, ...m.partitions.map((p) => p.archive)]
+        [m.head, ...m.partitions.flatMap((p) => [p.archive, p.snapshotFile])]
           .filter((f) => f !== undefined && f !== null)
           .map((f) => ({
             file: f.file,

@@ -101,6 +101,7 @@ describe('backup --device on the host', () => {
       'SHA256SUMS:600',
       'head.bin.zst:600',
       'manifest.json:600',
+      'p1.snar.zst:600',
       'p1.tar.zst:600',
       'p2.raw.zst:600',
     ]);

@@ -53,7 +53,8 @@ describe('validateManifest', () => {
 
   it.each([
     ['another format', { format: 'something-else' }, /not a cinder-lvm-backup\/manifest/],
-    ['a newer version', { version: 2 }, /version 2 is not supported/],
+    ['a newer version', { version: 3 }, /version 3 is not supported/],
+    ['version 2 without an incremental chain record', { version: 2 }, /does not fit chain level 0/],
     ['no source size', { source: { kind: 'lv' } }, /source.sizeBytes/],
     ['an unknown table label', { partitionTable: { label: 'bsd', sfdiskDump: '' } }, /label "bsd"/],
     [

@@ -1,6 +1,6 @@
 import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setRunRoot } from '../../src/engine/run-dir.js';
 import { backupDevice } from '../../src/engine/backup-device.js';
@@ -41,8 +41,10 @@ describe('verifyBackup', () => {
       archives: [
         { file: 'head.bin.zst', ok: true },
         { file: 'p1.tar.zst', ok: true },
+        { file: 'p1.snar.zst', ok: true },
         { file: 'p2.raw.zst', ok: true },
       ],
+      chain: [basename(good)],
     });
   });
 

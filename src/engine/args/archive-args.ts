@@ -18,16 +18,27 @@ export const TAR_METADATA_OPTIONS = [
  * names are `./…` (what exclude patterns match); `--totals` reports the stream's size on
  * stderr; the run-directory paths in the arguments let the reaper tell our tar processes
  * from anyone else's.
+ *
+ * With `snapshotFile`, tar reads and updates that listed-incremental snapshot file: a
+ * missing file makes a full (level-0) dump, an existing one dumps only what changed since.
+ * `--no-check-device`: every backup mounts a new snapshot whose device number differs, and
+ * tar would otherwise take the directories for new ones and dump their files again
+ * (measured on a small ext4 tree remounted through another loop device, 3 files changed:
+ * 310 KiB of tar stream without it, 120 KiB with it).
  */
 export function tarCreateArgs(
   mountpoint: string,
   excludes: readonly string[],
   output: string,
+  snapshotFile?: string,
 ): string[] {
   return [
     '--create',
     `--file=${output}`,
     ...TAR_METADATA_OPTIONS,
+    ...(snapshotFile === undefined
+      ? []
+      : [`--listed-incremental=${snapshotFile}`, '--no-check-device']),
     '--sparse',
     '--one-file-system',
     '--totals',
@@ -75,12 +86,16 @@ export function zstdTestArgs(file: string): string[] {
  * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
  * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
  * ACLs. Holes come back by themselves: the archive was made with `--sparse`.
+ *
+ * `incremental` for the levels of a chain: tar then also applies each directory's listing
+ * (files deleted or renamed away since the level below are removed).
  */
-export function tarExtractArgs(directory: string): string[] {
+export function tarExtractArgs(directory: string, incremental = false): string[] {
   return [
     '--extract',
     '--file=-',
     ...TAR_METADATA_OPTIONS,
+    ...(incremental ? ['--listed-incremental=/dev/null'] : []),
     '--same-permissions',
     '--same-owner',
     `--directory=${directory}`,

@@ -48,6 +48,19 @@ describe('archive argument builders', () => {
     expect(tarCreateArgs('/m', ['a b'], '/f')).toContain('--exclude=a b');
   });
 
+  it('reads and updates a listed-incremental snapshot file, ignoring device numbers', () => {
+    const args = tarCreateArgs('/m', [], '/f', '/run/r1/p1.snar');
+    expect(args).toContain('--listed-incremental=/run/r1/p1.snar');
+    expect(args).toContain('--no-check-device');
+    expect(args.indexOf('--no-check-device')).toBeLessThan(args.indexOf('--directory=/m'));
+    expect(tarCreateArgs('/m', [], '/f').some((a) => a.startsWith('--listed'))).toBe(false);
+  });
+
+  it('extracts a level of a chain with its deletions applied', () => {
+    expect(tarExtractArgs('/d', true)).toContain('--listed-incremental=/dev/null');
+    expect(tarExtractArgs('/d').some((a) => a.startsWith('--listed'))).toBe(false);
+  });
+
   it('builds tar list and zstd commands', () => {
     expect(tarListArgs()).toEqual([
       '--list',
