@@ -119,6 +119,12 @@ export const COMMANDS: Record<string, CommandEntry> = {
     settings: {},
     load: () => import('./reap.js'),
   },
+  policy: {
+    summary:
+      'try a tag before it is set: policy check KEY=VALUE... shows the policy (or every problem) and the next due times',
+    settings: {},
+    load: () => import('./policy.js'),
+  },
   config: {
     summary: 'check the configuration (config check) or print it with sources (config show)',
     settings: 'self',

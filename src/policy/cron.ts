@@ -9,10 +9,17 @@
  *   matches if EITHER matches (crontab(5): "the command will be run when either field
  *   matches the current time").
  *
- * DST in a zone: a wall-clock time that does not exist (spring forward) is skipped; a
- * wall-clock time that occurs twice (fall back) fires once, at its first occurrence.
+ * This module checks the expression (the subset above, nothing of croner's extensions such
+ * as seconds, `L`, `W`, `#` or `?`), and croner computes the firing times in a zone, with
+ * Vixie cron's rules at a DST change (croner's README, "DST handling"; option
+ * `fixedTimeRule: 'no-wildcard'`, which is Vixie's notion of a fixed-time job):
+ * - a fixed-time job (no `*` and no step in minute and hour, e.g. `30 2 * * *`) whose time
+ *   does not exist on the spring-forward day runs once, at the end of the gap (03:00 in
+ *   Europe/Paris); one whose time occurs twice on the fall-back day runs once, at the first;
+ * - an interval job (`0 * * * *`, or a step in minute or hour) follows real time: it skips the minutes
+ *   that do not exist and runs in both passes of a repeated hour, so it stays hourly.
  */
-import { instantsOfWallTime, offsetMs } from './time-zone.js';
+import { Cron } from 'croner';
 
 /** A parsed cron expression: the allowed values of each field. */
 export interface CronExpression {
@@ -157,6 +164,12 @@ export function parseCron(source: string): CronExpression {
   if (!canEverFire(expr)) {
     throw new CronParseError('the day of month never occurs in the chosen months');
   }
+  try {
+    schedulerOf(expr, 'UTC');
+  } catch (err) {
+    // The subset above is croner's too; a refusal here is a gap between the two, reported.
+    throw new CronParseError(`not accepted by the scheduler: ${(err as Error).message}`);
+  }
   return expr;
 }
 
@@ -172,76 +185,46 @@ function canEverFire(expr: CronExpression): boolean {
   return false;
 }
 
-function dayMatches(expr: CronExpression, wall: Date): boolean {
-  const domOk = expr.daysOfMonth.has(wall.getUTCDate());
-  const dowOk = expr.daysOfWeek.has(wall.getUTCDay());
-  if (expr.domRestricted && expr.dowRestricted) return domOk || dowOk;
-  return domOk && dowOk;
-}
+/** Croner's schedulers, kept per zone and expression: a scheduler pass asks for many volumes. */
+const schedulers = new Map<string, Cron>();
 
-const MINUTE_MS = 60_000;
-/** Search horizon: leap-day-only schedules fire every 4 years (8 around 2100). */
-const HORIZON_MS = 9 * 366 * 24 * 3600_000;
+function schedulerOf(expr: CronExpression, timeZone: string): Cron {
+  const key = `${timeZone} ${expr.source}`;
+  let cron = schedulers.get(key);
+  if (cron === undefined) {
+    cron = new Cron(expr.source, {
+      timezone: timeZone,
+      // Never started: only asked for times.
+      paused: true,
+      mode: '5-part',
+      // Vixie cron: both day fields restricted → either matches; otherwise both must.
+      domAndDow: !(expr.domRestricted && expr.dowRestricted),
+      fixedTimeRule: 'no-wildcard',
+      // `a/n` (from a to the end of the field), which Vixie cron and parseCron accept.
+      sloppyRanges: true,
+    });
+    if (schedulers.size >= 1000) schedulers.clear();
+    schedulers.set(key, cron);
+  }
+  return cron;
+}
 
 /**
- * The first firing time strictly after `after`, evaluated on the wall clock of `timeZone`
- * (default UTC). Returns null if nothing fires within nine years.
+ * The first firing time strictly after `after`, on the wall clock of `timeZone` (default
+ * UTC), with the DST rules above. Null if it never fires again.
  */
 export function nextCronFire(expr: CronExpression, after: Date, timeZone = 'UTC'): Date | null {
-  const afterMs = after.getTime();
-  // Wall-clock times are represented as Date values whose UTC fields are the wall fields.
-  // In a zone, start a few hours early in wall time: after a fall-back the offset shrinks,
-  // so a later instant can have an earlier wall time (no zone shifts by more than 3 h).
-  const startWall = timeZone === 'UTC' ? afterMs : wallOf(afterMs, timeZone) - 3 * 3600_000;
-  let t = Math.floor(startWall / MINUTE_MS) * MINUTE_MS;
-  const limit = afterMs + HORIZON_MS + 2 * 24 * 3600_000;
-  while (t < limit) {
-    const d = new Date(t);
-    if (!expr.months.has(d.getUTCMonth() + 1)) {
-      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-      continue;
-    }
-    if (!dayMatches(expr, d)) {
-      t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
-      continue;
-    }
-    if (!expr.hours.has(d.getUTCHours())) {
-      const h = nextInSet(expr.hours, d.getUTCHours());
-      // No later hour today: the next day (its first allowed hour is found on the next turn).
-      t = Date.UTC(
-        d.getUTCFullYear(),
-        d.getUTCMonth(),
-        d.getUTCDate() + (h === null ? 1 : 0),
-        h ?? 0,
-      );
-      continue;
-    }
-    if (!expr.minutes.has(d.getUTCMinutes())) {
-      const m = nextInSet(expr.minutes, d.getUTCMinutes());
-      t =
-        m === null
-          ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours() + 1)
-          : Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), m);
-      continue;
-    }
-    const instants = timeZone === 'UTC' ? [t] : instantsOfWallTime(t, timeZone);
-    const first = instants.find((i) => i > afterMs);
-    // A wall time that occurs twice fires only at its first occurrence.
-    if (first !== undefined && first === instants[0]) return new Date(first);
-    t += MINUTE_MS;
-  }
-  return null;
+  return schedulerOf(expr, timeZone).nextRun(after);
 }
 
-/** The smallest value of `set` greater than `after`, or null. Sets hold at most 60 values. */
-function nextInSet(set: ReadonlySet<number>, after: number): number | null {
-  let best: number | null = null;
-  for (const v of set) if (v > after && (best === null || v < best)) best = v;
-  return best;
-}
-
-function wallOf(instantMs: number, timeZone: string): number {
-  return timeZone === 'UTC' ? instantMs : instantMs + offsetMs(instantMs, timeZone);
+/** The next `count` firing times after `after` (for `policy check --next N`). */
+export function nextCronFires(
+  expr: CronExpression,
+  after: Date,
+  count: number,
+  timeZone = 'UTC',
+): Date[] {
+  return schedulerOf(expr, timeZone).nextRuns(count, after);
 }
 
 /**

@@ -1,7 +1,13 @@
 /**
  * The `backup` metadata value as a schedule, and when a volume's next backup is due.
  */
-import { CronParseError, nextCronFire, parseCron, shortestCronGapSeconds } from './cron.js';
+import {
+  CronParseError,
+  nextCronFire,
+  nextCronFires,
+  parseCron,
+  shortestCronGapSeconds,
+} from './cron.js';
 
 /** How often a volume is backed up: a fixed interval, or a cron expression. */
 export type Schedule = { kind: 'interval'; everySeconds: number } | { kind: 'cron'; expr: string };
@@ -125,4 +131,25 @@ export function nextDueAt(input: DueInput): Date {
     due = Math.max(due, lastAttemptAt.getTime() + retryMs);
   }
   return new Date(due);
+}
+
+/**
+ * The next `count` times a new volume with this schedule is due, from `from`: an interval
+ * schedule is due at once and then every interval (each backup assumed to succeed when
+ * due); a cron schedule at its next firings in `timeZone`. What `policy check --next`
+ * shows.
+ */
+export function upcomingDueTimes(
+  schedule: Schedule,
+  from: Date,
+  count: number,
+  timeZone = 'UTC',
+): Date[] {
+  if (schedule.kind === 'cron') {
+    return nextCronFires(parseCron(schedule.expr), from, count, timeZone);
+  }
+  return Array.from(
+    { length: count },
+    (_, i) => new Date(from.getTime() + i * schedule.everySeconds * 1000),
+  );
 }

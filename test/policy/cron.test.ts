@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CronParseError,
   nextCronFire,
+  nextCronFires,
   parseCron,
   shortestCronGapSeconds,
 } from '../../src/policy/cron.js';
@@ -77,40 +78,108 @@ describe('nextCronFire in UTC', () => {
 
 describe('nextCronFire in a zone with DST', () => {
   // Europe/Paris: 2026-03-29 02:00 CET → 03:00 CEST; 2026-10-25 03:00 CEST → 02:00 CET.
+  // America/New_York: 2026-03-08 02:00 EST → 03:00 EDT; 2026-11-01 02:00 EDT → 01:00 EST.
   it('reads the expression on the zone wall clock', () => {
     const fire = nextCronFire(parseCron('0 3 * * *'), at('2026-07-01T00:00:00Z'), 'Europe/Paris');
     expect(fire?.toISOString()).toBe('2026-07-01T01:00:00.000Z');
   });
 
-  it('skips a wall time that does not exist on the spring-forward day', () => {
-    const fire = nextCronFire(parseCron('30 2 * * *'), at('2026-03-28T12:00:00Z'), 'Europe/Paris');
-    expect(fire?.toISOString()).toBe('2026-03-30T00:30:00.000Z');
-  });
-
-  it('fires once, at the first occurrence, for a wall time that repeats on fall-back day', () => {
-    const expr = parseCron('30 2 * * *');
-    const first = nextCronFire(expr, at('2026-10-24T12:00:00Z'), 'Europe/Paris');
-    expect(first?.toISOString()).toBe('2026-10-25T00:30:00.000Z');
-    const second = nextCronFire(expr, first as Date, 'Europe/Paris');
-    expect(second?.toISOString()).toBe('2026-10-26T01:30:00.000Z');
-  });
-
-  it('keeps an hourly schedule hourly across fall-back, firing each wall minute once', () => {
-    const expr = parseCron('0 * * * *');
-    const fires: string[] = [];
-    let t: Date | null = at('2026-10-24T22:30:00Z');
-    for (let i = 0; i < 5 && t !== null; i += 1) {
-      t = nextCronFire(expr, t, 'Europe/Paris');
-      if (t !== null) fires.push(t.toISOString());
+  function fires(src: string, after: string, zone: string, n: number): string[] {
+    const expr = parseCron(src);
+    const out: string[] = [];
+    let t: Date | null = at(after);
+    for (let i = 0; i < n && t !== null; i += 1) {
+      t = nextCronFire(expr, t, zone);
+      if (t !== null) out.push(t.toISOString());
     }
-    // Wall 01:00, 02:00 (CEST), [02:00 CET skipped as a repeat], 03:00, 04:00, 05:00.
-    expect(fires).toEqual([
+    return out;
+  }
+
+  it.each([
+    // The skipped 02:30 runs once, at the end of the gap (03:00 local), then daily again.
+    [
+      'Europe/Paris spring',
+      '30 2 * * *',
+      '2026-03-27T12:00:00Z',
+      'Europe/Paris',
+      ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z'],
+    ],
+    [
+      'America/New_York spring',
+      '30 2 * * *',
+      '2026-03-07T00:00:00Z',
+      'America/New_York',
+      ['2026-03-07T07:30:00.000Z', '2026-03-08T07:00:00.000Z', '2026-03-09T06:30:00.000Z'],
+    ],
+    // The repeated time runs once, at its first occurrence (summer time).
+    [
+      'Europe/Paris fall',
+      '30 2 * * *',
+      '2026-10-24T12:00:00Z',
+      'Europe/Paris',
+      ['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z', '2026-10-27T01:30:00.000Z'],
+    ],
+    [
+      'America/New_York fall',
+      '30 1 * * *',
+      '2026-10-31T12:00:00Z',
+      'America/New_York',
+      ['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z', '2026-11-03T06:30:00.000Z'],
+    ],
+  ])('%s: "%s" fires once a day across the change', (_name, src, after, zone, expected) => {
+    expect(fires(src, after, zone, 3)).toEqual(expected);
+  });
+
+  it.each([
+    ['Europe/Paris', '30 2 * * *'],
+    ['America/New_York', '30 2 * * *'],
+    ['America/New_York', '30 1 * * *'],
+    ['Europe/Paris', '0 2 * * 0'],
+  ])('in %s, "%s" fires exactly once on each matching local day of 2026', (zone, src) => {
+    const day = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    const perDay = new Map<string, number>();
+    const expr = parseCron(src);
+    let t: Date | null = at('2025-12-31T12:00:00Z');
+    for (;;) {
+      t = nextCronFire(expr, t, zone);
+      if (t === null || t.getTime() >= Date.parse('2027-01-01T12:00:00Z')) break;
+      const d = day.format(t);
+      if (d.startsWith('2026')) perDay.set(d, (perDay.get(d) ?? 0) + 1);
+    }
+    const weekly = src.endsWith(' 0');
+    expect(perDay.size).toBe(weekly ? 52 : 365);
+    expect([...perDay.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('keeps an hourly schedule hourly in real time across both changes', () => {
+    // Fall back: wall 01:00, 02:00 CEST, 02:00 CET (the hour repeats), 03:00, 04:00.
+    expect(fires('0 * * * *', '2026-10-24T22:30:00Z', 'Europe/Paris', 5)).toEqual([
       '2026-10-24T23:00:00.000Z',
       '2026-10-25T00:00:00.000Z',
+      '2026-10-25T01:00:00.000Z',
       '2026-10-25T02:00:00.000Z',
       '2026-10-25T03:00:00.000Z',
-      '2026-10-25T04:00:00.000Z',
     ]);
+    // Spring forward: wall 00:00 EST, 01:00 EST, 03:00 EDT (02:00 does not exist), 04:00.
+    expect(fires('0 * * * *', '2026-03-08T04:30:00Z', 'America/New_York', 4)).toEqual([
+      '2026-03-08T05:00:00.000Z',
+      '2026-03-08T06:00:00.000Z',
+      '2026-03-08T07:00:00.000Z',
+      '2026-03-08T08:00:00.000Z',
+    ]);
+  });
+
+  it('lists the next firings', () => {
+    expect(
+      nextCronFires(parseCron('30 2 * * *'), at('2026-03-28T12:00:00Z'), 2, 'Europe/Paris').map(
+        (d) => d.toISOString(),
+      ),
+    ).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z']);
   });
 });
 

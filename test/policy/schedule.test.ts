@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { nextDueAt, parseSchedule, type Schedule } from '../../src/policy/schedule.js';
+import {
+  nextDueAt,
+  parseSchedule,
+  upcomingDueTimes,
+  type Schedule,
+} from '../../src/policy/schedule.js';
 
 const d = (iso: string): Date => new Date(iso);
 const daily: Schedule = { kind: 'interval', everySeconds: 86_400 };
@@ -110,5 +115,25 @@ describe('nextDueAt', () => {
     ],
   ])('%s', (_name, input, expected) => {
     expect(nextDueAt(input).toISOString()).toBe(expected);
+  });
+});
+
+describe('upcomingDueTimes', () => {
+  const from = new Date('2026-10-24T12:00:00Z');
+
+  it('gives an interval schedule now and then every interval', () => {
+    expect(
+      upcomingDueTimes({ kind: 'interval', everySeconds: 86_400 }, from, 3).map((d) =>
+        d.toISOString(),
+      ),
+    ).toEqual(['2026-10-24T12:00:00.000Z', '2026-10-25T12:00:00.000Z', '2026-10-26T12:00:00.000Z']);
+  });
+
+  it('gives a cron schedule its firings in the zone, once on the fall-back day', () => {
+    expect(
+      upcomingDueTimes({ kind: 'cron', expr: '30 2 * * *' }, from, 2, 'Europe/Paris').map((d) =>
+        d.toISOString(),
+      ),
+    ).toEqual(['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
   });
 });
