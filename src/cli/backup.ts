@@ -32,25 +32,34 @@ const OPTIONS = {
   },
   exclude: { kind: 'string', arg: 'GLOB', multiple: true, help: 'a path glob not to archive' },
   'run-id': { kind: 'string', arg: 'ID', help: 'name of the run (snapshot clb-ID); default new' },
+  incremental: {
+    kind: 'boolean',
+    help: 'only what changed since the newest good backup of this source under DIR (full if none)',
+  },
+  full: { kind: 'boolean', help: 'a full backup that starts a new chain (the default)' },
   ...CONSISTENCY_OPTIONS,
 } as const;
 
 export const spec: CommandSpec<typeof OPTIONS> = {
   name: 'backup',
   usage: [
-    'backup (--lv VG/LV | --device DEV) --dest DIR [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID]',
+    'backup (--lv VG/LV | --device DEV) --dest DIR [--incremental | --full] [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID]',
     ...CONSISTENCY_USAGE,
   ],
   description:
     'Backs up one volume by hand on a storage node: snapshots the LV (or reads a device as it\n' +
     'is), archives only what each filesystem uses, writes a manifest and SHA256SUMS under\n' +
     'DIR/<lv>/<backupId>/. With --ssh it first makes the instance consistent (a database\n' +
-    'dump, frozen filesystems). A progress bar goes to a terminal; --json prints one object.',
+    'dump, frozen filesystems). --incremental archives only what changed since the newest\n' +
+    'good backup of the same source under DIR (GNU tar listed-incremental); a full one when\n' +
+    'there is none or the filesystems changed, with the reason. A progress bar goes to a\n' +
+    'terminal; --json prints one object (with the level and parent).',
   options: OPTIONS,
   examples: [
     'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder',
     'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --snapshot-size 20% --exclude "/var/cache/*"',
     'backup --device /dev/loop3 --dest /tmp/out --json',
+    'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --incremental',
     ...CONSISTENCY_EXAMPLES,
   ],
 };
@@ -65,6 +74,9 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
   if (v.device !== undefined && v['snapshot-size'] !== undefined) {
     throw usageError(spec, '--snapshot-size applies to --lv only');
   }
+  if (v.incremental === true && v.full === true) {
+    throw usageError(spec, 'give at most one of --incremental or --full');
+  }
   const consistency = consistencyFromFlags(v, config.ssh);
   const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const bar = createProgressBar(ctx.interactive && !ctx.json);
@@ -76,6 +88,13 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     onProgress: bar.update,
     ...(v['run-id'] !== undefined ? { runId: v['run-id'] } : {}),
     ...(consistency ? { consistency } : {}),
+    level:
+      v.incremental === true
+        ? ({ kind: 'newest' } as const)
+        : ({
+            kind: 'full',
+            reason: v.full === true ? 'full backup forced (--full)' : 'full backup asked',
+          } as const),
   };
   let result: BackupResult;
   try {
@@ -113,6 +132,10 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           }
         : null,
       snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+      level: m.chain?.level ?? 0,
+      parentId: m.chain?.parentId ?? null,
+      chainRootId: m.chain?.rootId ?? m.backupId,
+      fullReason: m.chain?.fullReason ?? null,
       partitions: m.partitions.map((p) => ({
         number: p.number,
         fsType: p.fsType,
@@ -136,10 +159,20 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           )
           .join('') +
         consistencyText(m) +
+        levelText(m) +
         `manifest: ${result.manifestPath}\n`,
     );
   }
   return EXIT_OK;
+}
+
+/** The chain line of the text summary: level and parent, or why the backup is full. */
+function levelText(m: BackupResult['manifest']): string {
+  const c = m.chain;
+  if (c === undefined) return '';
+  return c.level > 0
+    ? `level ${c.level}: incremental on ${String(c.parentId)} (chain of ${c.rootId})\n`
+    : `level 0: full (${c.fullReason ?? 'full backup asked'})\n`;
 }
 
 /** The consistency lines of the text summary: level, each step, the freeze window. */

@@ -36,7 +36,8 @@ export const spec: CommandSpec<typeof OPTIONS> = {
   description:
     'Writes a backup onto a block device at least as large as the backed-up volume (the\n' +
     'partition table, each filesystem with its UUID and label, raw partitions), then checks\n' +
-    'the result against the manifest. Everything on the target is overwritten. With\n' +
+    'the result against the manifest. An incremental backup is restored with its whole\n' +
+    'chain (the full backup, then each level). Everything on the target is overwritten. With\n' +
     "--dump-to it streams the backup's database dump out instead, checksum-verified.",
   options: OPTIONS,
   examples: [
@@ -111,6 +112,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
       durationMs,
       checks: result.checks,
       timings: result.timings,
+      chain: result.chain,
       ...(result.ok
         ? {}
         : {
@@ -127,7 +129,10 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
       );
     }
     if (result.ok) {
-      process.stdout.write(`restored to ${args.target} in ${(durationMs / 1000).toFixed(1)} s\n`);
+      const levels = result.chain.length > 1 ? ` (chain of ${result.chain.length} backups)` : '';
+      process.stdout.write(
+        `restored to ${args.target}${levels} in ${(durationMs / 1000).toFixed(1)} s\n`,
+      );
     } else {
       process.stderr.write(
         `error: RESTORE_MISMATCH: ${failed.map((c) => `${c.name}: ${c.detail ?? 'failed'}`).join('; ')}\n`,

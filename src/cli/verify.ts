@@ -14,7 +14,8 @@ export const spec: CommandSpec<typeof OPTIONS> = {
   usage: ['verify --manifest FILE'],
   description:
     "Checks a backup where it lies: every file against the manifest's SHA-256 and\n" +
-    'SHA256SUMS, and every archive read to its end (zstd and tar). Exit 1 when any fails.',
+    'SHA256SUMS, and every archive read to its end (zstd and tar); for an incremental\n' +
+    'backup, every backup of its chain as well. Exit 1 when any fails.',
   options: OPTIONS,
   examples: [
     'verify --manifest /var/backups/cinder/volume-0b1c…/20261201T020000Z-4f2a/manifest.json',
@@ -27,15 +28,23 @@ export async function run(argv: string[], ctx: CommandContext): Promise<number> 
   if (manifest === undefined) throw usageError(spec, '--manifest is required');
   const result = await verifyBackup({ manifestPath: manifest, signal: ctx.signal });
   const bad = result.archives.filter((a) => !a.ok);
-  const code = bad.some((a) => /sha256|SHA256SUMS|cannot read/.test(a.error ?? ''))
-    ? 'CHECKSUM_MISMATCH'
-    : 'ARCHIVE_UNREADABLE';
+  const code = bad.some((a) => a.file === 'chain')
+    ? 'CHAIN_BROKEN'
+    : bad.some((a) => /sha256|SHA256SUMS|cannot read/.test(a.error ?? ''))
+      ? 'CHECKSUM_MISMATCH'
+      : 'ARCHIVE_UNREADABLE';
   const message = bad.map((a) => `${a.file}: ${a.error ?? 'failed'}`).join('; ');
   if (ctx.json) {
     printJson(
       result.ok
-        ? { status: 'ok', manifest, archives: result.archives }
-        : { status: 'failed', manifest, archives: result.archives, error: { code, message } },
+        ? { status: 'ok', manifest, chain: result.chain, archives: result.archives }
+        : {
+            status: 'failed',
+            manifest,
+            chain: result.chain,
+            archives: result.archives,
+            error: { code, message },
+          },
     );
   } else {
     for (const a of result.archives) {
