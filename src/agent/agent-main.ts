@@ -17,11 +17,13 @@ import type { EnginePort } from './engine-port.js';
 export const AGENT_REQUIRES = ['database.connection'] as const;
 
 export async function runAgentProcess(
-  options: AgentOptions,
+  agentOptions: AgentOptions,
   signal: AbortSignal,
   engine: EnginePort,
   config: Config,
 ): Promise<number> {
+  // The [ssh] settings, for the consistency steps volumes' policies ask for.
+  const options: AgentOptions = { ssh: config.ssh, ...agentOptions };
   const databaseUrl = config.database.connection;
   if (databaseUrl === undefined) {
     throw new AppError('INTERNAL', 'runAgentProcess: configuration loaded without AGENT_REQUIRES');

@@ -8,6 +8,7 @@
 import type { ServedHost } from '../config/served-host.js';
 import type { Settings } from '../config/settings-schema.js';
 import { AppError } from '../errors.js';
+import type { AgentSshSettings } from './consistency-request.js';
 import { isValidTimeZone } from '../policy/time-zone.js';
 
 export { parseServedHost, type ServedHost } from '../config/served-host.js';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   /** Time zone for retention's day/week/month buckets. */
   timeZone: string;
   snapshotSize?: string;
+  /** The `[ssh]` settings, for the consistency steps a volume's policy asks for. */
+  ssh?: AgentSshSettings;
 }
 
 /** What the settings give before the command line overrides it. */

@@ -17,7 +17,8 @@ import { enqueueJob } from '../jobs/queue.js';
 import type { Manifest } from '../engine/manifest.js';
 import { manifestFiles } from '../engine/checksums.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
-import { policyInputs } from '../policy/stored-policy.js';
+import { consistencyInputs, policyInputs } from '../policy/stored-policy.js';
+import { consistencyRequestFor } from './consistency-request.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
@@ -39,6 +40,12 @@ export const runBackup: JobHandler = async (ctx) => {
   if (volume === null)
     throw new AppError('VOLUME_NOT_FOUND', `volume ${job.volumeId} is not in the inventory`);
   const inputs = policyInputs(volume.policy);
+  // The steps the policy asks of the instance, with the address the controller resolved.
+  const consistency = consistencyRequestFor(
+    consistencyInputs(volume.policy),
+    volume.instance,
+    ctx.options.ssh,
+  );
   const rowId = await startBackup(pool, {
     volumeId: job.volumeId,
     jobId: job.id,
@@ -61,6 +68,7 @@ export const runBackup: JobHandler = async (ctx) => {
       dest: ctx.options.dest,
       runId,
       excludes: inputs.excludes,
+      ...(consistency === null ? {} : { consistency }),
       // What a catalog rebuild needs, should the database be lost.
       catalog: {
         volumeId: volume.id,

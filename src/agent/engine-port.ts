@@ -4,6 +4,7 @@
  * the queue may plug in one that does real but cheap work (writes files). The shapes follow
  * the engine's entry points (src/engine/backup.ts, verify.ts, reaper.ts, restore.ts).
  */
+import type { ConsistencyRequest } from '../consistency/consistency-steps.js';
 import type { Logger } from '../log.js';
 import type { Manifest, ManifestCatalog } from '../engine/manifest.js';
 import type { Progress } from '../engine/progress.js';
@@ -15,6 +16,8 @@ export interface EngineBackupRequest {
   runId: string;
   snapshotSize?: string;
   excludes?: string[];
+  /** The SSH steps (dump, freeze) around the snapshot, when the policy asks for them. */
+  consistency?: ConsistencyRequest;
   /** What the manifest records for a catalog rebuild. */
   catalog?: ManifestCatalog;
   signal: AbortSignal;

@@ -530,6 +530,32 @@ export const SETTINGS_SCHEMA = {
         default: '10',
         help: 'A frozen filesystem is thawed after this long whatever happens.',
       }),
+      address_from: opt(
+        text({
+          max: 512,
+          pattern:
+            /^(floating|fixed|network:[A-Za-z0-9._-]{1,255})(,(floating|fixed|network:[A-Za-z0-9._-]{1,255}))*$/,
+          describe: 'floating, fixed or network:NAME, comma-separated, in order',
+        }),
+        {
+          env: ['CLB_SSH_ADDRESS_FROM'],
+          default: 'floating,fixed',
+          help: "Which of the server's addresses the storage node connects to, tried in order (controller).",
+        },
+      ),
+      resolve_interval: opt(duration(10, 86_400), {
+        env: ['CLB_SSH_RESOLVE_INTERVAL'],
+        default: '5m',
+        help: 'How often the controller looks up the instance (attachment, Nova server, address) of volumes that ask for SSH steps.',
+      }),
+      mysqldump_defaults: opt(
+        text({ max: 255, pattern: /^[A-Za-z0-9._/-]+$/, describe: 'a path on the instance' }),
+        {
+          env: ['CLB_SSH_MYSQLDUMP_DEFAULTS'],
+          default: '.my.cnf',
+          help: "mysqldump's option file on the instance, with the credentials (relative to the SSH user's home).",
+        },
+      ),
     },
   },
 } as const satisfies Record<string, SectionSpec>;

@@ -6,7 +6,7 @@
  * backup goes on and the report says which lower level it reached and why.
  */
 import { rm } from 'node:fs/promises';
-import { AppError, toAppError } from '../errors.js';
+import { AppError, toAppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ConsistencyReport, ManifestDump } from '../engine/manifest.js';
 import { DEFAULT_FREEZE_BOUND_SECONDS, freeze } from './fsfreeze.js';
@@ -26,13 +26,22 @@ import type { SshTarget } from './ssh-target.js';
 
 /** What a backup asks of the instance. */
 export interface ConsistencyRequest {
-  ssh: SshTarget;
+  /**
+   * The instance to reach, or why it cannot be reached (no attachment, no address, SSH not
+   * configured on this node): each asked step then fails with that reason, and the demanded
+   * level decides whether the backup fails or goes on at a lower level.
+   */
+  ssh: SshTarget | SshUnavailable;
   mysqldump?: MysqldumpCommand | null;
   freeze?: { mountpoints: string[]; boundSeconds?: number } | null;
   /** The level that must be reached; null: what the steps imply. */
   level?: Level | null;
   dumpTimeoutMs?: number;
   freezeSetupTimeoutMs?: number;
+}
+
+export interface SshUnavailable {
+  unavailable: { code: ErrorCode; message: string };
 }
 
 export const DEFAULT_DUMP_TIMEOUT_MS = 6 * 3600_000;
@@ -104,7 +113,11 @@ export class ConsistencySteps {
   }
 
   private async ssh(): Promise<SshEndpoint> {
-    this.endpoint ??= await prepareSsh(this.req.ssh, this.ctx.runDir);
+    const target = this.req.ssh;
+    if ('unavailable' in target) {
+      throw new AppError(target.unavailable.code, target.unavailable.message);
+    }
+    this.endpoint ??= await prepareSsh(target, this.ctx.runDir);
     return this.endpoint;
   }
 
@@ -195,7 +208,7 @@ export class ConsistencySteps {
       demanded: this.demanded,
       reached: reachedLevel(this.asked, this.outcomes),
       reason: shortfallReason(this.outcomes),
-      target: `${this.req.ssh.user}@${this.req.ssh.host}:${this.req.ssh.port}`,
+      target: 'unavailable' in this.req.ssh ? 'none' : sshTargetName(this.req.ssh),
       steps: [...this.outcomes],
       freezeWindowMs: this.windowMs,
       mountpoints: this.req.freeze?.mountpoints ?? [],
@@ -223,4 +236,9 @@ export function consistencyFields(
     consistencyReport: report,
     ...(dump === null ? {} : { dump }),
   };
+}
+
+/** `user@host:port` of a target, as the manifest records it. */
+export function sshTargetName(t: SshTarget): string {
+  return `${t.user}@${t.host}:${t.port}`;
 }

@@ -1,24 +1,29 @@
 /**
  * Runs a controller process from its configuration: the OpenStack side (Keystone session,
- * Cinder client, volume lookup, inventory poller) when credentials are configured, the
+ * Cinder client, volume lookup, inventory poller, Nova instance resolver) when credentials are configured, the
  * Controller, until the signal aborts (first SIGTERM/SIGINT; the second exits at once, see
  * src/cli.ts), then its orderly stop.
  */
 import type { Config } from '../config/settings.js';
 import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { InstanceResolver } from '../inventory/instance-resolver.js';
 import { InventoryPoller } from '../inventory/poller.js';
 import { createLogger, type Logger } from '../log.js';
 import { createOpenStackClients } from '../openstack/clients.js';
+import { parseAddressSources } from '../openstack/nova.js';
 import { Controller, type ControllerDeps } from './controller.js';
 import { controllerConfigOf, type ControllerConfig } from './controller-config.js';
 
 /** The OpenStack side: Cinder lookups for the consumer and the poller for the leader. */
 function openstackDeps(
   config: ControllerConfig,
+  ssh: Config['ssh'],
   credentials: NonNullable<Config['openstackCredentials']>,
   logger: Logger,
 ): ControllerDeps {
-  const { cinder, session } = createOpenStackClients({ credentials, logger });
+  const { cinder, nova, session } = createOpenStackClients({ credentials, logger });
+  // The settings' pattern admits only what parseAddressSources reads.
+  const sources = parseAddressSources(ssh.addressFrom) ?? [{ kind: 'floating' }, { kind: 'fixed' }];
   return {
     keystone: session,
     lookup: cinderVolumeLookup(cinder),
@@ -30,6 +35,14 @@ function openstackDeps(
         intervalSeconds: config.pollIntervalSeconds,
         onPolled: () => hooks.afterPoll(),
         onPollFinished: hooks.pollFinished,
+      }),
+      new InstanceResolver({
+        pool,
+        nova,
+        sources,
+        refreshSeconds: ssh.resolveInterval,
+        intervalSeconds: Math.min(60, ssh.resolveInterval),
+        logger,
       }),
     ],
   };
@@ -54,7 +67,7 @@ export async function runControllerProcess(config: Config, signal: AbortSignal):
   });
   let deps: ControllerDeps = {};
   if (config.openstackCredentials !== null) {
-    deps = openstackDeps(controllerConfig, config.openstackCredentials, logger);
+    deps = openstackDeps(controllerConfig, config.ssh, config.openstackCredentials, logger);
   } else {
     logger.warn(
       'no OpenStack credentials ([service_credentials], OS_CLOUD or OS_AUTH_URL): no inventory poller, notifications only',

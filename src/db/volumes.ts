@@ -25,6 +25,8 @@ export interface Volume {
   policyError: string | null;
   nextDueAt: Date | null;
   deletedAt: Date | null;
+  /** The instance the controller last resolved for SSH consistency steps, or null. */
+  instance: VolumeInstance | null;
 }
 
 interface VolumeRow {
@@ -41,6 +43,7 @@ interface VolumeRow {
   policy_error: string | null;
   next_due_at: Date | null;
   deleted_at: Date | null;
+  instance: unknown;
 }
 
 function volumeFromRow(r: VolumeRow): Volume {
@@ -58,6 +61,7 @@ function volumeFromRow(r: VolumeRow): Volume {
     policyError: r.policy_error,
     nextDueAt: r.next_due_at,
     deletedAt: r.deleted_at,
+    instance: volumeInstanceOf(r.instance),
   };
 }
 
@@ -861,4 +865,84 @@ export async function insertVolumeFromBackups(
     ],
   );
   return (res.rowCount ?? 0) > 0;
+}
+
+// ---- the instance behind a volume (SSH consistency steps) ------------------------------
+
+/**
+ * What the controller found for the instance a volume is attached to (volumes.instance):
+ * the address the agent connects to, or why there is none. Written by the controller's
+ * instance resolver (src/inventory/instance-resolver.ts), read by the agent.
+ */
+export type VolumeInstance =
+  | { serverId: string; serverName: string; address: string; resolvedAt: string }
+  | { serverId: string | null; error: string; resolvedAt: string };
+
+/** The stored JSON checked field by field (null when it is not a VolumeInstance). */
+export function volumeInstanceOf(v: unknown): VolumeInstance | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const resolvedAt = o['resolvedAt'];
+  if (typeof resolvedAt !== 'string') return null;
+  const serverId = typeof o['serverId'] === 'string' ? o['serverId'] : null;
+  if (typeof o['error'] === 'string') return { serverId, error: o['error'], resolvedAt };
+  const { serverName, address } = o;
+  if (serverId === null || typeof serverName !== 'string' || typeof address !== 'string') {
+    return null;
+  }
+  return { serverId, serverName, address, resolvedAt };
+}
+
+/** A tagged volume whose policy asks for SSH steps, with the instance resolved before. */
+export interface VolumeToResolve {
+  id: string;
+  projectId: string;
+  /** The first attachment's server (a multi-attach volume uses its first server). */
+  serverId: string | null;
+  instance: VolumeInstance | null;
+}
+
+/**
+ * Live volumes whose policy asks for a dump or a freeze and whose instance was never
+ * resolved, was resolved before `staleBefore`, or was resolved for another server than the
+ * one the volume is attached to now; oldest resolution first, at most `limit`.
+ */
+export async function listVolumesToResolve(
+  q: Queryable,
+  staleBefore: Date,
+  limit: number,
+): Promise<VolumeToResolve[]> {
+  const res = await q.query<{
+    id: string;
+    project_id: string;
+    server_id: string | null;
+    instance: unknown;
+  }>(
+    `SELECT id::text AS id, project_id, attachments->0->>'server_id' AS server_id, instance
+       FROM volumes
+      WHERE deleted_at IS NULL AND policy IS NOT NULL
+        AND (jsonb_typeof(policy->'mysqldump') = 'object'
+             OR jsonb_typeof(policy->'freeze') = 'object')
+        AND (instance IS NULL
+             OR (instance->>'resolvedAt')::timestamptz < $1
+             OR instance->>'serverId' IS DISTINCT FROM attachments->0->>'server_id')
+      ORDER BY (instance->>'resolvedAt')::timestamptz NULLS FIRST, id
+      LIMIT $2`,
+    [staleBefore, limit],
+  );
+  return res.rows.map((r) => ({
+    id: r.id,
+    projectId: r.project_id,
+    serverId: r.server_id,
+    instance: volumeInstanceOf(r.instance),
+  }));
+}
+
+/** Stores what the resolver found for a volume (the previous value is replaced). */
+export async function setVolumeInstance(
+  q: Queryable,
+  id: string,
+  instance: VolumeInstance,
+): Promise<void> {
+  await q.query('UPDATE volumes SET instance = $2 WHERE id = $1', [id, JSON.stringify(instance)]);
 }

@@ -5,6 +5,13 @@
  */
 import type { RetentionPolicy } from './retention.js';
 import { isRecord } from '../is-record.js';
+import { isLevel, type Level } from './consistency-levels.js';
+import {
+  parseFreeze,
+  parseMysqldump,
+  type FreezeOption,
+  type MysqldumpOption,
+} from './consistency-options.js';
 
 export interface PolicyInputs {
   excludes: string[];
@@ -33,4 +40,44 @@ export function policyInputs(policy: Record<string, unknown> | null): PolicyInpu
       : [];
   const retention = retentionFrom(policy?.['retention']);
   return { excludes, retention, hasRetention: Object.keys(retention).length > 0 };
+}
+
+/** The application-consistency part of a stored policy, re-checked with the tag grammars. */
+export interface ConsistencyInputs {
+  mysqldump: MysqldumpOption | null;
+  freeze: FreezeOption | null;
+  /** backup:consistency, or null: what the steps imply. */
+  level: Level | null;
+}
+
+/**
+ * Reads `mysqldump`, `freeze` and `consistency` of a stored policy. Each value goes through
+ * the same parser as the tag did, so whatever reaches the instance's command line obeys its
+ * grammar even if the stored JSON were altered; a value that fails it counts as not asked.
+ */
+export function consistencyInputs(policy: Record<string, unknown> | null): ConsistencyInputs {
+  const m = policy?.['mysqldump'];
+  let mysqldump: MysqldumpOption | null = null;
+  if (isRecord(m)) {
+    const dbs = m['databases'];
+    const text =
+      dbs === 'all'
+        ? 'all'
+        : Array.isArray(dbs) && dbs.length > 0 && dbs.every((d) => typeof d === 'string')
+          ? dbs.join(',')
+          : null;
+    const parsed = text === null ? null : parseMysqldump(text);
+    if (parsed?.ok === true) mysqldump = parsed.value;
+  }
+  const f = policy?.['freeze'];
+  let freeze: FreezeOption | null = null;
+  if (isRecord(f) && Array.isArray(f['mountpoints']) && f['mountpoints'].length > 0) {
+    const mps = f['mountpoints'];
+    if (mps.every((p) => typeof p === 'string')) {
+      const parsed = parseFreeze(mps.join(','));
+      if (parsed.ok) freeze = parsed.value;
+    }
+  }
+  const c = policy?.['consistency'];
+  return { mysqldump, freeze, level: isLevel(c) ? c : null };
 }

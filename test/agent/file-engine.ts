@@ -3,7 +3,9 @@
  * a manifest and a SHA256SUMS file under `<dest>/<lv>/<backupId>/`, holds a run directory
  * `<run root>/<runId>/` (CLB_RUN_DIR) while it works (the leftover a crash leaves), and appends
  * `<lv> <runId> <pid>` to `<dest>/runs.log` when it completes. Verify recomputes the
- * checksums; reap removes leftover run directories.
+ * checksums; reap removes leftover run directories. A backup whose request carries consistency
+ * steps runs them for real (SSH into the instance, mysqldump, fsfreeze around the pretend
+ * snapshot) and records them in the manifest as the engine does.
  *
  * Knobs (environment): CLB_FAKE_WORK_MS (default 20) per backup; volumes whose LV name
  * contains `slow` take CLB_FAKE_SLOW_MS (default 30000) on their first attempt; `flaky`
@@ -21,6 +23,7 @@ import type {
   EngineRestoreResult,
   EngineVerifyResult,
 } from '../../src/agent/engine-port.js';
+import { ConsistencySteps, consistencyFields } from '../../src/consistency/consistency-steps.js';
 import { runRoot } from '../../src/engine/run-dir.js';
 import { AppError } from '../../src/errors.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/engine/manifest.js';
@@ -75,13 +78,27 @@ export class FileEngine implements EnginePort {
     const ms = Number(
       slow ? (process.env['CLB_FAKE_SLOW_MS'] ?? 30_000) : (process.env['CLB_FAKE_WORK_MS'] ?? 20),
     );
+    const backupId = backupIdNow();
+    const dir = path.join(req.dest, req.lv, backupId);
+    // The real consistency steps (SSH, mysqldump, fsfreeze) when the agent asks for them;
+    // only the snapshot they surround is pretend.
+    const steps =
+      req.consistency === undefined
+        ? null
+        : new ConsistencySteps(req.consistency, {
+            workDir: dir,
+            runDir,
+            compression: { level: 3, threads: 1 },
+            logger: req.logger,
+            signal: req.signal,
+          });
     try {
-      req.onProgress?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: null });
-      await wait(ms, req.signal);
-      req.onProgress?.({ phase: 'archive', bytesDone: 0, bytesTotal: 4096 });
-      const backupId = backupIdNow();
-      const dir = path.join(req.dest, req.lv, backupId);
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      await steps?.dump();
+      req.onProgress?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: null });
+      if (steps === null) await wait(ms, req.signal);
+      else await steps.aroundSnapshot(() => wait(ms, req.signal));
+      req.onProgress?.({ phase: 'archive', bytesDone: 0, bytesTotal: 4096 });
       const data = Buffer.from(`${req.vg}/${req.lv} ${req.runId}\n`.repeat(64));
       await writeFile(path.join(dir, 'p0.tar.zst'), data, { mode: 0o600 });
       const archive = {
@@ -130,7 +147,7 @@ export class FileEngine implements EnginePort {
             archive,
           },
         ],
-        consistency: 'crash',
+        ...consistencyFields(steps, 'crash'),
         compression: { program: 'zstd', level: 3, threads: 1 },
         excludes: req.excludes ?? [],
         tools: { engine: 'file-engine (test)' },
@@ -144,11 +161,19 @@ export class FileEngine implements EnginePort {
       };
       const manifestPath = path.join(dir, 'manifest.json');
       await writeFile(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
-      await writeFile(path.join(dir, 'SHA256SUMS'), `${archive.sha256}  p0.tar.zst\n`);
+      const dump = steps?.storedDump() ?? null;
+      await writeFile(
+        path.join(dir, 'SHA256SUMS'),
+        `${archive.sha256}  p0.tar.zst\n` + (dump === null ? '' : `${dump.sha256}  ${dump.file}\n`),
+      );
       await appendFile(path.join(req.dest, 'runs.log'), `${req.lv} ${req.runId} ${process.pid}\n`);
       return { manifestPath, backupDir: dir, manifest };
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     } finally {
       // The cleanup a real backup does on its way out (success, failure or abort).
+      await steps?.cleanup();
       await rm(runDir, { recursive: true, force: true });
     }
   }
