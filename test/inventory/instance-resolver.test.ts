@@ -213,7 +213,7 @@ describe('the instance resolver', () => {
     expect(mine).not.toBe('another-project');
     expect(inst).toMatchObject({
       serverId: other.id,
-      error: expect.stringContaining('another project'),
+      error: `server ${other.id} belongs to another project`,
     });
     expect(inst).not.toHaveProperty('address');
   });
