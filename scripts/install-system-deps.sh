@@ -17,6 +17,7 @@ PACKAGES=(
   jq time openssl                                            # scenarios, bench, TLS test certs
   postgresql postgresql-client rabbitmq-server               # catalog and notification bus
   mariadb-server mariadb-client                              # mysqldump/mysql in the consistency tests
+  systemd                                                    # systemd-analyze verify of deploy/systemd
 )
 # Programs called by name somewhere in test/, scripts/ or src/ (the package above that
 # brings each is what this list checks).
@@ -28,7 +29,7 @@ TOOLS=(
   tar zstd getfattr setfattr getfacl setfacl
   find xargs diff awk sed grep sha256sum truncate mkfifo pgrep ps ip
   jq /usr/bin/time openssl psql pg_isready pg_ctlcluster rabbitmqctl rabbitmq-server
-  mariadb mariadbd mysqldump ssh sshd ssh-keygen
+  mariadb mariadbd mysqldump ssh sshd ssh-keygen systemd-analyze
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadSettings } from './config/settings.js';
 import { setRunRoot } from './engine/run-dir.js';
+import { setLogPriorityPrefix } from './log.js';
 import { AppError } from './errors.js';
 import { asksForHelp, helpText, parseCommandArgs } from './cli/args.js';
 import { COMMANDS } from './cli/commands.js';
@@ -110,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
     if (entry.settings === 'self') return await (await entry.load()).run(args, ctx, input);
     const config = await loadSettings({ ...input, ...entry.settings });
     setRunRoot(config.general.runDir);
+    setLogPriorityPrefix(config.general.logPriorityPrefix);
     return await (await entry.load()).run(args, ctx, config);
   } catch (err) {
     return reportFailure(ctx, err);

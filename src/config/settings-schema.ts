@@ -117,6 +117,11 @@ export const SETTINGS_SCHEMA = {
         env: ['CLB_LOG_LEVEL'],
         help: 'Log level (trace, debug, info, warn, error, fatal, silent). Unset: info for daemons, warn for commands.',
       }),
+      log_priority_prefix: opt(boolean(), {
+        env: ['CLB_LOG_PRIORITY_PREFIX'],
+        default: 'false',
+        help: 'Start each log line with its syslog priority (<3> error, <4> warning, <6> info, <7> debug), which journald reads and strips (SyslogLevelPrefix=, on by default in units), so `journalctl -p warning` finds warnings. The units set it; leave it off on a terminal.',
+      }),
       time_zone: opt(timeZone(), {
         env: ['CLB_TIME_ZONE'],
         default: 'UTC',
