@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: 'the request body is larger than the API accepts',
   BACKUP_NOT_USABLE: 'the backup did not succeed or was pruned: it cannot be verified or restored',
   JOB_CONFLICT: 'the volume already has an open job of that kind for something else',
+  RATE_LIMITED:
+    "a back-up-now came sooner after the volume's last backup than the minimum interval allows",
   // application consistency (SSH into the instance)
   SSH_HOST_KEY_UNKNOWN:
     "the instance's host key is not in the service's known_hosts (add it with `ssh add-host-key`)",

@@ -24,6 +24,11 @@ export interface ApiContext {
   roles: RoleNames;
   /** Grace after a due time before a volume counts as overdue (s). */
   overdueGraceSeconds: number;
+  /**
+   * Back up now by a non-admin caller waits this long after the volume's last backup
+   * started (the policy's minimum interval: a tenant cannot loop full backups).
+   */
+  manualMinIntervalSeconds: number;
   /** Cinder, to check a restore target (null: no OpenStack, restores refused). */
   cinderLookup: VolumeLookup | null;
 }

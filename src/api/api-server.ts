@@ -33,6 +33,8 @@ export interface ApiServerOptions {
   bodyLimitBytes?: number;
   /** Grace after a due time before a volume counts as overdue; default 3600 s. */
   overdueGraceSeconds?: number;
+  /** Minimum time between a volume's backups for a non-admin back up now; default 3600 s. */
+  manualMinIntervalSeconds?: number;
 }
 
 export interface ApiServerDeps {
@@ -63,6 +65,7 @@ export async function buildApiServer(
     db: deps.db,
     roles,
     overdueGraceSeconds: options.overdueGraceSeconds ?? 3600,
+    manualMinIntervalSeconds: options.manualMinIntervalSeconds ?? 3600,
     cinderLookup: deps.cinderLookup ?? null,
   };
   const wwwAuthenticate = `Keystone uri="${options.keystoneUrl}"`;

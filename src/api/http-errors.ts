@@ -19,6 +19,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   REQUEST_TOO_LARGE: 413,
   BACKUP_NOT_USABLE: 409,
   JOB_CONFLICT: 409,
+  RATE_LIMITED: 429,
   TARGET_TOO_SMALL: 409,
   TARGET_IN_USE: 409,
   TARGET_REFUSED: 409,
@@ -88,6 +89,10 @@ export function errorHandlers(
       const message =
         e.code === 'INTERNAL' ? 'internal error; the service log has the details' : e.message;
       if (e.code === 'UNAUTHENTICATED') void reply.header('WWW-Authenticate', wwwAuthenticate);
+      const retryAfter = e.details?.['retryAfterSeconds'];
+      if (e.code === 'RATE_LIMITED' && typeof retryAfter === 'number') {
+        void reply.header('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
+      }
       return reply.code(status).send(errorBody(e.code, message));
     },
     onNotFound(req, reply) {

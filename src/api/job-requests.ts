@@ -5,6 +5,7 @@
  * two requests at the same moment make exactly one (the loser's INSERT finds the winner's
  * row). A request that would need a different open job is refused with JOB_CONFLICT.
  */
+import { latestBackupStart } from '../db/backups.js';
 import type { Queryable } from '../db/queryable.js';
 import type { Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
@@ -65,11 +66,17 @@ async function enqueueOrJoin(
   throw new AppError('INTERNAL', `could not enqueue a ${kind} job for volume ${volume.id}`);
 }
 
-/** Back up now: the volume must be tagged with a valid policy. */
-export function requestBackup(
+/**
+ * Back up now: the volume must be tagged with a valid policy. `minIntervalSeconds` (null for
+ * an admin) bounds how soon after the volume's last backup started a new one may be asked;
+ * a request that would join an open job is always answered with it.
+ */
+export async function requestBackup(
   db: Queryable,
   volume: Volume,
   requestedBy: string,
+  minIntervalSeconds: number | null = null,
+  now: Date = new Date(),
 ): Promise<JobRequestResult> {
   if (volume.deletedAt !== null) {
     throw new AppError('VOLUME_NOT_FOUND', `volume ${volume.id} was deleted`);
@@ -85,6 +92,21 @@ export function requestBackup(
       'POLICY_INVALID',
       `volume ${volume.id} is not tagged for backup (set the metadata backup=daily, for example)`,
     );
+  }
+  if (minIntervalSeconds !== null) {
+    const open = await findOpenJob(db, volume.id, 'backup');
+    if (open !== null) return { job: open, created: false };
+    const last = await latestBackupStart(db, volume.id);
+    const waitSeconds =
+      last === null ? 0 : minIntervalSeconds - (now.getTime() - last.getTime()) / 1000;
+    if (waitSeconds > 0) {
+      throw new AppError(
+        'RATE_LIMITED',
+        `volume ${volume.id} was last backed up at ${last?.toISOString() ?? ''}; ` +
+          `the minimum interval of ${minIntervalSeconds} s allows another in ${Math.ceil(waitSeconds)} s`,
+        { details: { retryAfterSeconds: waitSeconds } },
+      );
+    }
   }
   return enqueueOrJoin(db, volume, 'backup', { requestedBy }, () => true);
 }

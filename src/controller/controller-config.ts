@@ -102,6 +102,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
       metricsListen: config.metrics.listen,
       adminRole: config.api.adminRole,
       actionRole: config.api.actionRole,
+      manualMinIntervalSeconds: config.policy.minBackupInterval,
     },
   };
 }

@@ -23,6 +23,8 @@ export interface ControllerHttpSettings {
   metricsListen: ListenAddress;
   adminRole: string;
   actionRole: string;
+  /** [policy] min_backup_interval: what a tenant's back up now waits after the last backup. */
+  manualMinIntervalSeconds: number;
 }
 
 /** Counters that count nothing, for a controller built without metrics (tests). */
@@ -71,6 +73,7 @@ export class ControllerHttp {
         {
           keystoneUrl: session.credentials.authUrl,
           roles: { adminRole: s.adminRole, actionRole: s.actionRole },
+          manualMinIntervalSeconds: s.manualMinIntervalSeconds,
         },
         {
           db: this.pool,

@@ -257,6 +257,15 @@ export async function latestSuccessfulBackup(
 }
 
 /** A page of a volume's backup rows, newest first: those with a row id below `marker`. */
+/** When the volume's newest backup attempt started (any outcome), or null. */
+export async function latestBackupStart(q: Queryable, volumeId: string): Promise<Date | null> {
+  const res = await q.query<{ started_at: Date | null }>(
+    'SELECT max(started_at) AS started_at FROM backups WHERE volume_id = $1',
+    [volumeId],
+  );
+  return res.rows[0]?.started_at ?? null;
+}
+
 export async function listBackupsOfVolumePage(
   q: Queryable,
   volumeId: string,

@@ -36,6 +36,11 @@ beforeAll(async () => {
   volumeA = v.id;
   targetA = (await tb.addVolume(tb.projectA, { name: 'alpha-restore', sizeGb: 2 })).id;
   backupA = await addGoodBackup(tb.db.pool, volumeA);
+  // Last night's backup: a tenant's back up now is not held by the minimum interval here.
+  await tb.db.pool.query(
+    `UPDATE backups SET started_at = now() - interval '1 day', finished_at = now() - interval '1 day' WHERE id = $1`,
+    [backupA],
+  );
   const job = await enqueueJob(tb.db.pool, {
     kind: 'prune',
     volumeId: volumeA,

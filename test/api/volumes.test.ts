@@ -196,6 +196,39 @@ describe('POST /v1/volumes/{id}/backups', () => {
     expect(next.job.id).not.toBe(first.job.id);
   });
 
+  it("makes a tenant wait the minimum interval after the volume's last backup; not an admin", async () => {
+    const v = await tb.addVolume(tb.projectA);
+    const backupRow = await addGoodBackup(tb.db.pool, v.id);
+    // The backup started 10 minutes ago; the minimum interval is 1 h (3600 s).
+    await tb.db.pool.query(
+      `UPDATE backups SET started_at = now() - interval '10 minutes' WHERE id = $1`,
+      [backupRow],
+    );
+    const refused = await post(`/v1/volumes/${v.id}/backups`, alice);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(2900);
+    expect(retryAfter).toBeLessThanOrEqual(3000);
+    const jobs = await tb.db.pool.query('SELECT id FROM jobs WHERE volume_id = $1', [v.id]);
+    expect(jobs.rowCount).toBe(0);
+
+    // An operator with the admin role may back up now regardless.
+    const byAdmin = await post(`/v1/volumes/${v.id}/backups`, ada);
+    expect(byAdmin.statusCode).toBe(202);
+    // While that job is open, the tenant is answered with it rather than refused.
+    const joined = (await post(`/v1/volumes/${v.id}/backups`, alice)).json<JobBody>();
+    expect(joined).toMatchObject({ created: false, job: { id: byAdmin.json<JobBody>().job.id } });
+
+    // Once the last backup is older than the interval, the tenant may ask again.
+    await tb.db.pool.query(`UPDATE jobs SET state = 'cancelled' WHERE volume_id = $1`, [v.id]);
+    await tb.db.pool.query(
+      `UPDATE backups SET started_at = now() - interval '61 minutes' WHERE id = $1`,
+      [backupRow],
+    );
+    expect((await post(`/v1/volumes/${v.id}/backups`, alice)).statusCode).toBe(202);
+  });
+
   it('refuses a volume whose metadata makes no policy, or that is not tagged', async () => {
     const broken = await tb.addVolume(tb.projectA, {
       policy: null,

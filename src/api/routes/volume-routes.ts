@@ -206,7 +206,9 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: 'Back up now',
         description:
           'Queues a backup of the volume (202 with the job). While a backup job of the ' +
-          'volume is open, answers that same job. Needs the action role.',
+          'volume is open, answers that same job. Needs the action role. Without the admin ' +
+          "role, a new job waits the minimum interval after the volume's last backup: 429 " +
+          'RATE_LIMITED with Retry-After (seconds) until then.',
         tags: ['backups'],
         params: volumeIdParams,
         body: noBody,
@@ -216,7 +218,7 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             required: ['job', 'created'],
             properties: { job: { $ref: 'Job#' }, created: { type: 'boolean' } },
           },
-          ...errorResponses(400, 401, 403, 404, 409, 413, 503),
+          ...errorResponses(400, 401, 403, 404, 409, 413, 429, 503),
         },
       },
     },
@@ -224,7 +226,12 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const caller = callerOf(req);
       const volume = await visibleVolume(ctx, req, req.params.id.toLowerCase());
       requireActionRole(caller, ctx.roles);
-      const r = await requestBackup(ctx.db, volume, caller.userId);
+      const r = await requestBackup(
+        ctx.db,
+        volume,
+        caller.userId,
+        adminOf(ctx, req) ? null : ctx.manualMinIntervalSeconds,
+      );
       return reply.code(202).send({ job: jobJson(r.job, adminOf(ctx, req)), created: r.created });
     },
   );
