@@ -4,7 +4,18 @@
 # On this machine kind they are started before a session; this starts a stopped one, then
 # checks each with a real request (a query, the broker's own status), and exits 1 naming
 # every service that is not answering, with the tail of its log.
+#
+# usage: ensure-services.sh [postgresql] [rabbitmq] [mariadb]   (none named: all three)
 set -uo pipefail
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(postgresql rabbitmq mariadb)
+for w in "${wanted[@]}"; do
+  case $w in
+    postgresql | rabbitmq | mariadb) ;;
+    *) echo "ensure-services: unknown service '$w' (postgresql, rabbitmq, mariadb)" >&2; exit 2 ;;
+  esac
+done
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() { # wait_for SECONDS CMD...: retries CMD once a second
   local n=$1
@@ -24,7 +35,7 @@ fail() { # fail NAME LOG-GLOB
 }
 
 pg_answers() { psql -h 127.0.0.1 -U root -d postgres -Atqc 'SELECT 1' | grep -qx 1; }
-if ! up 5432; then
+if want postgresql && ! up 5432; then
   cluster=$(ls /etc/postgresql 2>/dev/null | head -1)
   if [ -n "$cluster" ]; then
     pg_ctlcluster --skip-systemctl-redirect "$cluster" main start \
@@ -33,23 +44,23 @@ if ! up 5432; then
     echo "ensure-services: no PostgreSQL cluster under /etc/postgresql" >&2
   fi
 fi
-wait_for 60 pg_answers || fail PostgreSQL '/var/log/postgresql/*.log'
+want postgresql && { wait_for 60 pg_answers || fail PostgreSQL '/var/log/postgresql/*.log'; }
 
 # The Debian script switches to the rabbitmq user itself.
-if ! up 5672; then rabbitmq-server -detached || echo "ensure-services: rabbitmq-server failed" >&2; fi
+if want rabbitmq && ! up 5672; then rabbitmq-server -detached || echo "ensure-services: rabbitmq-server failed" >&2; fi
 rabbit_answers() { up 5672 && rabbitmqctl -q status; }
-wait_for 90 rabbit_answers || fail RabbitMQ '/var/log/rabbitmq/*.log'
+want rabbitmq && { wait_for 90 rabbit_answers || fail RabbitMQ '/var/log/rabbitmq/*.log'; }
 
-if ! up 3306; then
+if want mariadb && ! up 3306; then
   install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true
   start-stop-daemon --start --oknodo --background --chuid mysql --exec /usr/sbin/mariadbd \
     || echo "ensure-services: starting mariadbd failed" >&2
 fi
 maria_answers() { mariadb -h 127.0.0.1 -u root -N -e 'SELECT 1' | grep -qx 1; }
-wait_for 60 maria_answers || fail MariaDB '/var/log/mysql/error.log'
+want mariadb && { wait_for 60 maria_answers || fail MariaDB '/var/log/mysql/error.log'; }
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "ensure-services: FAILED: ${failed[*]} not up; the tests need them" >&2
   exit 1
 fi
-echo "ensure-services: PostgreSQL, RabbitMQ and MariaDB answer"
+echo "ensure-services: ${wanted[*]} answering"

@@ -5,7 +5,16 @@
 # Debian's kernel under QEMU because the host kernel has no device-mapper (see
 # test/storage-node/README.md); the guest runs the host's own programs, so everything the
 # guest scenarios call is installed here too.
+#
+# usage: install-system-deps.sh [--check]
+#   --check   install nothing: list what is missing and exit 1 if anything is (any user)
 set -euo pipefail
+check_only=0
+case ${1:-} in
+  --check) check_only=1 ;;
+  '') ;;
+  *) echo "install-system-deps: unknown argument '$1' (--check)" >&2; exit 2 ;;
+esac
 PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static socat   # the storage-node guest
   cpio gzip xz-utils kmod                                    # its initramfs and modules
@@ -35,22 +44,34 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+absent=()
+find_absent() {
+  absent=()
+  for t in "${TOOLS[@]}"; do
+    if [[ $t == /* ]]; then
+      [ -x "$t" ] || absent+=("$t")
+    else
+      PATH=$PATH:/usr/sbin:/sbin command -v "$t" >/dev/null || absent+=("$t")
+    fi
+  done
+}
+if [ "$check_only" = 1 ]; then
+  find_absent
+  if [ ${#missing[@]} -gt 0 ] || [ ${#absent[@]} -gt 0 ]; then
+    echo "install-system-deps: missing packages: ${missing[*]:-none}; programs: ${absent[*]:-none}" >&2
+    exit 1
+  fi
+elif [ ${#missing[@]} -gt 0 ]; then
   echo "install-system-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-absent=()
-for t in "${TOOLS[@]}"; do
-  if [[ $t == /* ]]; then
-    [ -x "$t" ] || absent+=("$t")
-  else
-    PATH=$PATH:/usr/sbin:/sbin command -v "$t" >/dev/null || absent+=("$t")
+if [ "$check_only" = 0 ]; then
+  find_absent
+  if [ ${#absent[@]} -gt 0 ]; then
+    echo "install-system-deps: still missing after install: ${absent[*]}" >&2
+    exit 1
   fi
-done
-if [ ${#absent[@]} -gt 0 ]; then
-  echo "install-system-deps: still missing after install: ${absent[*]}" >&2
-  exit 1
 fi
 echo "install-system-deps: all ${#PACKAGES[@]} packages present, ${#TOOLS[@]} programs found"
