@@ -99,6 +99,29 @@ describe('views for people', () => {
     });
   });
 
+  it('the policy text writes retention as backup:retention takes it, in a fixed order', async () => {
+    const text = async (policy: unknown): Promise<string | null> =>
+      (
+        await db.pool.query<{ t: string | null }>('SELECT clb_policy_text($1::jsonb) AS t', [
+          policy === null ? null : JSON.stringify(policy),
+        ])
+      ).rows[0]?.t ?? null;
+    expect(
+      await text({
+        scheduleText: '0 3 * * *',
+        retention: { monthly: 6, weekly: 4, daily: 7, maxAgeDays: 30, keepLast: 3 },
+        excludes: [],
+      }),
+    ).toBe('0 3 * * *; keep last=3 daily=7 weekly=4 monthly=6 30d');
+    expect(await text({ scheduleText: 'daily', retention: { keepLast: 3 }, excludes: [] })).toBe(
+      'daily; keep last=3',
+    );
+    expect(await text({ scheduleText: 'hourly', retention: {}, excludes: ['/tmp/*'] })).toBe(
+      'hourly; exclude /tmp/*',
+    );
+    expect(await text(null)).toBeNull();
+  });
+
   it('backup_history lists every backup newest first with figures', async () => {
     const h = await db.pool.query<{
       status: string;
