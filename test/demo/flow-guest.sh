@@ -73,9 +73,16 @@ set +e
 lvs -o lv_name,lv_size,pool_lv,data_percent --units m "$VG" | sed 's/^/node:   /'
 
 # The agent, as systemd would run it on a storage node (its configuration file is in /out).
+mkdir -p -m 0700 /out/backups
 node "$PROJECT/dist/cli.js" --config /out/agent.conf agent >>/out/agent.log 2>&1 &
 agent=$!
-node_log "agent started (pid $agent), configuration /out/agent.conf"
+# Ready once the agent says it serves its backend (node starts slowly under emulation).
+for _ in $(seq 1 300); do
+  grep -q '"msg":"agent started"' /out/agent.log 2>/dev/null && break
+  kill -0 "$agent" 2>/dev/null || break
+  sleep 0.5
+done
+node_log "$(head -1 /out/agent.log) (pid $agent, configuration /out/agent.conf)"
 touch /out/node-ready
 
 compare() { # compare SOURCE_ID TARGET_ID: the restored GPT volume against the original

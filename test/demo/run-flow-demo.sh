@@ -46,6 +46,7 @@ bold() { printf '\033[1m%s\033[0m\n' "$*"; }
 note() { printf '   %s\n' "$*"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 STARTED=$(now)
 PHASES=() PHASE_TIMES=() phase_name="" phase_start=""
 phase() { # phase TITLE: ends the current phase (prints its wall time), starts the next
@@ -232,9 +233,15 @@ note "controller pid $controller_pid: consuming $QUEUE (bound to $EXCHANGE), pol
 phase "5/9 a tenant creates four volumes in (stand-in) Cinder"
 declare -A VOL NAME
 for spec in gpt:web-01-root plain:db-01-scratch thin:analytics-thin target:web-01-restore; do
-  key=${spec%%:*} name=${spec#*:}
-  note "openstack volume create --size 1 $name"
-  VOL[$key]=$(cinder POST /volumes "{\"volume\": {\"size\": 1, \"name\": \"$name\"}}" | jq -r .volume.id)
+  key=${spec%%:*} name=${spec#*:} metadata='{}'
+  if [ "$key" = plain ]; then
+    # Tagged at creation: the policy travels in the volume.create.end notification.
+    note "openstack volume create --size 1 --property backup=daily --property backup:retention=last=3 $name"
+    metadata='{"backup": "daily", "backup:retention": "last=3"}'
+  else
+    note "openstack volume create --size 1 $name"
+  fi
+  VOL[$key]=$(cinder POST /volumes "{\"volume\": {\"size\": 1, \"name\": \"$name\", \"metadata\": $metadata}}" | jq -r .volume.id)
   NAME[$key]=$name
 done
 for key in gpt plain thin target; do
@@ -251,7 +258,12 @@ for _ in $(seq 1 40); do
   sleep 0.5
 done
 "${PSQL[@]}" -d "$DB" -c "SELECT event_type, outcome, count(*) FROM processed_notifications GROUP BY 1, 2 ORDER BY 1" | sed 's/^/   /'
-"${PSQL[@]}" -d "$DB" -c "SELECT name, status, host, lv_name, policy IS NOT NULL AS tagged FROM volumes ORDER BY name" | sed 's/^/   /'
+for _ in $(seq 1 40); do
+  [ "$("${PSQL[@]}" -d "$DB" -tAc "SELECT policy IS NOT NULL FROM volumes WHERE id = '${VOL[plain]}'")" = t ] && break
+  sleep 0.5
+done
+"${PSQL[@]}" -d "$DB" -c "SELECT name, status, host, lv_name, clb_policy_text(policy) AS policy FROM volumes ORDER BY name" | sed 's/^/   /'
+note "the controller learned the volumes, and db-01-scratch's tags, from Cinder's volume.create.* notifications"
 
 # ================================================================== 6. the storage node
 phase "6/9 the storage node: QEMU guest with real LVM, cinder-volumes, the agent"
@@ -308,8 +320,6 @@ phase "7/9 the tenant tags the volumes, as 'openstack volume set --property' doe
 tagged_at=$(now)
 note "openstack volume set --property backup=daily web-01-root"
 cinder POST "/volumes/${VOL[gpt]}/metadata" '{"metadata": {"backup": "daily"}}' >/dev/null
-note "openstack volume set --property backup=daily --property backup:retention=last=3 db-01-scratch"
-cinder POST "/volumes/${VOL[plain]}/metadata" '{"metadata": {"backup": "daily", "backup:retention": "last=3"}}' >/dev/null
 note "openstack volume set --property 'backup=0 3 * * *' analytics-thin   (first due tonight at 03:00)"
 cinder POST "/volumes/${VOL[thin]}/metadata" '{"metadata": {"backup": "0 3 * * *"}}' >/dev/null
 note "(POST /v3/{project}/volumes/{id}/metadata: real Cinder publishes no notification for it,"
@@ -319,7 +329,7 @@ for _ in $(seq 1 120); do
   [ "$n" = 3 ] && break
   sleep 0.5
 done
-note "policies seen $(secs "$tagged_at" "$(now)") s after the tags; the poll that found them, in the stand-in cloud's log:"
+note "policies seen $(secs "$tagged_at" "$(now)") s after the tags; the controller's latest poll, in the stand-in cloud's log:"
 grep -E 'cinder GET /v3(/[^/ ]+)?/volumes/detail' "$WORK/cloud.log" | tail -1 | sed 's/^/   /'
 note "(no notification came for these changes: $("${PSQL[@]}" -d "$DB" -tAc "SELECT count(*) FROM processed_notifications WHERE event_type LIKE 'volume.update%'") volume.update.* processed)"
 "${PSQL[@]}" -d "$DB" -c "SELECT name, clb_policy_text(policy) AS policy, next_due_at FROM volumes WHERE policy IS NOT NULL ORDER BY name" | sed 's/^/   /'
@@ -328,7 +338,7 @@ for _ in $(seq 1 60); do
   [ "$n" -ge 2 ] && break
   sleep 0.5
 done
-note "the scheduler queued the volumes whose first backup is due now (backup=daily: at once):"
+note "the scheduler queued the volumes whose first backup is due now (backup=daily: at once; db-01-scratch's since its creation):"
 "${PSQL[@]}" -d "$DB" -c "SELECT j.id, j.kind, v.name, j.reason, j.state FROM jobs j JOIN volumes v ON v.id = j.volume_id ORDER BY j.id" | sed 's/^/   /'
 note "analytics-thin is due at 03:00; the tenant asks for a backup now through the service's API:"
 note "curl -X POST -H 'X-Auth-Token: <tenant token>' $API/v1/volumes/${VOL[thin]}/backups"
@@ -337,7 +347,20 @@ curl -sS -f -X POST -H "X-Auth-Token: $TENANT_TOKEN" "$API/v1/volumes/${VOL[thin
 
 # ================================================================== 8. backups
 phase "8/9 the agent in the storage node claims and runs the jobs (job states as they change)"
-jobs_seen=""
+jobs_seen="" progress_seen=0
+show_progress() { # the agent's newest progress line per job since the last look
+  local n job kind what done total
+  n=$(wc -l <"$OUT/agent.log" 2>/dev/null || echo 0)
+  [ "$n" -gt "$progress_seen" ] || return 0
+  tail -n +$((progress_seen + 1)) "$OUT/agent.log" | head -n $((n - progress_seen)) |
+    jq -R -r 'fromjson? | select(.msg == "progress" and .bytesTotal != null)
+              | [.jobId, .kind, .phase, .bytesDone, .bytesTotal] | @tsv' 2>/dev/null |
+    awk -F'\t' '{ last[$1] = $0 } END { for (j in last) print last[j] }' |
+    while IFS=$'\t' read -r job kind what done total; do
+      note "[$(secs "$STARTED" "$(now)") s]   job $job $kind: $what, $(mib "$done") of $(mib "$total")"
+    done
+  progress_seen=$n
+}
 show_jobs_until() { # show_jobs_until SQL-CONDITION SECONDS: prints job state changes
   local deadline=$(($(date +%s) + $2)) cur
   while :; do
@@ -349,6 +372,7 @@ show_jobs_until() { # show_jobs_until SQL-CONDITION SECONDS: prints job state ch
         while read -r line; do note "[$(secs "$STARTED" "$(now)") s] job $line"; done
       jobs_seen=$cur
     fi
+    show_progress
     [ "$("${PSQL[@]}" -d "$DB" -tAc "SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE $1)")" = t ] && return 0
     kill -0 "$guest_pid" 2>/dev/null || { tail -30 "$WORK/guest.log"; die "the storage node stopped"; }
     [ "$(date +%s)" -lt "$deadline" ] || return 1
@@ -418,7 +442,6 @@ summary=$("${PSQL[@]}" -d "$DB" -tA -F '|' -c \
           coalesce(round(sum(extract(epoch FROM finished_at - started_at))::numeric, 1), 0)
      FROM backups WHERE status = 'succeeded'")
 IFS='|' read -r nb bread bwritten bsecs <<<"$summary"
-mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 printf '\n'
 bold "== summary"
 note "volumes      4 in the stand-in Cinder (GPT ext4+xfs+raw, plain ext4, thin xfs, a restore target) on $BACKEND"
