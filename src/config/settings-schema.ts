@@ -175,8 +175,18 @@ export const SETTINGS_SCHEMA = {
       }),
       prefetch: opt(integer(1, 1000), {
         env: ['CLB_PREFETCH'],
-        default: '32',
-        help: 'Messages in flight per controller.',
+        default: '256',
+        help: 'Messages in flight per controller: at least two batches, so the next one gathers while one commits.',
+      }),
+      batch_size: opt(integer(1, 1000), {
+        env: ['CLB_NOTIFICATION_BATCH_SIZE'],
+        default: '100',
+        help: 'Most notifications applied in one transaction (and acknowledged with one ack). 1: one transaction per message.',
+      }),
+      batch_wait_ms: opt(integer(0, 10_000), {
+        env: ['CLB_NOTIFICATION_BATCH_WAIT_MS'],
+        default: '20',
+        help: 'Longest wait, in milliseconds, for a batch to fill once its first message arrived; bounds the delay a quiet bus adds.',
       }),
       processed_retention_days: opt(integer(1, 366), {
         env: ['CLB_PROCESSED_RETENTION_DAYS'],

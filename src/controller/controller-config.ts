@@ -20,6 +20,9 @@ export interface ControllerConfig {
   deadLetterQueue: string;
   routingKeys: string[];
   prefetch: number;
+  /** Notifications per transaction and the longest wait for a batch to fill. */
+  batchSize: number;
+  batchWaitMs: number;
   /** Seconds between inventory polls (leader only). */
   pollIntervalSeconds: number;
   /** Seconds between scheduler passes (leader only). */
@@ -84,6 +87,8 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     deadLetterQueue: n.deadLetterQueue ?? `${n.queue}.dead-letter`,
     routingKeys: n.routingKeys,
     prefetch: n.prefetch,
+    batchSize: n.batchSize,
+    batchWaitMs: n.batchWaitMs,
     pollIntervalSeconds: c.pollInterval,
     scheduleIntervalSeconds: c.scheduleInterval,
     leaderRetrySeconds: c.leaderRetry,

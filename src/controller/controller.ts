@@ -20,7 +20,7 @@ import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
-import { processMessage } from '../notifications/process-message.js';
+import { processBatch } from '../notifications/process-batch.js';
 import type { MailSettings } from '../report/mail-settings.js';
 import { smtpMailer, type SendMail } from '../report/mailer.js';
 import { ReportService } from '../report/report-service.js';
@@ -101,24 +101,24 @@ export class Controller {
         routingKeys: c.routingKeys,
         prefetch: c.prefetch,
         logger: this.deps.logger,
-        handle: async (body, meta) => {
-          const d = await processMessage(
-            body,
-            {
-              pool,
-              limits: c.limits,
-              retryAfterSeconds: c.retryAfterSeconds,
-              trust: c.busTrust,
-              ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
-            },
-            meta,
-          );
-          counters.notificationHandled(
-            d.action,
-            d.action === 'ack' ? d.result.outcome : d.action,
-            d.notification?.timestamp ?? null,
-          );
-          return d;
+        batchSize: c.batchSize,
+        batchWaitMs: c.batchWaitMs,
+        handleBatch: async (items) => {
+          const ds = await processBatch(items, {
+            pool,
+            limits: c.limits,
+            retryAfterSeconds: c.retryAfterSeconds,
+            trust: c.busTrust,
+            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+          });
+          for (const d of ds) {
+            counters.notificationHandled(
+              d.action,
+              d.action === 'ack' ? d.result.outcome : d.action,
+              d.notification?.timestamp ?? null,
+            );
+          }
+          return ds;
         },
         onDeadLetter: async (record) => {
           counters.notificationDeadLettered();

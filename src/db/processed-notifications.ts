@@ -46,3 +46,50 @@ export async function pruneProcessedNotifications(q: Queryable, days: number): P
   );
   return res.rowCount ?? 0;
 }
+
+/** Which of `messageIds` the ledger already holds (redeliveries). */
+export async function knownNotificationIds(
+  q: Queryable,
+  messageIds: readonly string[],
+): Promise<Set<string>> {
+  if (messageIds.length === 0) return new Set();
+  const res = await q.query<{ message_id: string }>(
+    `SELECT message_id FROM processed_notifications WHERE message_id = ANY($1::text[])`,
+    [messageIds],
+  );
+  return new Set(res.rows.map((r) => r.message_id));
+}
+
+/** A message's line in the ledger, with what applying it did. */
+export interface NotificationRecord extends NotificationClaim {
+  outcome: string;
+}
+
+/**
+ * Records a batch's messages with their outcomes in one statement; returns how many were
+ * new. Fewer than given means another consumer recorded one of them meanwhile.
+ */
+export async function recordNotifications(
+  q: Queryable,
+  records: readonly NotificationRecord[],
+): Promise<number> {
+  if (records.length === 0) return 0;
+  const input = records.map((r) => ({
+    message_id: r.messageId,
+    event_type: r.eventType,
+    volume_id: r.volumeId,
+    outcome: r.outcome,
+    event_at: r.eventAt.toISOString(),
+  }));
+  const res = await q.query(
+    `INSERT INTO processed_notifications (message_id, event_type, volume_id, outcome, event_at,
+                                          processed_at)
+     SELECT message_id, event_type, volume_id, outcome, event_at, clock_timestamp()
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r(message_id text, event_type text, volume_id uuid, outcome text,
+              event_at timestamptz)
+     ON CONFLICT (message_id) DO NOTHING`,
+    [JSON.stringify(input)],
+  );
+  return res.rowCount ?? 0;
+}

@@ -1,10 +1,14 @@
 /**
  * The AMQP side of the notification consumer (amqplib): connects, declares its topology,
- * consumes with a bounded prefetch and manual acks, and hands each message to a handler
- * that commits its effect before the message is acknowledged. Messages are handled one at
- * a time in delivery order, so events of one volume apply in the order they arrived.
+ * consumes with a bounded prefetch and manual acks, and hands messages to a handler that
+ * commits their effect before they are acknowledged. Messages are handled in batches, one
+ * batch at a time in delivery order, so events of one volume apply in the order they
+ * arrived: a batch starts once `batchSize` messages wait or `batchWaitMs` after the first
+ * one arrived, and while one is being handled the next ones gather (the prefetch should
+ * hold at least two batches). `batchSize` 1 handles one message at a time.
  *
- * - ack: only after the handler says the effect is committed (or there is none);
+ * - ack: only after the handler says the effect is committed (or there is none); the acks
+ *   of a batch go out as one (`multiple`, up to its last delivery tag);
  * - dead-letter: the body is republished (persistent, confirmed) to the dead-letter queue
  *   with the reason in its headers, then the original is acked; the consumer goes on;
  * - retry: after a growing pause the message is requeued (database or Cinder down);
@@ -19,6 +23,7 @@ import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { declareTopology, topologyProblem, type TopologyOptions } from './amqp-topology.js';
 import { scrubbedBody } from './dead-letter-body.js';
+import type { BatchItem } from './process-batch.js';
 import type { DeliveryMeta, Disposition } from './process-message.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { sleep } from '../lifecycle/sleep.js';
@@ -27,7 +32,14 @@ export interface ConsumerOptions extends TopologyOptions {
   /** The broker, or the nodes of a RabbitMQ cluster: each connect tries the next one. */
   url: string | readonly string[];
   prefetch: number;
-  handle: (body: Buffer, meta: DeliveryMeta) => Promise<Disposition>;
+  /** Handles one message (used when `handleBatch` is not given). */
+  handle?: (body: Buffer, meta: DeliveryMeta) => Promise<Disposition>;
+  /** Handles a batch; one disposition per message, in their order. */
+  handleBatch?: (items: BatchItem[]) => Promise<Disposition[]>;
+  /** Most messages per batch (default 1). */
+  batchSize?: number;
+  /** Longest wait for a batch to fill once its first message arrived (default 0). */
+  batchWaitMs?: number;
   /** Called after a message went to the dead-letter queue (e.g. to record it in Postgres). */
   onDeadLetter?: (record: DeadLetterRecord) => Promise<void>;
   logger?: Logger;
@@ -80,7 +92,15 @@ export class NotificationConsumer {
   private channel: ConfirmChannel | null = null;
   private consumerTag: string | null = null;
   private deadLetterQueue: string;
+  /** The batch worker while it runs (stop() waits for it). */
   private chain: Promise<void> = Promise.resolve();
+  private working = false;
+  /** Delivered and not yet handed to the handler, with the channel they came on. */
+  private pending: ConsumeMessage[] = [];
+  private pendingChannel: ConfirmChannel | null = null;
+  private batchTimer: NodeJS.Timeout | null = null;
+  private readonly batchSize: number;
+  private readonly batchWaitMs: number;
   private readonly stopController = new AbortController();
   private connectLoop: Promise<void> | null = null;
   /** Connects tried so far; picks the next node of a cluster each time. */
@@ -96,6 +116,17 @@ export class NotificationConsumer {
     if (problem !== null) throw new AppError('CONFIG_INVALID', problem);
     if (!Number.isInteger(o.prefetch) || o.prefetch < 1 || o.prefetch > 1000) {
       throw new AppError('CONFIG_INVALID', 'prefetch must be an integer from 1 to 1000');
+    }
+    this.batchSize = o.batchSize ?? 1;
+    this.batchWaitMs = o.batchWaitMs ?? 0;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > 1000) {
+      throw new AppError('CONFIG_INVALID', 'batch size must be an integer from 1 to 1000');
+    }
+    if (!Number.isInteger(this.batchWaitMs) || this.batchWaitMs < 0 || this.batchWaitMs > 60_000) {
+      throw new AppError('CONFIG_INVALID', 'batch wait must be 0 to 60000 ms');
+    }
+    if (o.handle === undefined && o.handleBatch === undefined) {
+      throw new AppError('CONFIG_INVALID', 'the consumer needs handle or handleBatch');
     }
     this.log = (o.logger ?? silentLogger).child({ component: 'notification-consumer' });
     this.deadLetterQueue = o.deadLetterQueue;
@@ -206,7 +237,7 @@ export class NotificationConsumer {
           return;
         }
         this.stats.received += 1;
-        this.chain = this.chain.then(() => this.handleOne(ch, msg));
+        this.enqueue(ch, msg);
       },
       { noAck: false },
     );
@@ -214,67 +245,165 @@ export class NotificationConsumer {
     this.live = true;
     this.stats.connects += 1;
     this.log.info(
-      { queue: this.o.queue, exchanges: declared.exchanges, prefetch: this.o.prefetch },
+      {
+        queue: this.o.queue,
+        exchanges: declared.exchanges,
+        prefetch: this.o.prefetch,
+        batchSize: this.batchSize,
+        batchWaitMs: this.batchWaitMs,
+      },
       'consuming notifications',
     );
     return { closed };
   }
 
-  private async handleOne(ch: ConfirmChannel, msg: ConsumeMessage): Promise<void> {
+  /** Queues a delivery; starts a batch when enough wait, or arms the batch timer. */
+  private enqueue(ch: ConfirmChannel, msg: ConsumeMessage): void {
+    if (this.pendingChannel !== ch) {
+      // Deliveries of a channel that closed come back from the broker: forget them.
+      this.pending = [];
+      this.pendingChannel = ch;
+    }
+    this.pending.push(msg);
+    if (this.working) return;
+    if (this.pending.length >= this.batchSize || this.batchWaitMs === 0) {
+      this.startWorker();
+    } else if (this.batchTimer === null) {
+      this.batchTimer = setTimeout(() => {
+        this.batchTimer = null;
+        if (!this.working) this.startWorker();
+      }, this.batchWaitMs);
+    }
+  }
+
+  /** Handles batches until nothing waits; what arrives meanwhile forms the next batch. */
+  private startWorker(): void {
+    if (this.batchTimer !== null) {
+      clearTimeout(this.batchTimer);
+      this.batchTimer = null;
+    }
+    this.working = true;
+    this.chain = (async () => {
+      try {
+        while (this.pending.length > 0 && !this.stopController.signal.aborted) {
+          const ch = this.pendingChannel;
+          const batch = this.pending.splice(0, this.batchSize);
+          if (ch !== null) await this.handleBatch(ch, batch);
+        }
+      } finally {
+        this.working = false;
+      }
+    })();
+  }
+
+  private async dispositions(msgs: ConsumeMessage[]): Promise<Disposition[]> {
+    const items = msgs.map((msg) => {
+      const userId: unknown = msg.properties.userId;
+      return {
+        body: msg.content,
+        meta: { userId: typeof userId === 'string' && userId !== '' ? userId : null },
+      };
+    });
+    const handleFailed = (err: unknown): Disposition => ({
+      action: 'retry',
+      reason: `handler failed: ${(err as Error).message}`,
+      notification: null,
+    });
+    if (this.o.handleBatch !== undefined) {
+      try {
+        const ds = await this.o.handleBatch(items);
+        if (ds.length !== msgs.length) throw new Error('handleBatch answered the wrong count');
+        return ds;
+      } catch (err) {
+        return msgs.map(() => handleFailed(err));
+      }
+    }
+    const handle = this.o.handle;
+    const out: Disposition[] = [];
+    for (const item of items) {
+      try {
+        if (handle === undefined) throw new Error('no handler');
+        out.push(await handle(item.body, item.meta));
+      } catch (err) {
+        out.push(handleFailed(err));
+      }
+    }
+    return out;
+  }
+
+  private async handleBatch(ch: ConfirmChannel, msgs: ConsumeMessage[]): Promise<void> {
     // Not yet started when stop() came: leave it unacked; closing the channel requeues it.
     if (this.stopController.signal.aborted || ch !== this.channel) return;
-    let d: Disposition;
+    const ds = await this.dispositions(msgs);
     try {
-      const userId: unknown = msg.properties.userId;
-      d = await this.o.handle(msg.content, {
-        userId: typeof userId === 'string' && userId !== '' ? userId : null,
-      });
-    } catch (err) {
-      d = {
-        action: 'retry',
-        reason: `handler failed: ${(err as Error).message}`,
-        notification: null,
-      };
-    }
-    try {
-      if (d.action === 'ack') {
-        if (d.result.outcome === 'duplicate') this.stats.duplicates += 1;
-        this.retries.delete(d.notification.messageId);
-        ch.ack(msg);
-        this.stats.acked += 1;
-        this.log.debug(
-          {
-            messageId: d.notification.messageId,
-            eventType: d.notification.eventType,
-            volumeId: d.result.volumeId,
-            outcome: d.result.outcome,
-            jobId: d.result.jobId,
-          },
-          'notification applied',
-        );
-      } else if (d.action === 'dead-letter') {
-        await this.deadLetter(ch, msg, d);
-      } else {
-        const key =
-          d.notification?.messageId ?? createHash('sha256').update(msg.content).digest('hex');
-        const attempt = this.retries.get(key) ?? 0;
-        // Bounded: ids are forgotten on ack; a flood of never-acked ones must not grow it forever.
-        if (this.retries.size > 10_000) this.retries.clear();
-        this.retries.set(key, attempt + 1);
-        const wait = backoffMs(attempt, this.o.retryInitialMs ?? 500, this.o.retryMaxMs ?? 30_000);
-        this.stats.retried += 1;
-        this.log.warn(
-          { messageId: d.notification?.messageId, reason: d.reason, retryInMs: wait },
-          'notification not applied; will retry',
-        );
-        await sleep(wait, this.stopController.signal);
-        ch.nack(msg, false, true);
+      const retries: { msg: ConsumeMessage; d: Extract<Disposition, { action: 'retry' }> }[] = [];
+      let lastAck: ConsumeMessage | null = null;
+      for (const [i, msg] of msgs.entries()) {
+        const d = ds[i] as Disposition;
+        if (d.action === 'ack') {
+          if (d.result.outcome === 'duplicate') this.stats.duplicates += 1;
+          this.retries.delete(d.notification.messageId);
+          lastAck = msg;
+          this.log.debug(
+            {
+              messageId: d.notification.messageId,
+              eventType: d.notification.eventType,
+              volumeId: d.result.volumeId,
+              outcome: d.result.outcome,
+              jobId: d.result.jobId,
+            },
+            'notification applied',
+          );
+        } else if (d.action === 'dead-letter') {
+          await this.deadLetter(ch, msg, d);
+        } else {
+          retries.push({ msg, d });
+        }
+      }
+      if (retries.length > 0) await this.requeue(ch, retries);
+      if (lastAck !== null) {
+        // Every other delivery of the batch is settled by now: one ack covers the rest.
+        ch.ack(lastAck, true);
+        this.stats.acked += ds.filter((d) => d.action === 'ack').length;
       }
     } catch (err) {
-      // The channel died under us (broker restart): the broker redelivers the message and
-      // the message-id ledger makes the repeat harmless.
-      this.log.warn({ err }, 'could not settle a message; it will be redelivered');
+      // The channel died under us (broker restart): the broker redelivers the messages and
+      // the message-id ledger makes the repeats harmless.
+      this.log.warn({ err }, 'could not settle a batch; it will be redelivered');
     }
+  }
+
+  /** After a growing pause (one for the whole batch), hands the messages back to the queue. */
+  private async requeue(
+    ch: ConfirmChannel,
+    retries: { msg: ConsumeMessage; d: Extract<Disposition, { action: 'retry' }> }[],
+  ): Promise<void> {
+    let wait = 0;
+    for (const { msg, d } of retries) {
+      const key =
+        d.notification?.messageId ?? createHash('sha256').update(msg.content).digest('hex');
+      const attempt = this.retries.get(key) ?? 0;
+      // Bounded: ids are forgotten on ack; a flood of never-acked ones must not grow it forever.
+      if (this.retries.size > 10_000) this.retries.clear();
+      this.retries.set(key, attempt + 1);
+      wait = Math.max(
+        wait,
+        backoffMs(attempt, this.o.retryInitialMs ?? 500, this.o.retryMaxMs ?? 30_000),
+      );
+      this.stats.retried += 1;
+    }
+    const first = retries[0]?.d;
+    this.log.warn(
+      {
+        messages: retries.length,
+        messageId: first?.notification?.messageId,
+        reason: first?.reason,
+        retryInMs: wait,
+      },
+      'notification not applied; will retry',
+    );
+    await sleep(wait, this.stopController.signal);
+    for (const { msg } of retries) ch.nack(msg, false, true);
   }
 
   private async deadLetter(
@@ -337,8 +466,8 @@ export class NotificationConsumer {
   }
 
   /**
-   * Orderly stop: stop consuming, let the message in hand finish (its ack goes out), then
-   * close the channel (unstarted prefetched messages return to the queue) and the connection.
+   * Orderly stop: stop consuming, let the batch in hand finish (its acks go out), then close
+   * the channel (unstarted prefetched messages return to the queue) and the connection.
    */
   async stop(): Promise<void> {
     const ch = this.channel;
@@ -346,6 +475,7 @@ export class NotificationConsumer {
     if (ch !== null && tag !== null) await ch.cancel(tag).catch(() => undefined);
     this.stopController.abort();
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
+    if (this.batchTimer !== null) clearTimeout(this.batchTimer);
     await this.chain;
     await this.closeQuietly();
     await this.connectLoop;

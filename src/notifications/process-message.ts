@@ -6,6 +6,7 @@
  * requeue and try again later).
  */
 import type pg from 'pg';
+import type { Queryable } from '../db/queryable.js';
 import { withTransaction } from '../db/pool.js';
 import type { InventoryVolume } from '../db/volumes.js';
 import { isRetryable, toAppError } from '../errors.js';
@@ -13,7 +14,7 @@ import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
 import type { PolicyLimits } from '../policy/policy.js';
 import { applyChange, type ApplyOutcome } from './apply-change.js';
-import { inventoryChangeOf } from './inventory-change.js';
+import { inventoryChangeOf, type InventoryChange } from './inventory-change.js';
 import { decodeNotification, type OsloNotification } from './oslo-envelope.js';
 
 /** What a message did: its inventory outcome and the backup it triggered, if any. */
@@ -82,12 +83,21 @@ export function untrustedReason(
   return null;
 }
 
-/** Decides and, when it can, commits the effect of one message body. */
-export async function processMessage(
+/** A message that passed decoding and the trust checks, with the change it makes. */
+export interface PreparedMessage {
+  notification: OsloNotification;
+  change: InventoryChange;
+}
+
+/**
+ * Decodes a body and works out its change, or the dead-letter disposition that refuses it
+ * (untrusted publisher, undecodable, a payload that cannot be applied). No I/O.
+ */
+export function prepareMessage(
   body: Buffer,
-  options: ProcessOptions,
-  meta: DeliveryMeta = { userId: null },
-): Promise<Disposition> {
+  options: Pick<ProcessOptions, 'maxBodyBytes' | 'now' | 'trust'>,
+  meta: DeliveryMeta,
+): PreparedMessage | Extract<Disposition, { action: 'dead-letter' }> {
   const trust = { ...DEFAULT_BUS_TRUST, ...options.trust };
   const clock = options.now ?? (() => new Date());
   // Checked before the body is even decoded: a forged message changes nothing at all.
@@ -100,7 +110,19 @@ export async function processMessage(
   if (future !== null) return { action: 'dead-letter', reason: future, notification };
   const changed = inventoryChangeOf(notification);
   if (!changed.ok) return { action: 'dead-letter', reason: changed.reason, notification };
-  const change = changed.change;
+  return { notification, change: changed.change };
+}
+
+/** Decides and, when it can, commits the effect of one message body. */
+export async function processMessage(
+  body: Buffer,
+  options: ProcessOptions,
+  meta: DeliveryMeta = { userId: null },
+): Promise<Disposition> {
+  const clock = options.now ?? (() => new Date());
+  const prepared = prepareMessage(body, options, meta);
+  if ('action' in prepared) return prepared;
+  const { notification, change } = prepared;
 
   let fetched: InventoryVolume | null | undefined;
   if (change.kind === 'volume-state' && change.refetch && options.lookup !== undefined) {
@@ -127,44 +149,70 @@ export async function processMessage(
         fetched,
         now,
       });
-      const out: MessageResult = { ...applied, jobId: null, triggerSkipped: null };
-      if (change.kind !== 'volume-state' || change.trigger === null) return out;
-      if (applied.outcome === 'duplicate') return out;
-      const triggered = await enqueueEventBackup(
-        client,
-        change.volumeId,
-        notification.eventType,
-        {
-          trigger: change.trigger,
-          eventAt: change.eventAt,
-          maxAgeSeconds: options.triggerMaxAgeSeconds ?? 3600,
-        },
-        now,
-        {
-          limits: options.limits,
-          // An interval schedule does not depend on the zone.
-          timeZone: 'UTC',
-          retryAfterSeconds: options.retryAfterSeconds ?? 3600,
-        },
-      );
-      return triggered.job === null
-        ? { ...out, triggerSkipped: triggered.reason }
-        : { ...out, jobId: triggered.job.id };
+      return {
+        ...applied,
+        ...(await triggerEventBackup(client, notification, change, applied.outcome, options, now)),
+      };
     });
     return { action: 'ack', notification, result };
   } catch (err) {
-    // Lost connections, restarts, serialization and deadlock failures go away on a retry.
-    if (isRetryable(err)) {
-      const e = toAppError(err);
-      const what = e.code === 'DB_CONFLICT' ? 'transaction conflict' : 'database unavailable';
-      return { action: 'retry', reason: `${what} (${e.code}): ${e.message}`, notification };
-    }
-    const code = (err as { code?: unknown }).code;
-    const pgCode = typeof code === 'string' ? ` (${code})` : '';
-    return {
-      action: 'dead-letter',
-      reason: `database refused the change${pgCode}: ${(err as Error).message.slice(0, 150)}`,
-      notification,
-    };
+    return failedDisposition(err, notification);
   }
+}
+
+/** What a transaction that threw means for its message(s): retry or dead-letter. */
+export function failedDisposition(
+  err: unknown,
+  notification: OsloNotification | null,
+): Extract<Disposition, { action: 'retry' | 'dead-letter' }> {
+  // Lost connections, restarts, serialization and deadlock failures go away on a retry.
+  if (isRetryable(err)) {
+    const e = toAppError(err);
+    const what = e.code === 'DB_CONFLICT' ? 'transaction conflict' : 'database unavailable';
+    return { action: 'retry', reason: `${what} (${e.code}): ${e.message}`, notification };
+  }
+  const code = (err as { code?: unknown }).code;
+  const pgCode = typeof code === 'string' ? ` (${code})` : '';
+  return {
+    action: 'dead-letter',
+    reason: `database refused the change${pgCode}: ${(err as Error).message.slice(0, 150)}`,
+    notification,
+  };
+}
+
+/**
+ * The backup a message's event triggers (`backup:on`), decided like a scheduled one with
+ * the volume as the transaction `q` sees it; a duplicate triggers nothing.
+ */
+export async function triggerEventBackup(
+  q: Queryable,
+  notification: OsloNotification,
+  change: InventoryChange,
+  outcome: ApplyOutcome,
+  options: Pick<ProcessOptions, 'limits' | 'triggerMaxAgeSeconds' | 'retryAfterSeconds'>,
+  now: Date,
+): Promise<Pick<MessageResult, 'jobId' | 'triggerSkipped'>> {
+  if (change.kind !== 'volume-state' || change.trigger === null || outcome === 'duplicate') {
+    return { jobId: null, triggerSkipped: null };
+  }
+  const triggered = await enqueueEventBackup(
+    q,
+    change.volumeId,
+    notification.eventType,
+    {
+      trigger: change.trigger,
+      eventAt: change.eventAt,
+      maxAgeSeconds: options.triggerMaxAgeSeconds ?? 3600,
+    },
+    now,
+    {
+      limits: options.limits,
+      // An interval schedule does not depend on the zone.
+      timeZone: 'UTC',
+      retryAfterSeconds: options.retryAfterSeconds ?? 3600,
+    },
+  );
+  return triggered.job === null
+    ? { jobId: null, triggerSkipped: triggered.reason }
+    : { jobId: triggered.job.id, triggerSkipped: null };
 }

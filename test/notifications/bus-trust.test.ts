@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordDeadLetter } from '../../src/db/dead-notifications.js';
 import { NotificationConsumer } from '../../src/notifications/consumer.js';
-import { processMessage } from '../../src/notifications/process-message.js';
+import { processBatch } from '../../src/notifications/process-batch.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
@@ -81,17 +81,15 @@ beforeAll(async () => {
     queue,
     deadLetterQueue,
     routingKeys: ['notifications.info'],
-    prefetch: 4,
-    handle: (body, meta) =>
-      processMessage(
-        body,
-        {
-          pool: db.pool,
-          limits: DEFAULT_POLICY_LIMITS,
-          trust: { cinderBrokerUsers: ['cinder'], maxFutureSkewSeconds: 300 },
-        },
-        meta,
-      ),
+    prefetch: 8,
+    batchSize: 4,
+    batchWaitMs: 10,
+    handleBatch: (items) =>
+      processBatch(items, {
+        pool: db.pool,
+        limits: DEFAULT_POLICY_LIMITS,
+        trust: { cinderBrokerUsers: ['cinder'], maxFutureSkewSeconds: 300 },
+      }),
     onDeadLetter: (r) => recordDeadLetter(db.pool, r),
   });
   await consumer.start();

@@ -1,5 +1,6 @@
 /**
- * The consumer against the real RabbitMQ and Postgres: real fixtures replayed, volume
+ * The consumer against the real RabbitMQ and Postgres, in batches as the controller runs it
+ * (the one-message path: consumer-retry.test.ts): real fixtures replayed, volume
  * events applied, backup:on=detach enqueues a job, the bad-message corpus dead-lettered
  * while later good messages apply, and a Ceilometer-like queue bound to the same exchange
  * still receives every message.
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordDeadLetter } from '../../src/db/dead-notifications.js';
 import type { InventoryVolume } from '../../src/db/volumes.js';
 import { NotificationConsumer } from '../../src/notifications/consumer.js';
-import { processMessage } from '../../src/notifications/process-message.js';
+import { processBatch } from '../../src/notifications/process-batch.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { badMessages } from './bad-messages.js';
@@ -85,8 +86,11 @@ beforeAll(async () => {
     deadLetterQueue,
     routingKeys: ['notifications.info', 'notifications.error'],
     prefetch: 16,
-    handle: (body) =>
-      processMessage(body, {
+    // Batches as the controller runs them: several messages per transaction, one ack.
+    batchSize: 8,
+    batchWaitMs: 10,
+    handleBatch: (items) =>
+      processBatch(items, {
         pool: db.pool,
         limits: DEFAULT_POLICY_LIMITS,
         lookup: (id) => Promise.resolve(fetched.get(id) ?? null),
