@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { processBatch, type BatchItem } from '../../src/notifications/process-batch.js';
-import { processMessage } from '../../src/notifications/process-message.js';
+import { processMessage, type Disposition } from '../../src/notifications/process-message.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { volumeEvent } from './notification-builder.js';
@@ -99,16 +99,16 @@ describe('processBatch', () => {
       .sort()
       .map((f) => readFileSync(FIXTURES + f));
     const bodies = [...fixtures, ...generated(), ...fixtures.slice(0, 5)];
-    const single = [];
+    const single: Disposition[] = [];
     for (const body of bodies) single.push(await processMessage(body, { pool: one.pool, limits }));
     // Batches of 7: volumes' events straddle batch boundaries too.
-    const many = [];
+    const many: Disposition[] = [];
     for (let i = 0; i < bodies.length; i += 7) {
       many.push(
         ...(await processBatch(bodies.slice(i, i + 7).map(item), { pool: batched.pool, limits })),
       );
     }
-    const summary = (ds: typeof single) =>
+    const summary = (ds: Disposition[]) =>
       ds.map((d) =>
         d.action === 'ack' ? [d.result.outcome, d.result.jobId !== null] : [d.action],
       );
