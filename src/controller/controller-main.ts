@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/settings.js';
 import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
-import { InstanceResolver } from '../inventory/instance-resolver.js';
+import { instanceResolverTask } from '../inventory/instance-resolver.js';
 import { InventoryPoller } from '../inventory/poller.js';
 import { createLogger, type Logger } from '../log.js';
 import { createOpenStackClients } from '../openstack/clients.js';
@@ -36,7 +36,7 @@ function openstackDeps(
         onPolled: () => hooks.afterPoll(),
         onPollFinished: hooks.pollFinished,
       }),
-      new InstanceResolver({
+      instanceResolverTask({
         pool,
         nova,
         sources,

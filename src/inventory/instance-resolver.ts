@@ -16,7 +16,7 @@ import {
   type VolumeInstance,
   type VolumeToResolve,
 } from '../db/volumes.js';
-import { AppError, toAppError } from '../errors.js';
+import { toAppError } from '../errors.js';
 import { PeriodicTask } from '../lifecycle/periodic-task.js';
 import { silentLogger, type Logger } from '../log.js';
 import { chooseInstance, type AddressSource, type NovaServer } from '../openstack/nova.js';
@@ -108,39 +108,13 @@ async function resolveOne(
     : { serverId: choice.serverId, error: choice.reason, resolvedAt };
 }
 
-/** The resolver as a leader service of the controller. */
-export class InstanceResolver {
-  readonly name = 'instance resolver';
-  private loop: PeriodicTask | null = null;
-  private abort = new AbortController();
-  lastResult: ResolvePassResult | null = null;
-  private readonly logger: Logger;
-
-  constructor(private readonly opts: InstanceResolverOptions) {
-    this.logger = (opts.logger ?? silentLogger).child({ component: 'instance-resolver' });
-  }
-
-  start(): void {
-    if (this.loop !== null) return;
-    this.abort = new AbortController();
-    this.loop = new PeriodicTask(
-      this.name,
-      this.opts.intervalSeconds,
-      async () => {
-        this.lastResult = await resolveInstances(
-          { ...this.opts, logger: this.logger },
-          this.abort.signal,
-        );
-      },
-      this.logger,
-    );
-    this.loop.start();
-  }
-
-  async stop(): Promise<void> {
-    const loop = this.loop;
-    this.loop = null;
-    this.abort.abort(new AppError('ABORTED', 'the instance resolver is stopping'));
-    await loop?.stop();
-  }
+/** The resolver as a leader service of the controller (a PeriodicTask is one). */
+export function instanceResolverTask(opts: InstanceResolverOptions): PeriodicTask {
+  const logger = (opts.logger ?? silentLogger).child({ component: 'instance-resolver' });
+  return new PeriodicTask(
+    'instance resolver',
+    opts.intervalSeconds,
+    (signal) => resolveInstances({ ...opts, logger }, signal),
+    logger,
+  );
 }

@@ -1,28 +1,32 @@
 /**
  * The one periodic loop: runs an async task now and then `intervalSeconds` after each run
  * ends, never two runs at once; stop() waits for a run in progress. A failed run is logged
- * (with its error object) and the next one comes on time. The controller's scheduler and
- * housekeeping and the inventory poller run on it.
+ * (with its error object) and the next one comes on time. The task gets a signal that stop()
+ * aborts, so a long run (a pass of Nova look-ups) ends early. The controller's scheduler,
+ * housekeeping, mail reports, inventory poller and instance resolver run on it.
  */
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export class PeriodicTask {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private active = false;
+  private abort = new AbortController();
   runs = 0;
   failures = 0;
 
   constructor(
     readonly name: string,
     private readonly intervalSeconds: number,
-    private readonly task: () => Promise<unknown>,
+    private readonly task: (signal: AbortSignal) => Promise<unknown>,
     private readonly log: Logger,
   ) {}
 
   start(): void {
     if (this.active) return;
     this.active = true;
+    this.abort = new AbortController();
     this.schedule(0);
   }
 
@@ -35,7 +39,7 @@ export class PeriodicTask {
 
   private async runOnce(): Promise<void> {
     try {
-      await this.task();
+      await this.task(this.abort.signal);
       this.runs += 1;
     } catch (err) {
       this.failures += 1;
@@ -45,6 +49,7 @@ export class PeriodicTask {
 
   async stop(): Promise<void> {
     this.active = false;
+    this.abort.abort(new AppError('ABORTED', `${this.name} is stopping`));
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
