@@ -139,7 +139,9 @@ describe('every command', () => {
       }
       expect(helpText(spec)).toContain(`examples:\n  cinder-lvm-backup ${name}`);
     }
-  });
+    // Loading every command's module (the controller's pulls in AMQP, fastify, ...) takes
+    // seconds on a loaded machine.
+  }, 120_000);
 
   it('accepts each of its own examples', async () => {
     let checked = 0;
@@ -154,5 +156,5 @@ describe('every command', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(names.length);
-  });
+  }, 120_000);
 });
