@@ -9,7 +9,10 @@
  * - `backup:exclude`: comma-separated path globs inside the filesystems;
  * - `backup:mysqldump`, `backup:freeze`: application consistency (SSH into the instance);
  * - `backup:consistency`: crash | filesystem | application, the level a backup must reach
- *   (default: what the two keys above ask for; `crash` makes them best effort).
+ *   (default: what the two keys above ask for; `crash` makes them best effort);
+ * - `backup:incremental`: on | off, and `backup:full`: daily | weekly | monthly | every=N,
+ *   how often a full backup starts a new chain (see incremental.ts; defaults: the
+ *   operator's).
  * Any other `backup:*` key is refused, so a typo (`backup:retension`) is reported rather
  * than silently ignored. A volume with an error gets no backups until it is fixed.
  */
@@ -26,6 +29,12 @@ import { parseExcludes } from './exclude-patterns.js';
 import { parseRetention, type RetentionSpec } from './retention-spec.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { parseTriggerEvents, type TriggerEvent } from './trigger-events.js';
+import {
+  DEFAULT_INCREMENTAL,
+  parseFullEvery,
+  parseIncrementalSwitch,
+  type IncrementalPolicy,
+} from './incremental.js';
 
 /** What the controller runs for a tagged volume. */
 export interface BackupPolicy {
@@ -39,6 +48,8 @@ export interface BackupPolicy {
   freeze: FreezeOption | null;
   /** The level demanded by `backup:consistency`, or null (what the steps imply). */
   consistency: Level | null;
+  /** Incremental chains: on or off, and how often a full backup starts a new one. */
+  incremental: IncrementalPolicy;
 }
 
 /** One refused key and why. */
@@ -69,6 +80,8 @@ export interface PolicyLimits {
   maxExcludePatternLength: number;
   /** Longest metadata value looked at; Cinder itself caps values at 255. */
   maxValueLength: number;
+  /** Incremental backups when `backup:incremental` / `backup:full` are absent. */
+  defaultIncremental: IncrementalPolicy;
 }
 
 export const DEFAULT_POLICY_LIMITS: PolicyLimits = {
@@ -84,6 +97,7 @@ export const DEFAULT_POLICY_LIMITS: PolicyLimits = {
   maxExcludePatterns: 32,
   maxExcludePatternLength: 255,
   maxValueLength: 1024,
+  defaultIncremental: DEFAULT_INCREMENTAL,
 };
 
 /** The outcome: no tag, tagged off, a policy, or the problems that prevent one. */
@@ -101,6 +115,8 @@ export const POLICY_KEYS = [
   'backup:mysqldump',
   'backup:freeze',
   'backup:consistency',
+  'backup:incremental',
+  'backup:full',
 ] as const;
 
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -238,6 +254,20 @@ export function parsePolicy(
     }
   }
 
+  const incremental: IncrementalPolicy = { ...limits.defaultIncremental };
+  const switchValue = values.get('backup:incremental');
+  if (switchValue !== undefined) {
+    const parsed = parseIncrementalSwitch(switchValue);
+    if (parsed.ok) incremental.enabled = parsed.value;
+    else problems.push({ key: 'backup:incremental', reason: parsed.reason });
+  }
+  const fullValue = values.get('backup:full');
+  if (fullValue !== undefined) {
+    const parsed = parseFullEvery(fullValue);
+    if (parsed.ok) incremental.fullEvery = parsed.value;
+    else problems.push({ key: 'backup:full', reason: parsed.reason });
+  }
+
   if (problems.length > 0 || schedule === null) return failure(problems);
   return {
     kind: 'policy',
@@ -250,6 +280,7 @@ export function parsePolicy(
       mysqldump,
       freeze,
       consistency,
+      incremental,
     },
   };
 }

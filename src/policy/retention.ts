@@ -13,6 +13,13 @@
  * - the newest successful backup and the newest backup that verified good are always kept
  *   (a volume whose backups keep failing does not lose its last good copy to age);
  * - an empty policy prunes nothing; running and already-pruned rows are never selected.
+ * Chains (incremental backups): a backup is restorable only with every backup below it.
+ * - a kept incremental keeps its whole chain down to the full backup (reason `chain`,
+ *   with the kept backups that need it): keeping one costs its chain's length;
+ * - an incremental whose chain is already broken (an ancestor pruned, failed or unknown)
+ *   restores nothing: it counts toward no rule and is pruned;
+ * - so a backup is pruned only when no kept backup depends on it; whole chains go once
+ *   nothing in them is kept, and `prune` lists descendants before their ancestors.
  */
 import { AppError } from '../errors.js';
 import { isValidTimeZone, wallClockOf } from './time-zone.js';
@@ -33,14 +40,27 @@ export interface RetentionCandidate {
   /** Outcome of the last verify, null when never verified. */
   verifyOk: boolean | null;
   prunedAt: Date | null;
+  /** The engine's backup id and, for an incremental backup, its parent's (else null). */
+  backupId?: string | null;
+  parentBackupId?: string | null;
 }
 
 export type KeepReason =
-  'last' | 'daily' | 'weekly' | 'monthly' | 'max-age' | 'newest-success' | 'newest-verified';
+  | 'last'
+  | 'daily'
+  | 'weekly'
+  | 'monthly'
+  | 'max-age'
+  | 'newest-success'
+  | 'newest-verified'
+  | 'chain';
 
 export interface RetentionDecision {
-  /** Successful, unpruned backups that stay, with every rule that keeps them. */
-  keep: { id: number; reasons: KeepReason[] }[];
+  /**
+   * Successful, unpruned backups that stay, with every rule that keeps them; a backup kept
+   * because kept incrementals need it has reason `chain` and their ids in `neededBy`.
+   */
+  keep: { id: number; reasons: KeepReason[]; neededBy?: number[] }[];
   /** Successful, unpruned backups whose archives go, newest first. */
   prune: number[];
 }
@@ -88,9 +108,27 @@ export function selectForPruning(
   if (!isValidTimeZone(clock.timeZone)) {
     throw new AppError('POLICY_INVALID', `unknown time zone "${clock.timeZone}"`);
   }
-  const good = backups
+  const unpruned = backups
     .filter((b) => b.status === 'succeeded' && b.prunedAt === null)
     .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || b.id - a.id);
+  const byBackupId = new Map(
+    unpruned.filter((b) => b.backupId != null).map((b) => [b.backupId as string, b]),
+  );
+  /** The backups `b` needs (its ancestors, parent first), or null when one is gone. */
+  const ancestors = (b: RetentionCandidate): RetentionCandidate[] | null => {
+    const out: RetentionCandidate[] = [];
+    let cur = b;
+    while (cur.parentBackupId != null) {
+      const parent = byBackupId.get(cur.parentBackupId);
+      if (parent === undefined || out.includes(parent)) return null;
+      out.push(parent);
+      cur = parent;
+    }
+    return out;
+  };
+  const chains = new Map(unpruned.map((b) => [b.id, ancestors(b)]));
+  // A broken chain restores nothing: its backups count toward no rule (and are pruned).
+  const good = unpruned.filter((b) => chains.get(b.id) !== null);
   const reasons = new Map<number, KeepReason[]>(good.map((b) => [b.id, []]));
   const keepBecause = (id: number, reason: KeepReason): void => {
     reasons.get(id)?.push(reason);
@@ -99,7 +137,7 @@ export function selectForPruning(
     (k) => policy[k] !== undefined,
   );
   if (!anyRule) {
-    return { keep: good.map((b) => ({ id: b.id, reasons: [] })), prune: [] };
+    return { keep: unpruned.map((b) => ({ id: b.id, reasons: [] })), prune: [] };
   }
 
   good.slice(0, policy.keepLast ?? 0).forEach((b) => keepBecause(b.id, 'last'));
@@ -132,11 +170,21 @@ export function selectForPruning(
   const newestVerified = good.find((b) => b.verifyOk === true);
   if (newestVerified !== undefined) keepBecause(newestVerified.id, 'newest-verified');
 
+  // What a kept incremental needs is kept too.
+  const neededBy = new Map<number, number[]>();
+  for (const b of good) {
+    if ((reasons.get(b.id) ?? []).length === 0) continue;
+    for (const a of chains.get(b.id) ?? [])
+      neededBy.set(a.id, [...(neededBy.get(a.id) ?? []), b.id]);
+  }
   const keep: RetentionDecision['keep'] = [];
   const prune: number[] = [];
-  for (const b of good) {
+  for (const b of unpruned) {
     const r = reasons.get(b.id) ?? [];
-    if (r.length > 0) keep.push({ id: b.id, reasons: r });
+    const needers = neededBy.get(b.id);
+    if (needers !== undefined) r.push('chain');
+    if (r.length > 0)
+      keep.push({ id: b.id, reasons: r, ...(needers ? { neededBy: needers } : {}) });
     else prune.push(b.id);
   }
   return { keep, prune };

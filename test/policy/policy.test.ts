@@ -33,6 +33,7 @@ describe('parsePolicy: valid policies', () => {
         mysqldump: null,
         freeze: null,
         consistency: null,
+        incremental: { enabled: true, fullEvery: { kind: 'days', days: 7, text: 'weekly' } },
       },
     });
   });
@@ -55,6 +56,7 @@ describe('parsePolicy: valid policies', () => {
       'backup:exclude': '/var/cache/*,*.tmp',
       'backup:mysqldump': 'shop,wiki',
       'backup:freeze': '/var/lib/mysql',
+      'backup:full': 'every=5',
     });
     expect(r).toEqual({
       kind: 'policy',
@@ -67,6 +69,7 @@ describe('parsePolicy: valid policies', () => {
         mysqldump: { databases: ['shop', 'wiki'] },
         freeze: { mountpoints: ['/var/lib/mysql'] },
         consistency: null,
+        incremental: { enabled: true, fullEvery: { kind: 'count', count: 5, text: 'every=5' } },
       },
     });
   });
