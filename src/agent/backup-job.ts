@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  listBackupsOfVolume,
   failUnfinishedBackupsOfJob,
   recordBackupCancelled,
   recordBackupFailure,
@@ -19,6 +20,8 @@ import { manifestFiles } from '../engine/checksums.js';
 import { phaseRecorder, type JobHandler } from './job-context.js';
 import { consistencyInputs, policyInputs } from '../policy/stored-policy.js';
 import { consistencyRequestFor } from './consistency-request.js';
+import { chooseLevel } from '../policy/incremental.js';
+import type { LevelRequest } from '../engine/backup-chain.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
@@ -59,6 +62,24 @@ export const runBackup: JobHandler = async (ctx) => {
     backupRowId: rowId,
     runId,
   });
+  // Incremental on the newest good backup of this destination whose chain is intact, unless
+  // the policy (off, full=weekly|every=N) or the job (payload.full) wants a full one.
+  let level: LevelRequest;
+  if (job.payload['full'] === true)
+    level = { kind: 'full', reason: 'full backup asked by the job' };
+  else {
+    const history = await listBackupsOfVolume(pool, job.volumeId);
+    const choice = chooseLevel(inputs.incremental, history, ctx.options.dest, new Date());
+    level =
+      choice.kind === 'full' || choice.parent.manifestPath === null
+        ? { kind: 'full', reason: choice.kind === 'full' ? choice.reason : 'no manifest' }
+        : { kind: 'on', manifestPath: choice.parent.manifestPath };
+  }
+  await ctx.record(
+    'backup.level',
+    level.kind === 'full' ? `full: ${level.reason}` : `incremental on ${level.manifestPath}`,
+    { backupRowId: rowId },
+  );
   const progress = phaseRecorder(ctx, 'backup.step');
   const started = Date.now();
   try {
@@ -82,6 +103,7 @@ export const runBackup: JobHandler = async (ctx) => {
         policy: volume.policy,
       },
       ...(ctx.options.snapshotSize === undefined ? {} : { snapshotSize: ctx.options.snapshotSize }),
+      level,
       signal: ctx.signal,
       logger: ctx.logger,
       onProgress: progress.onProgress,
@@ -113,6 +135,9 @@ export const runBackup: JobHandler = async (ctx) => {
       bytesRead: m.totals.archivedBytes,
       bytesWritten: m.totals.storedBytes,
       seconds,
+      level: m.chain?.level ?? 0,
+      parentBackupId: m.chain?.parentId ?? null,
+      fullReason: m.chain?.fullReason ?? null,
     });
     let pruneJobId: number | null = null;
     if (inputs.hasRetention) {

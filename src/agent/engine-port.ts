@@ -8,6 +8,7 @@ import type { ConsistencyRequest } from '../consistency/consistency-steps.js';
 import type { Logger } from '../log.js';
 import type { Manifest, ManifestCatalog } from '../engine/manifest.js';
 import type { Progress } from '../engine/progress.js';
+import type { LevelRequest } from '../engine/backup-chain.js';
 
 export interface EngineBackupRequest {
   vg: string;
@@ -20,6 +21,8 @@ export interface EngineBackupRequest {
   consistency?: ConsistencyRequest;
   /** What the manifest records for a catalog rebuild. */
   catalog?: ManifestCatalog;
+  /** Full, or incremental on the parent the agent chose from its catalog. */
+  level?: LevelRequest;
   signal: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;

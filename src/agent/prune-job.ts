@@ -44,6 +44,8 @@ export const runPrune: JobHandler = async (ctx) => {
       status: b.status,
       verifyOk: b.verifyOk,
       prunedAt: b.prunedAt,
+      backupId: b.backupId,
+      parentBackupId: b.parentBackupId,
     })),
     retention,
     { now: new Date(), timeZone: ctx.options.timeZone },

@@ -33,6 +33,12 @@ export interface BackupRecord {
   verifiedAt: Date | null;
   verifyOk: boolean | null;
   prunedAt: Date | null;
+  /** Chain level (0: full), the backup id it is incremental on, its chain's full backup. */
+  level: number;
+  parentBackupId: string | null;
+  chainRootBackupId: string | null;
+  /** Why a level-0 backup is full, when the manifest says. */
+  fullReason: string | null;
 }
 
 /** One stored file of a backup: its checksum and where it is. */
@@ -66,6 +72,10 @@ interface BackupRow {
   verified_at: Date | null;
   verify_ok: boolean | null;
   pruned_at: Date | null;
+  level: number;
+  parent_backup_id: string | null;
+  chain_root_backup_id: string | null;
+  full_reason: string | null;
 }
 
 const num = (v: string | null): number | null => (v === null ? null : Number(v));
@@ -94,7 +104,32 @@ function backupFromRow(r: BackupRow): BackupRecord {
     verifiedAt: r.verified_at,
     verifyOk: r.verify_ok,
     prunedAt: r.pruned_at,
+    level: r.level,
+    parentBackupId: r.parent_backup_id,
+    chainRootBackupId: r.chain_root_backup_id,
+    fullReason: r.full_reason,
   };
+}
+
+/**
+ * The chain columns of a manifest (its `chain`, checked before use): level, parent, root,
+ * why full; a manifest from before chains is a full backup of a chain of its own.
+ */
+export function chainColumns(
+  manifest: unknown,
+): [number, string | null, string | null, string | null] {
+  const c =
+    typeof manifest === 'object' && manifest !== null
+      ? (manifest as { chain?: unknown }).chain
+      : undefined;
+  if (typeof c !== 'object' || c === null) return [0, null, null, null];
+  const r = c as Record<string, unknown>;
+  const level = typeof r['level'] === 'number' && Number.isInteger(r['level']) ? r['level'] : 0;
+  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  const parent = level > 0 ? str(r['parentId']) : null;
+  return parent === null && level > 0
+    ? [0, null, null, null]
+    : [level, parent, str(r['rootId']), str(r['fullReason'])];
 }
 
 /** Opens the row of a backup attempt; returns its id. */
@@ -155,7 +190,8 @@ export async function recordBackupSuccess(
             throughput_bytes_per_s = $8, archives = $9, consistency = $10,
             snapshot_peak_percent = $11, consistency_level = $12, consistency_demanded = $13,
             consistency_steps = $14, consistency_reason = $15, freeze_window_ms = $16,
-            dump_bytes = $17
+            dump_bytes = $17, level = $18, parent_backup_id = $19, chain_root_backup_id = $20,
+            full_reason = $21
       WHERE id = $1`,
     [
       id,
@@ -175,6 +211,7 @@ export async function recordBackupSuccess(
       s.consistencyReason ?? null,
       s.freezeWindowMs ?? null,
       s.dumpBytes ?? null,
+      ...chainColumns(s.manifest),
     ],
   );
 }
@@ -483,8 +520,10 @@ export async function insertBackupFromManifest(
   const res = await q.query(
     `INSERT INTO backups (volume_id, backup_id, node, status, reason, started_at, finished_at,
                           bytes_read, bytes_written, throughput_bytes_per_s, archives, location,
-                          manifest, manifest_path, consistency, snapshot_peak_percent)
-     VALUES ($1, $2, $3, 'succeeded', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                          manifest, manifest_path, consistency, snapshot_peak_percent, level,
+                          parent_backup_id, chain_root_backup_id, full_reason)
+     VALUES ($1, $2, $3, 'succeeded', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+             $16, $17, $18, $19)
      ON CONFLICT (backup_id) DO NOTHING`,
     [
       b.volumeId,
@@ -502,6 +541,7 @@ export async function insertBackupFromManifest(
       b.manifestPath,
       b.consistency,
       b.snapshotPeakPercent,
+      ...chainColumns(b.manifest),
     ],
   );
   return (res.rowCount ?? 0) > 0;

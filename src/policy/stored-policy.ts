@@ -1,9 +1,10 @@
 /**
  * What the agent and the prune command read from a volume's stored policy (volumes.policy,
- * written by the controller as a BackupPolicy): excludes for the engine and retention for
- * pruning. The JSON is checked field by field here rather than trusted. Pure.
+ * written by the controller as a BackupPolicy): excludes for the engine, retention for
+ * pruning, and whether backups form incremental chains. The JSON is checked field by field here rather than trusted. Pure.
  */
 import type { RetentionPolicy } from './retention.js';
+import { incrementalFrom, type IncrementalPolicy } from './incremental.js';
 import { isRecord } from '../is-record.js';
 import { isLevel, type Level } from './consistency-levels.js';
 import {
@@ -18,6 +19,8 @@ export interface PolicyInputs {
   retention: RetentionPolicy;
   /** True when the policy names at least one retention rule. */
   hasRetention: boolean;
+  /** Incremental chains; off for a policy stored before they existed. */
+  incremental: IncrementalPolicy;
 }
 
 const RETENTION_KEYS = ['keepLast', 'daily', 'weekly', 'monthly', 'maxAgeDays'] as const;
@@ -39,7 +42,12 @@ export function policyInputs(policy: Record<string, unknown> | null): PolicyInpu
       ? policy['excludes'].filter((x): x is string => typeof x === 'string')
       : [];
   const retention = retentionFrom(policy?.['retention']);
-  return { excludes, retention, hasRetention: Object.keys(retention).length > 0 };
+  return {
+    excludes,
+    retention,
+    hasRetention: Object.keys(retention).length > 0,
+    incremental: incrementalFrom(policy?.['incremental']),
+  };
 }
 
 /** The application-consistency part of a stored policy, re-checked with the tag grammars. */

@@ -26,7 +26,13 @@ import type {
 import { ConsistencySteps, consistencyFields } from '../../src/consistency/consistency-steps.js';
 import { runRoot } from '../../src/engine/run-dir.js';
 import { AppError } from '../../src/errors.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/engine/manifest.js';
+import {
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  MANIFEST_VERSION_INCREMENTAL,
+  type Manifest,
+  type ManifestChain,
+} from '../../src/engine/manifest.js';
 
 /** The run root the agent process set from its settings ([DEFAULT] run_dir, CLB_RUN_DIR). */
 function runDirRoot(): string {
@@ -109,9 +115,32 @@ export class FileEngine implements EnginePort {
         uncompressedBytes: data.length * 4,
       };
       const now = new Date().toISOString();
+      // Chains as the engine records them: level and parent from the parent's manifest.
+      const parent =
+        req.level?.kind === 'on'
+          ? (JSON.parse(await readFile(req.level.manifestPath, 'utf8')) as Manifest)
+          : null;
+      const identity = { sizeBytes: 1 << 30, table: null, filesystems: [] };
+      const chain: ManifestChain =
+        parent === null
+          ? {
+              level: 0,
+              parentId: null,
+              rootId: backupId,
+              fullReason: req.level?.kind === 'full' ? req.level.reason : 'full backup asked',
+              identity,
+            }
+          : {
+              level: (parent.chain?.level ?? 0) + 1,
+              parentId: parent.backupId,
+              rootId: parent.chain?.rootId ?? parent.backupId,
+              fullReason: null,
+              identity,
+            };
       const manifest: Manifest = {
         format: MANIFEST_FORMAT,
-        version: MANIFEST_VERSION,
+        version: chain.level > 0 ? MANIFEST_VERSION_INCREMENTAL : MANIFEST_VERSION,
+        chain,
         backupId,
         startedAt: now,
         finishedAt: now,
