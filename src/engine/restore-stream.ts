@@ -127,7 +127,17 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
         done(null, chunk);
       },
     });
-    deliver = pipeline(zstd.stdout, counter, tar.stdin).then(() => out);
+    deliver = pipeline(zstd.stdout, counter, tar.stdin).then(
+      () => out,
+      (err: unknown) => {
+        // tar exits once it has read the end-of-archive blocks, which can be before Node
+        // has finished ending its stdin (seen under load: ERR_STREAM_PREMATURE_CLOSE on a
+        // complete restore). tar's exit status and the byte count below decide then.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE') return out;
+        throw err;
+      },
+    );
   } else if (sink.kind === 'device') {
     deliver = writeToDevice(zstd.stdout, sink.device, sink.maxBytes);
   } else if (sink.kind === 'file') {
