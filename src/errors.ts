@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   LV_NOT_FOUND: 'the logical volume to back up does not exist',
   DEVICE_NOT_FOUND: 'the block device to back up or restore to does not exist',
   NO_SNAPSHOT_SPACE: 'the volume group or thin pool lacks room for the snapshot',
+  THIN_POOL_FULL:
+    "the thin pool filled up while the backup's snapshot held blocks in it; the backup stopped and the snapshot was removed to give the space back",
   SNAPSHOT_FAILED: 'lvcreate could not make the snapshot',
   SNAPSHOT_OVERFLOW:
     'the snapshot filled up (invalidated) while it was read; its data is not usable',
@@ -87,6 +89,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'NO_SNAPSHOT_SPACE',
   'SNAPSHOT_OVERFLOW',
+  'THIN_POOL_FULL',
   'CLEANUP_FAILED',
   'COMMAND_TIMEOUT',
   'DEST_FULL',

@@ -8,7 +8,7 @@ import {
   type ConsistencyRequest,
 } from '../consistency/consistency-steps.js';
 import type { RunOptions } from '../exec/run-command.js';
-import { AppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import { archiveVolume } from './archive-volume.js';
@@ -43,7 +43,16 @@ export interface LvBackupRequest {
 
 /** Thin pools this full refuse new snapshots: a pool that fills up fails every thin LV in it. */
 export const THIN_POOL_MAX_PERCENT = 90;
+/**
+ * A thin pool this full while our snapshot exists stops the backup: the snapshot keeps the
+ * old copy of every block the tenant rewrites, so a long backup of a busy thin volume can
+ * fill the pool and stall (then fail) the writes of every thin volume in it. Removing the
+ * snapshot gives those blocks back.
+ */
+export const THIN_POOL_ABORT_PERCENT = 95;
 const SNAPSHOT_POLL_MS = 2_000;
+/** Thin pools fill in seconds under a busy tenant: watched more often. */
+const THIN_POOL_POLL_MS = 1_000;
 
 interface Origin {
   info: LvInfo;
@@ -109,18 +118,43 @@ async function snapshotState(
   name: string,
   origin: Origin,
   run: RunOptions,
-): Promise<{ exists: boolean; invalid: boolean; percent: number | null }> {
+): Promise<{
+  exists: boolean;
+  invalid: boolean;
+  percent: number | null;
+  /** The thin pool as lvs saw it (thin snapshots only). */
+  pool: LvInfo | null;
+}> {
   const snap = await findLv(vg, name, run);
-  if (snap === null) return { exists: false, invalid: false, percent: null };
+  if (snap === null) return { exists: false, invalid: false, percent: null, pool: null };
   if (origin.kind === 'thick') {
-    return { exists: true, invalid: snapshotInvalid(snap), percent: snap.snapPercent };
+    return {
+      exists: true,
+      invalid: snapshotInvalid(snap),
+      percent: snap.snapPercent,
+      pool: null,
+    };
   }
   const pool = origin.info.pool !== null ? await findLv(vg, origin.info.pool, run) : null;
   return {
     exists: true,
     invalid: pool !== null && poolExhausted(pool),
     percent: pool?.dataPercent ?? null,
+    pool,
   };
+}
+
+/**
+ * Why the backup must stop now to protect the pool, or null. Pure: the pool as `lvs` saw it
+ * while the snapshot exists.
+ */
+export function thinPoolAlarm(pool: LvInfo): string | null {
+  const data = pool.dataPercent ?? 0;
+  const meta = pool.metadataPercent ?? 0;
+  if (poolExhausted(pool) || Math.max(data, meta) >= THIN_POOL_ABORT_PERCENT) {
+    return `thin pool ${pool.name} reached ${Math.max(data, meta)}% (data ${data}%, metadata ${meta}%; limit ${THIN_POOL_ABORT_PERCENT}%) while the snapshot existed`;
+  }
+  return null;
 }
 
 function overflowError(vg: string, name: string, cause?: unknown): AppError {
@@ -153,7 +187,14 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         origin = await preflight({ ...req, vg, lv }, baseRun);
       },
       explainFailure: async (err) => {
-        if (origin === null || snapName === null || err.code === 'SNAPSHOT_OVERFLOW') return err;
+        if (
+          origin === null ||
+          snapName === null ||
+          err.code === 'SNAPSHOT_OVERFLOW' ||
+          err.code === 'THIN_POOL_FULL'
+        ) {
+          return err;
+        }
         // A COW that overflowed early makes a mount or a read fail first: say why.
         const state = await snapshotState(vg, snapName, origin, {}).catch(() => null);
         return state?.invalid ? overflowError(vg, snapName, err) : err;
@@ -187,13 +228,29 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         'snapshot made',
       );
 
-      const poll = setInterval(() => {
-        void snapshotState(vg, name, o, {})
-          .then((s) => {
-            if (s.percent !== null) peak = Math.max(peak ?? 0, s.percent);
-          })
-          .catch(() => undefined);
-      }, SNAPSHOT_POLL_MS);
+      // A thin pool filling up stops the archive (the snapshot is then removed by the stack).
+      const poolAlarm = new AbortController();
+      const poll = setInterval(
+        () => {
+          void snapshotState(vg, name, o, {})
+            .then((s) => {
+              if (s.percent !== null) peak = Math.max(peak ?? 0, s.percent);
+              if (s.pool !== null && !poolAlarm.signal.aborted) {
+                const alarm = thinPoolAlarm(s.pool);
+                if (alarm !== null) {
+                  ctx.logger.warn({ snapshot: `${vg}/${name}`, alarm }, 'stopping the backup');
+                  poolAlarm.abort(new AppError('THIN_POOL_FULL', alarm));
+                }
+              }
+            })
+            .catch(() => undefined);
+        },
+        o.kind === 'thin' ? THIN_POOL_POLL_MS : SNAPSHOT_POLL_MS,
+      );
+      const archiveSignal =
+        ctx.signal === undefined
+          ? poolAlarm.signal
+          : AbortSignal.any([ctx.signal, poolAlarm.signal]);
       let vol;
       try {
         vol = await archiveVolume({
@@ -206,12 +263,17 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
           stack: ctx.stack,
           timings: ctx.timings,
           logger: ctx.logger,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          signal: archiveSignal,
           ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
           base: ctx.base,
           backupId: ctx.backupId,
           frozenAt,
         });
+      } catch (err) {
+        if (poolAlarm.signal.aborted && !(ctx.signal?.aborted ?? false)) {
+          throw toAppError(poolAlarm.signal.reason);
+        }
+        throw err;
       } finally {
         clearInterval(poll);
       }

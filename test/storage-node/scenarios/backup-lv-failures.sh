@@ -82,6 +82,16 @@ mkfs.ext4 -q -L thin "$tdev"
 mount "$tdev" /mnt/o1
 clb_populate /mnt/o1
 umount /mnt/o1
+# A small overcommitted pool whose thin volume a tenant rewrites during the backup.
+BUSY=volume-$(clb_new_uuid)
+clb_thin_pool busypool 64
+bdev=$(clb_thin_lv "$BUSY" 128 busypool)
+mkfs.ext4 -q -E nodiscard,lazy_itable_init=0 -L busy "$bdev"
+mkdir -p /mnt/busy
+mount "$bdev" /mnt/busy
+head -c 36M /dev/urandom >/mnt/busy/data.bin
+umount /mnt/busy
+head -c 36M /dev/urandom >"$WORK/rewrite.bin"
 trap - ERR
 set +eE
 clb_log "setup done"
@@ -106,6 +116,31 @@ clb_log "thin backup"
 got=$(json "$WORK/thin.json" '[j.status, j.source.lvType, j.partitions.map(p => p.number + "/" + p.fsType + "/" + p.action).join(",")].join(" ")')
 if [ "$got" = "ok thin null/ext4/archived" ]; then result thin-backup ok; else result thin-backup fail "$got $(tail -c 600 "$WORK/thin.err")"; fi
 check_clean thin
+
+# --- a thin pool that fills while the snapshot exists ----------------------------------
+# The tenant rewrites 36 MiB in place during the backup: without the snapshot that needs no
+# new blocks; with it, every rewritten block needs one, more than the 64 MiB pool has. The
+# backup must stop (THIN_POOL_FULL) and remove its snapshot, so the tenant's writes (queued
+# by the full pool, not failed) complete and the pool gets the space back.
+clb_log "thin pool full"
+must mount "$bdev" /mnt/busy
+before_pool=$(lvs --noheadings -o data_percent "$VG/busypool" | tr -d ' ')
+s=$(t)
+"${CLI[@]}" backup --lv "$VG/$BUSY" --dest "$DEST" --json >"$WORK/pool.json" 2>"$WORK/pool.err" &
+bpid=$!
+for _ in $(seq 1 300); do lvs --noheadings -o lv_name "$VG" | grep -q clb- && break; sleep 0.1; done
+dd if="$WORK/rewrite.bin" of=/mnt/busy/data.bin bs=1M conv=notrunc,fsync status=none
+ddrc=$?
+wait $bpid
+echo "thin pool full: backup ended $(awk -v a="$s" -v b="$(t)" 'BEGIN{print b-a}') s after it started; pool ${before_pool}% before"
+expect_code thin-pool-full "$WORK/pool.json" THIN_POOL_FULL
+must umount /mnt/busy
+must mount "$bdev" /mnt/busy
+if [ "$ddrc" = 0 ] && cmp -s "$WORK/rewrite.bin" /mnt/busy/data.bin; then result thin-pool-writes-kept ok; else result thin-pool-writes-kept fail "dd rc=$ddrc, content $(cmp "$WORK/rewrite.bin" /mnt/busy/data.bin 2>&1 | head -c 200)"; fi
+must umount /mnt/busy
+after_pool=$(lvs --noheadings -o data_percent "$VG/busypool" | tr -d ' ')
+awk -v p="$after_pool" 'BEGIN { exit !(p + 0 < 95) }' && result thin-pool-space-back ok "${after_pool}%" || result thin-pool-space-back fail "${after_pool}%"
+check_clean thin-pool
 
 # --- bad input ------------------------------------------------------------------------
 clb_log "bad input"
