@@ -34,6 +34,10 @@ export async function runAgentProcess(
     url: databaseUrl,
     applicationName: 'cinder-lvm-backup agent',
     max: options.concurrency + 3,
+    // Lease renewals (every third of the lease) and queue polls reuse their connections
+    // instead of opening one each time: a renewal that must connect through a slow network
+    // can miss the lease.
+    idleSeconds: 2 * Math.max(options.leaseSeconds, options.pollSeconds),
   });
   try {
     const agent = new Agent({ pool, databaseUrl, engine, options, logger });
