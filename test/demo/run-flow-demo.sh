@@ -74,24 +74,13 @@ die() { echo "run-flow-demo: $*" >&2; exit 1; }
 # ------------------------------------------------------------------ cleanup (trap)
 pg_was_up=1 rabbit_was_up=1
 cloud_pid="" controller_pid="" guest_pid="" db_made=0
-cleanup() {
-  local rc=$?
-  set +e
-  end_phase 2>/dev/null
-  if [ "$KEEP" = 1 ]; then
-    printf '\n'
-    bold "== --keep: left running"
-    note "stand-in cloud pid $cloud_pid (log $WORK/cloud.log), controller pid $controller_pid (log $WORK/controller.log)"
-    note "storage node: run-guest pid $guest_pid (console $WORK/guest.log); stop it with: touch $OUT/stop"
-    note "database $DB (roles $AGENT_ROLE, $CTL_ROLE); configuration $WORK/controller.conf"
-    note "to stop: touch $OUT/stop; kill $controller_pid $cloud_pid; then"
-    note "  psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE $DB' -c 'DROP ROLE $AGENT_ROLE' -c 'DROP ROLE $CTL_ROLE'; rm -rf $WORK"
-    exit "$rc"
-  fi
-  printf '\n'
-  bold "== cleaning up"
+# Stops everything the demo started, newest first (also written out for --keep).
+stop_everything() {
   if [ -n "$guest_pid" ] && kill -0 "$guest_pid" 2>/dev/null; then
+    # A running agent is stopped the way systemd would (SIGTERM, drain); a node still
+    # filling its volumes is simply powered off.
     touch "$OUT/stop"
+    [ -e "$OUT/node-ready" ] || kill "$guest_pid" 2>/dev/null
     for _ in $(seq 1 90); do kill -0 "$guest_pid" 2>/dev/null || break; sleep 1; done
     kill "$guest_pid" 2>/dev/null && note "storage node did not power off in 90 s: stopped"
     wait "$guest_pid" 2>/dev/null
@@ -114,6 +103,31 @@ cleanup() {
   fi
   rm -rf "$WORK"
   note "stopped: controller, stand-in cloud, storage node; dropped database $DB and its roles; removed $WORK"
+}
+cleanup() {
+  local rc=$?
+  set +e
+  end_phase 2>/dev/null
+  printf '\n'
+  if [ "$KEEP" = 1 ]; then
+    {
+      echo '#!/usr/bin/env bash'
+      echo '# Stops what `npm run demo -- --keep` left running (written by run-flow-demo.sh).'
+      declare -p OUT WORK DB AGENT_ROLE CTL_ROLE guest_pid controller_pid cloud_pid db_made \
+        pg_was_up rabbit_was_up PSQL
+      declare -f note stop_everything
+      echo stop_everything
+    } >"$WORK/stop-demo.sh"
+    bold "== --keep: left running"
+    note "stand-in cloud pid $cloud_pid: $(jq -r '"Keystone \(.keystoneUrl), Cinder \(.cinderUrl)"' "$WORK/cloud.json" 2>/dev/null) (log $WORK/cloud.log)"
+    note "controller pid $controller_pid: API ${API:-}, configuration $WORK/controller.conf (log $WORK/controller.log)"
+    note "storage node: run-guest pid $guest_pid (console $WORK/guest.log, agent log $OUT/agent.log)"
+    note "database: psql -h 127.0.0.1 -U postgres $DB"
+    note "to stop everything and remove the database and $WORK: bash $WORK/stop-demo.sh"
+    exit "$rc"
+  fi
+  bold "== cleaning up"
+  stop_everything
   exit "$rc"
 }
 trap cleanup EXIT
@@ -281,7 +295,6 @@ connection = postgresql://$AGENT_ROLE@10.0.2.100:5432/$DB
 hosts = $BACKEND
 backup_dest = /out/backups
 poll_interval = 2
-lease = 30
 stop_timeout = 60
 CONF
 )
