@@ -188,6 +188,21 @@ export const SETTINGS_SCHEMA = {
         default: '20',
         help: 'Longest wait, in milliseconds, for a batch to fill once its first message arrived; bounds the delay a quiet bus adds.',
       }),
+      lookup_rate: opt(integer(1, 10_000), {
+        env: ['CLB_LOOKUP_RATE'],
+        default: '20',
+        help: 'Notifications are hints: a change of what steers backups (metadata, host, project, status, deletion) waits until the volume read from the Cinder API confirms it. At most this many such reads per second per controller.',
+      }),
+      lookup_concurrency: opt(integer(1, 64), {
+        env: ['CLB_LOOKUP_CONCURRENCY'],
+        default: '4',
+        help: 'Cinder reads of hinted volumes in flight at once.',
+      }),
+      hint_delay_ms: opt(integer(0, 600_000), {
+        env: ['CLB_HINT_DELAY_MS'],
+        default: '2000',
+        help: "How long a volume's first hint waits before its Cinder read, so a burst of events (attach.start, attach.end) costs one read.",
+      }),
       processed_retention_days: opt(integer(1, 366), {
         env: ['CLB_PROCESSED_RETENTION_DAYS'],
         default: '14',

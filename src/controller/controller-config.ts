@@ -23,6 +23,10 @@ export interface ControllerConfig {
   /** Notifications per transaction and the longest wait for a batch to fill. */
   batchSize: number;
   batchWaitMs: number;
+  /** Cinder reads that confirm hints: per second, in flight, and the delay of a new hint. */
+  lookupRate: number;
+  lookupConcurrency: number;
+  hintDelayMs: number;
   /** Seconds between inventory polls (leader only). */
   pollIntervalSeconds: number;
   /** Seconds between scheduler passes (leader only). */
@@ -89,6 +93,9 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     prefetch: n.prefetch,
     batchSize: n.batchSize,
     batchWaitMs: n.batchWaitMs,
+    lookupRate: n.lookupRate,
+    lookupConcurrency: n.lookupConcurrency,
+    hintDelayMs: n.hintDelayMs,
     pollIntervalSeconds: c.pollInterval,
     scheduleIntervalSeconds: c.scheduleInterval,
     leaderRetrySeconds: c.leaderRetry,

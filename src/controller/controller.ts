@@ -20,6 +20,7 @@ import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
 import { NotificationConsumer } from '../notifications/consumer.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { HintConfirmer } from '../notifications/hint-confirmer.js';
 import { processBatch } from '../notifications/process-batch.js';
 import type { MailSettings } from '../report/mail-settings.js';
 import { smtpMailer, type SendMail } from '../report/mailer.js';
@@ -91,6 +92,30 @@ export class Controller {
       const http = new ControllerHttp(c.http, pool, this.deps.logger ?? silentLogger);
       const counters = http.counters;
       this.counters = counters;
+      // With a Cinder lookup, notifications are hints: what steers backups changes only
+      // once Cinder confirms it. Without one (no OpenStack credentials) nothing can be
+      // checked and payloads are believed, as the warning at start says.
+      const lookup = this.deps.lookup;
+      const confirmer =
+        lookup === undefined
+          ? null
+          : new HintConfirmer({
+              pool,
+              lookup,
+              limits: c.limits,
+              concurrency: c.lookupConcurrency,
+              ratePerSecond: c.lookupRate,
+              retryAfterSeconds: c.retryAfterSeconds,
+              logger: this.deps.logger,
+            });
+      if (confirmer === null) {
+        this.log.warn(
+          'no Cinder lookup (OpenStack not configured): notification payloads are believed as they come, including metadata, host, project and status',
+        );
+      } else {
+        confirmer.start();
+        this.started.push('stop the hint confirmer', () => confirmer.stop());
+      }
       const consumer = new NotificationConsumer({
         url: c.amqpUrls,
         exchanges: c.exchanges,
@@ -109,8 +134,13 @@ export class Controller {
             limits: c.limits,
             retryAfterSeconds: c.retryAfterSeconds,
             trust: c.busTrust,
-            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+            ...(lookup === undefined ? {} : { lookup }),
+            confirmSteering: confirmer !== null,
+            hintDelayMs: c.hintDelayMs,
           });
+          if (ds.some((d) => d.action === 'ack' && d.result.outcome === 'hinted')) {
+            setTimeout(() => confirmer?.kick(), c.hintDelayMs).unref();
+          }
           for (const d of ds) {
             counters.notificationHandled(
               d.action,

@@ -25,7 +25,13 @@ import { parsePolicy, type PolicyLimits } from '../policy/policy.js';
 import type { InventoryChange } from './inventory-change.js';
 import type { OsloNotification } from './oslo-envelope.js';
 
-export type ApplyOutcome = 'applied' | 'stale' | 'ignored' | 'unknown-volume' | 'duplicate';
+/**
+ * What a message did. `hinted`: it claimed a change of what steers backups (or asked for a
+ * backup), which waits for the Cinder API to confirm it (volume_hints); whatever else it
+ * said was applied.
+ */
+export type ApplyOutcome =
+  'applied' | 'stale' | 'ignored' | 'unknown-volume' | 'duplicate' | 'hinted';
 
 export interface ApplyResult {
   outcome: ApplyOutcome;

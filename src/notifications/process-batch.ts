@@ -12,13 +12,15 @@
  *   (fold-changes.ts) and the final rows written in one statement, the ledger rows with
  *   their outcomes in another; then the backups that events trigger;
  * - a batch the database refuses for a reason a retry cannot cure (a poison message) is
- *   processed again one message per transaction, so only the poison is dead-lettered; a
+ *   processed again one message per transaction (through this same path, so a poison
+ *   cannot make its neighbours skip a check), so only the poison is dead-lettered; a
  *   batch that fails for a retryable reason (database gone, a lost race) is retried whole.
  * The dispositions come back in the order of the messages.
  */
 import { withTransaction } from '../db/pool.js';
 import { knownNotificationIds, recordNotifications } from '../db/processed-notifications.js';
 import { lockVolumeRecords, writeVolumeRecords, type VolumeRecord } from '../db/volume-batch.js';
+import { recordVolumeHints, type VolumeHint } from '../db/volume-hints.js';
 import type { InventoryVolume } from '../db/volumes.js';
 import { AppError, isRetryable } from '../errors.js';
 import { parsePolicy } from '../policy/policy.js';
@@ -29,7 +31,6 @@ import type { OsloNotification } from './oslo-envelope.js';
 import {
   failedDisposition,
   prepareMessage,
-  processMessage,
   triggerEventBackup,
   type DeliveryMeta,
   type Disposition,
@@ -46,6 +47,14 @@ export interface BatchItem {
 export interface BatchOptions extends ProcessOptions {
   /** Cinder refetches in flight at once (default 4). */
   lookupConcurrency?: number;
+  /**
+   * Notifications are hints (fold-changes.ts): changes of what steers backups, and backup
+   * triggers, wait in volume_hints for the Cinder API to confirm them. The controller sets
+   * it when it has a Cinder lookup.
+   */
+  confirmSteering?: boolean;
+  /** How long a new hint waits before its lookup, so a burst of events needs one (default 2 s). */
+  hintDelayMs?: number;
 }
 
 interface Ready {
@@ -126,11 +135,14 @@ export async function processBatch(
     } catch (err) {
       if (isRetryable(err)) {
         for (const r of todo) out[r.index] = failedDisposition(err, r.notification);
+      } else if (todo.length === 1) {
+        for (const r of todo) out[r.index] = failedDisposition(err, r.notification);
       } else {
         // Something in the batch is poison: one transaction per message finds which.
         for (const r of todo) {
           const item = items[r.index] as BatchItem;
-          out[r.index] = await processMessage(item.body, options, item.meta);
+          const [d] = await processBatch([item], options);
+          if (d !== undefined) out[r.index] = d;
         }
       }
     }
@@ -169,25 +181,31 @@ async function applyBatch(
       return;
     }
     const steps = byVolume.get(r.change.volumeId) ?? [];
-    steps.push({ at, step: { change: r.change, fetched: r.fetched } });
+    steps.push({
+      at,
+      step: { change: r.change, fetched: r.fetched, eventType: r.notification.eventType },
+    });
     byVolume.set(r.change.volumeId, steps);
   });
 
   const current = await lockVolumeRecords(client, [...byVolume.keys()].sort());
   const finalRows = new Map<string, VolumeRecord>();
   const written: VolumeRecord[] = [];
+  const hints: VolumeHint[] = [];
+  const dueAt = new Date(now.getTime() + (options.hintDelayMs ?? 2000));
   for (const [id, steps] of byVolume) {
     const folded = foldChanges(
       current.get(id) ?? null,
       steps.map((s) => s.step),
-      now,
-      options.limits,
+      { now, limits: options.limits, confirmSteering: options.confirmSteering === true },
     );
+    if (folded.hint !== null) hints.push({ volumeId: id, ...folded.hint, dueAt });
     steps.forEach((s, i) => (outcomes[s.at] = folded.outcomes[i] as ApplyOutcome));
     if (folded.row !== null) finalRows.set(id, folded.row);
     if (folded.changed && folded.row !== null) written.push(folded.row);
   }
   await writeVolumeRecords(client, written);
+  await recordVolumeHints(client, hints);
 
   const records = todo
     .map((r, at) => ({ r, outcome: outcomes[at] as ApplyOutcome }))
@@ -234,6 +252,9 @@ async function triggerFor(
   const c = r.change;
   if (c.kind !== 'volume-state' || c.trigger === null || outcome === 'duplicate') {
     return { jobId: null, triggerSkipped: null };
+  }
+  if (outcome === 'hinted') {
+    return { jobId: null, triggerSkipped: 'waits for the Cinder API to confirm the volume' };
   }
   const row = finalRows.get(c.volumeId);
   if (row === undefined)

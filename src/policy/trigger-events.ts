@@ -19,7 +19,8 @@ export type TriggerEvent = (typeof TRIGGER_EVENTS)[number];
 
 export type TriggerParse = { ok: true; events: TriggerEvent[] } | { ok: false; reason: string };
 
-function isTriggerEvent(name: string): name is TriggerEvent {
+/** Whether `name` is one of the events `backup:on` may list. */
+export function isTriggerEvent(name: string): name is TriggerEvent {
   return (TRIGGER_EVENTS as readonly string[]).includes(name);
 }
 

@@ -1,0 +1,137 @@
+/**
+ * Statements on `volume_hints` (0013_volume_hints.sql): claims of the bus about what steers
+ * a volume's backups, waiting for the Cinder API to confirm them. The notification path
+ * records them (one statement per batch); the hint confirmer claims the due ones under a
+ * lease (so several controllers share them), looks each volume up and settles them.
+ */
+import type { Queryable } from './queryable.js';
+
+/** A backup trigger (`backup:on`) an event asked for, to run once Cinder confirms. */
+export interface PendingTrigger {
+  trigger: string;
+  eventType: string;
+  eventAt: string;
+}
+
+/** What a batch records for one volume. */
+export interface VolumeHint {
+  volumeId: string;
+  eventType: string;
+  eventAt: Date;
+  /** The steering values the latest event claimed (shown to operators, never applied). */
+  claims: Record<string, unknown>;
+  triggers: PendingTrigger[];
+  events: number;
+  /** When the hint becomes due at the earliest (a short delay coalesces a burst). */
+  dueAt: Date;
+}
+
+/**
+ * Records hints; a volume's existing hint takes the newer claim, adds the triggers and
+ * the count, and stays due no later than before.
+ */
+export async function recordVolumeHints(q: Queryable, hints: readonly VolumeHint[]): Promise<void> {
+  if (hints.length === 0) return;
+  const input = hints.map((h) => ({
+    volume_id: h.volumeId,
+    event_type: h.eventType,
+    event_at: h.eventAt.toISOString(),
+    claims: h.claims,
+    triggers: h.triggers,
+    events: h.events,
+    due_at: h.dueAt.toISOString(),
+  }));
+  await q.query(
+    `INSERT INTO volume_hints AS h (volume_id, event_type, event_at, claims, triggers, events,
+                                    next_try_at)
+     SELECT volume_id, event_type, event_at, claims, triggers, events, due_at
+       FROM jsonb_to_recordset($1::jsonb) AS r(volume_id uuid, event_type text,
+              event_at timestamptz, claims jsonb, triggers jsonb, events integer,
+              due_at timestamptz)
+     ON CONFLICT (volume_id) DO UPDATE SET
+       event_type = CASE WHEN EXCLUDED.event_at >= h.event_at THEN EXCLUDED.event_type
+                         ELSE h.event_type END,
+       claims = CASE WHEN EXCLUDED.event_at >= h.event_at THEN EXCLUDED.claims ELSE h.claims END,
+       event_at = GREATEST(h.event_at, EXCLUDED.event_at),
+       triggers = h.triggers || EXCLUDED.triggers,
+       events = h.events + EXCLUDED.events,
+       updated_at = clock_timestamp(), version = h.version + 1,
+       next_try_at = LEAST(h.next_try_at, EXCLUDED.next_try_at)`,
+    [JSON.stringify(input)],
+  );
+}
+
+/** A hint taken for a lookup. */
+export interface ClaimedHint {
+  volumeId: string;
+  /** Its version: settling it only removes it when no event changed it since. */
+  version: number;
+  triggers: PendingTrigger[];
+  attempts: number;
+}
+
+/**
+ * Takes up to `limit` due hints, oldest first, and pushes their due time `leaseSeconds`
+ * ahead so no other controller looks the same volumes up meanwhile.
+ */
+export async function claimDueHints(
+  q: Queryable,
+  limit: number,
+  leaseSeconds: number,
+): Promise<ClaimedHint[]> {
+  const res = await q.query<{
+    volume_id: string;
+    version: number;
+    triggers: PendingTrigger[];
+    attempts: number;
+  }>(
+    `UPDATE volume_hints h SET next_try_at = now() + make_interval(secs => $2),
+            attempts = h.attempts + 1
+      WHERE h.volume_id IN (SELECT volume_id FROM volume_hints WHERE next_try_at <= now()
+                             ORDER BY next_try_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+      RETURNING h.volume_id::text AS volume_id, h.version, h.triggers, h.attempts`,
+    [limit, leaseSeconds],
+  );
+  return res.rows.map((r) => ({
+    volumeId: r.volume_id,
+    version: r.version,
+    triggers: r.triggers,
+    attempts: r.attempts,
+  }));
+}
+
+/**
+ * Removes a settled hint, unless an event changed it after it was claimed: then it is due
+ * again at once (its new claim needs a lookup made after it). True when removed.
+ */
+export async function settleHint(q: Queryable, h: ClaimedHint): Promise<boolean> {
+  const res = await q.query(`DELETE FROM volume_hints WHERE volume_id = $1 AND version = $2`, [
+    h.volumeId,
+    h.version,
+  ]);
+  if ((res.rowCount ?? 0) > 0) return true;
+  await q.query(`UPDATE volume_hints SET next_try_at = now(), attempts = 0 WHERE volume_id = $1`, [
+    h.volumeId,
+  ]);
+  return false;
+}
+
+/** Keeps a hint whose lookup failed; due again after `seconds`. */
+export async function postponeHint(
+  q: Queryable,
+  volumeId: string,
+  seconds: number,
+  error: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE volume_hints SET next_try_at = now() + make_interval(secs => $2), last_error = $3
+      WHERE volume_id = $1`,
+    [volumeId, seconds, error.slice(0, 500)],
+  );
+}
+
+/** How many hints wait (for metrics and tests). */
+export async function countVolumeHints(q: Queryable): Promise<number> {
+  const res = await q.query<{ n: string }>('SELECT count(*) AS n FROM volume_hints');
+  return Number(res.rows[0]?.n ?? 0);
+}

@@ -1,0 +1,243 @@
+/**
+ * Settles the bus's hints (volume_hints) against the Cinder API: takes the due ones under a
+ * lease, reads each volume (`GET /volumes/{id}` with the service's token), at most
+ * `concurrency` at once and `ratePerSecond` in all, and writes what Cinder says: the API's
+ * view of the volume with its policy (a 404: the volume is gone), then the backups the
+ * hinted events asked for, decided like any event trigger with the confirmed volume. A
+ * claim Cinder does not confirm is simply dropped: the row already holds Cinder's word.
+ *
+ * Runs on every controller (the lease shares the work), woken after a batch that recorded
+ * hints and every `intervalMs` for retries. A lookup that fails keeps the hint, due again
+ * after a growing pause.
+ */
+import type pg from 'pg';
+import { withTransaction } from '../db/pool.js';
+import { claimDueHints, postponeHint, settleHint, type ClaimedHint } from '../db/volume-hints.js';
+import {
+  lockVolume,
+  markVolumeDeleted,
+  recordPolicy,
+  upsertVolumeFromApi,
+  type InventoryVolume,
+} from '../db/volumes.js';
+import { isRetryable } from '../errors.js';
+import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
+import { jitteredBackoff } from '../lifecycle/backoff.js';
+import { silentLogger, type Logger } from '../log.js';
+import { parsePolicy, type PolicyLimits } from '../policy/policy.js';
+import { isTriggerEvent } from '../policy/trigger-events.js';
+
+export interface HintConfirmerOptions {
+  pool: pg.Pool;
+  lookup: VolumeLookup;
+  limits: PolicyLimits;
+  /** Lookups in flight at once (default 4). */
+  concurrency?: number;
+  /** Lookups per second at most, all workers together (default 20). */
+  ratePerSecond?: number;
+  /** Hints taken per round (default 100). */
+  batchSize?: number;
+  /** Look for due hints at least this often (default 5 s). */
+  intervalMs?: number;
+  /** How long a taken hint is hidden from other controllers (default 60 s). */
+  leaseSeconds?: number;
+  /** Events older than this trigger no backup (default 3600 s). */
+  triggerMaxAgeSeconds?: number;
+  retryAfterSeconds?: number;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface HintConfirmerStats {
+  lookups: number;
+  confirmedVolumes: number;
+  goneVolumes: number;
+  /** Hints whose claim differed from what Cinder said (a forged or outdated message). */
+  contradicted: number;
+  lookupFailures: number;
+  jobs: number;
+}
+
+/** Whether the API's view shows what the hint claimed (for the log and the stats). */
+function claimHeld(claims: Record<string, unknown>, v: InventoryVolume | null): boolean {
+  if (claims['gone'] === true) return v === null;
+  if (v === null) return false;
+  const md = claims['metadata'];
+  const sameMd =
+    md === undefined ||
+    (typeof md === 'object' &&
+      md !== null &&
+      Object.keys(md).length === Object.keys(v.metadata).length &&
+      Object.entries(md).every(([k, x]) => v.metadata[k] === x));
+  return (
+    sameMd &&
+    (claims['status'] === undefined || claims['status'] === v.status) &&
+    (claims['host'] === undefined || claims['host'] === v.host) &&
+    (claims['project_id'] === undefined || claims['project_id'] === v.projectId)
+  );
+}
+
+export class HintConfirmer {
+  readonly stats: HintConfirmerStats = {
+    lookups: 0,
+    confirmedVolumes: 0,
+    goneVolumes: 0,
+    contradicted: 0,
+    lookupFailures: 0,
+    jobs: 0,
+  };
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  /** Earliest time the next lookup may start (the rate limit). */
+  private nextSlot = 0;
+
+  constructor(private readonly o: HintConfirmerOptions) {
+    this.log = (o.logger ?? silentLogger).child({ component: 'hint-confirmer' });
+  }
+
+  start(): void {
+    const every = this.o.intervalMs ?? 5000;
+    this.timer = setInterval(() => this.kick(), every);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Looks for due hints now (or right after the round in progress). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          while (!this.stopped && (await this.round()) > 0);
+        } while (this.again && !this.stopped);
+      } catch (err) {
+        this.log.warn({ err }, 'hint round failed; will try again');
+      } finally {
+        this.running = null;
+      }
+    })();
+  }
+
+  /** One round: takes due hints and settles them; how many were taken. */
+  async round(): Promise<number> {
+    const claimed = await claimDueHints(
+      this.o.pool,
+      this.o.batchSize ?? 100,
+      this.o.leaseSeconds ?? 60,
+    );
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < claimed.length && !this.stopped) {
+        const h = claimed[next++] as ClaimedHint;
+        await this.settle(h);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
+    return claimed.length;
+  }
+
+  private async rateSlot(): Promise<void> {
+    const gap = 1000 / Math.max(0.001, this.o.ratePerSecond ?? 20);
+    const now = Date.now();
+    const at = Math.max(now, this.nextSlot);
+    this.nextSlot = at + gap;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  }
+
+  private async settle(h: ClaimedHint): Promise<void> {
+    const clock = this.o.now ?? (() => new Date());
+    await this.rateSlot();
+    let v: InventoryVolume | null;
+    const askedAt = clock();
+    try {
+      this.stats.lookups += 1;
+      v = await this.o.lookup(h.volumeId);
+    } catch (err) {
+      this.stats.lookupFailures += 1;
+      const wait = Math.round(jitteredBackoff(h.attempts, { base: 5, cap: 600 }));
+      const why = `${isRetryable(err) ? '' : 'permanent: '}${(err as Error).message}`;
+      await postponeHint(this.o.pool, h.volumeId, wait, why);
+      this.log.warn({ volumeId: h.volumeId, err, retryInS: wait }, 'hint lookup failed');
+      return;
+    }
+    const jobs = await withTransaction(this.o.pool, async (client) => {
+      const claims = await client.query<{ claims: Record<string, unknown> }>(
+        'SELECT claims FROM volume_hints WHERE volume_id = $1',
+        [h.volumeId],
+      );
+      const held = claimHeld(claims.rows[0]?.claims ?? {}, v);
+      if (!held) this.stats.contradicted += 1;
+      const row = await lockVolume(client, h.volumeId);
+      if (v === null) {
+        if (row !== null && row.deletedAt === null) {
+          await markVolumeDeleted(client, h.volumeId, askedAt);
+          this.stats.goneVolumes += 1;
+        }
+      } else {
+        await upsertVolumeFromApi(client, v, askedAt);
+        await recordPolicy(client, v.id, parsePolicy(v.metadata, this.o.limits));
+        this.stats.confirmedVolumes += 1;
+      }
+      const made = v === null ? [] : await this.triggerBackups(client, h, clock());
+      await settleHint(client, h);
+      if (!held) {
+        this.log.info(
+          { volumeId: h.volumeId, gone: v === null },
+          'Cinder contradicts what the bus said of a volume; Cinder’s view kept',
+        );
+      }
+      return made;
+    });
+    this.stats.jobs += jobs.length;
+  }
+
+  /** The backups the hinted events asked for, with the volume as Cinder shows it now. */
+  private async triggerBackups(
+    client: pg.PoolClient,
+    h: ClaimedHint,
+    now: Date,
+  ): Promise<number[]> {
+    const made: number[] = [];
+    const seen = new Set<string>();
+    for (const t of h.triggers) {
+      if (!isTriggerEvent(t.trigger) || seen.has(t.trigger)) continue;
+      seen.add(t.trigger);
+      const r = await enqueueEventBackup(
+        client,
+        h.volumeId,
+        t.eventType,
+        {
+          trigger: t.trigger,
+          eventAt: new Date(t.eventAt),
+          maxAgeSeconds: this.o.triggerMaxAgeSeconds ?? 3600,
+        },
+        now,
+        {
+          limits: this.o.limits,
+          // An interval schedule does not depend on the zone.
+          timeZone: 'UTC',
+          retryAfterSeconds: this.o.retryAfterSeconds ?? 3600,
+        },
+      );
+      if (r.job !== null) made.push(r.job.id);
+    }
+    return made;
+  }
+
+  /** Stops the timer and waits for the round in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.running;
+    this.log.info({ ...this.stats }, 'hint confirmer stopped');
+  }
+}
