@@ -117,6 +117,14 @@ describe('controller HTTP API and metrics', () => {
     expect(ready.status).toBe(200);
     expect(Object.keys(ready.data.checks).sort()).toEqual(['keystone', 'postgres', 'rabbitmq']);
 
+    // The other project's volume reaches the inventory once Cinder confirms its create
+    // events (notifications are hints) or the next poll lists it.
+    await waitFor('both tagged volumes in the inventory', async () => {
+      const r = await db.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM volumes WHERE policy IS NOT NULL',
+      );
+      return r.rows[0]?.n === 2;
+    });
     const scraped = await http.get<string>(`${metrics}/metrics`, { responseType: 'text' });
     expect(scraped.status).toBe(200);
     const m = parsePrometheusText(scraped.data);
