@@ -196,12 +196,13 @@ export function foldChanges(
           seenAt: later(row.seenAt, at),
         };
         changed = true;
-        // A trigger waits for Cinder only when it could start a backup: the confirmed
-        // policy lists it, or the event also claims new metadata (which might).
-        const listed = row.policy?.['onEvents'];
+        // A trigger waits for Cinder only when it could start a backup: the row's
+        // (confirmed) metadata lists it, or the event also claims new metadata (which might).
+        const confirmed = c.trigger === null ? null : parsePolicy(row.metadata, limits);
         const trigger =
           c.trigger !== null &&
-          (claims !== null || (Array.isArray(listed) && listed.includes(c.trigger)))
+          (claims !== null ||
+            (confirmed?.kind === 'policy' && confirmed.policy.onEvents.includes(c.trigger)))
             ? { trigger: c.trigger, eventType, eventAt: c.eventAt.toISOString() }
             : null;
         if (claims === null && trigger === null) {
