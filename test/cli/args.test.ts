@@ -158,3 +158,37 @@ describe('every command', () => {
     expect(checked).toBeGreaterThanOrEqual(names.length);
   }, 120_000);
 });
+
+describe('the command lines of the guest scenarios and the demo', () => {
+  // From test/storage-node/scenarios/*.sh, test/agent/guest-agent-e2e.sh and
+  // test/demo/demo-guest.sh, which run only in the QEMU guest: their flags must stay valid.
+  it.each([
+    ['backup', '--lv', 'vg/lv', '--dest', '/out', '--json'],
+    ['backup', '--lv', 'vg/lv', '--snapshot-size', '8M', '--dest', '/out', '--json'],
+    ['verify', '--manifest', '/out/m.json', '--json'],
+    ['restore', '--manifest', '/out/m.json', '--target', '/dev/vg/volume-x', '--json'],
+    ['reap', '--json'],
+    [
+      'agent',
+      '--host',
+      'node1@lvm',
+      '--dest',
+      '/out/backups',
+      '--poll-seconds',
+      '1',
+      '--lease-seconds',
+      '10',
+      '--stop-timeout',
+      '60',
+    ],
+  ])('accepts %s %s …', async (name, ...argv) => {
+    const { spec } = await COMMANDS[name]!.load();
+    // --json is global: src/cli.ts takes it out before the command parses.
+    expect(() =>
+      parseCommandArgs(
+        spec,
+        argv.filter((a) => a !== '--json'),
+      ),
+    ).not.toThrow();
+  });
+});
