@@ -187,7 +187,8 @@ export function foldChanges(
     if (o.confirmSteering === true && fetched === undefined) {
       // The bus alone: only what does not steer backups changes here.
       if (c.kind === 'volume-state' && row !== null && fresh) {
-        const claims = steeringClaims(c, row);
+        // A retype or manage may have moved the LV (a new name_id): only Cinder can say.
+        const claims = steeringClaims(c, row) ?? (c.refetch ? { refetch: true } : null);
         row = {
           ...row,
           name: c.state.name,

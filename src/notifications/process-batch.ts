@@ -5,7 +5,8 @@
  *
  * - decoding, the trust checks and the change are worked out per message first; refused
  *   messages are dead-lettered without touching the database;
- * - refetches from Cinder (retype, manage) run before the transaction, a few at a time;
+ * - refetches from Cinder (retype, manage) run before the transaction, a few at a time
+ *   (with hints they become hints instead);
  * - in the transaction: the ledger is asked which ids it already holds (redeliveries, and
  *   an id repeated inside the batch counts once), the rows of every volume named are read
  *   and locked in id order, each volume's changes are folded in delivery order
@@ -100,7 +101,9 @@ export async function processBatch(
     else ready.push({ index, notification: p.notification, change: p.change, fetched: undefined });
   });
 
-  const lookup = options.lookup;
+  // With hints, a refetch is one more claim for the hint confirmer: the batch never waits
+  // for Cinder (under load one read per batch held each batch for tens of milliseconds).
+  const lookup = options.confirmSteering === true ? undefined : options.lookup;
   if (lookup !== undefined) {
     const refetch = ready.filter((r) => r.change.kind === 'volume-state' && r.change.refetch);
     await mapLimited(refetch, options.lookupConcurrency ?? 4, async (r) => {

@@ -233,6 +233,21 @@ describe('notifications are hints', () => {
     expect((await row(id))?.status).toBe('available');
   });
 
+  it('a retype is settled by Cinder: the LV name of a migrated volume follows its name_id', async () => {
+    const id = await tagged({ backup: 'daily' });
+    const moved = emu.control.migrateVolume(id, 'stor2@lvm#LVM');
+    await emu.control.retypeVolume(id, 'lvmdriver-1');
+    const types = await processedTypes(id, ['volume.retype']);
+    expect(types.get('volume.retype')).toBe('hinted');
+    await waitFor('the new LV name', async () => {
+      const r = await db.pool.query<{ lv_name: string; host: string }>(
+        'SELECT lv_name, host FROM volumes WHERE id = $1',
+        [id],
+      );
+      return r.rows[0]?.lv_name === `volume-${moved.nameId}` && r.rows[0]?.host === 'stor2@lvm#LVM';
+    });
+  });
+
   it('a forged delete deletes nothing; a real one is confirmed by a 404', async () => {
     const id = await tagged({ backup: 'daily' });
     const forged = volumeEvent({ eventType: 'volume.delete.end', volumeId: id, at: new Date() });
