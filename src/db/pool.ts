@@ -3,7 +3,7 @@
  * connection failures become DB_UNAVAILABLE so callers can retry them.
  */
 import pg from 'pg';
-import { AppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import type { Queryable } from './queryable.js';
 
 export interface PoolOptions {
@@ -61,16 +61,44 @@ export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
+  return withClient(pool, async (client) => {
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/**
+ * Runs `fn` with a client checked out of `pool`, and gives it back (or destroys it when its
+ * connection broke). While a client is checked out the pool does not listen for its
+ * errors: a connection the server ends between two statements (pg_terminate_backend, a
+ * restart) emits 'error' on the client with nobody listening, and that ends the process.
+ * Seen in test/reliability/postgres-faults.test.ts: the controller died at the first sweep.
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
+    return await fn(client);
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A failure that leaves the connection unusable (the next query would also fail).
+    if (toAppError(err).code === 'DB_UNAVAILABLE') broken ??= err as Error;
     throw err;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }
