@@ -136,6 +136,10 @@ export class AppError extends Error {
  * statement, failed: 08 connection exception, 53 insufficient resources (too many
  * connections, out of memory), 57P01-03 admin/crash shutdown and "cannot connect now"
  * (the server is restarting), 58 system error (I/O). PostgreSQL manual, Appendix A.
+ * 55000 with severity FATAL is the refusal of a new session to a database that is not
+ * accepting connections (ALLOW_CONNECTIONS false during maintenance): it passes when the
+ * database opens again (the consumer dead-lettered notifications on it, seen in
+ * test/reliability/postgres-faults.test.ts), whereas a 55000 answer to a statement does not.
  */
 const CONFLICT_STATES = new Set(['40001', '40P01']);
 const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '55P03']);
@@ -172,6 +176,11 @@ function sqlStateOf(err: unknown): string | null {
   return code !== null && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string' ? code : null;
 }
 
+function severityOf(err: unknown): string | null {
+  const severity = (err as { severity?: unknown } | null | undefined)?.severity;
+  return typeof severity === 'string' ? severity : null;
+}
+
 /**
  * The code of a foreign error (not an AppError) that is known to pass by itself: a lost or
  * refused database connection, a serialization or deadlock failure, a reset socket.
@@ -183,6 +192,7 @@ export function transientCodeOf(err: unknown): ErrorCode | null {
     const state = sqlStateOf(e);
     if (state !== null) {
       if (CONFLICT_STATES.has(state)) return 'DB_CONFLICT';
+      if (state === '55000' && severityOf(e) === 'FATAL') return 'DB_UNAVAILABLE';
       if (UNAVAILABLE_STATES.has(state) || UNAVAILABLE_CLASSES.has(state.slice(0, 2))) {
         return 'DB_UNAVAILABLE';
       }

@@ -85,6 +85,26 @@ describe('retryable database failures', () => {
     expect(isRetryable(wrapped)).toBe(true);
   });
 
+  it('a database closed to new sessions (ALLOW_CONNECTIONS false) is DB_UNAVAILABLE', async () => {
+    const closed = await freshDatabase({ migrated: false });
+    try {
+      await db.pool.query(`ALTER DATABASE ${closed.name} ALLOW_CONNECTIONS false`);
+      const refused = new pg.Client({ connectionString: closed.url });
+      refused.on('error', () => undefined);
+      const err = await failureOf(refused.connect());
+      expect(err).toMatchObject({ code: '55000', severity: 'FATAL' });
+      expect(toAppError(err)).toMatchObject({ code: 'DB_UNAVAILABLE', retryable: true });
+      await db.pool.query(`ALTER DATABASE ${closed.name} ALLOW_CONNECTIONS true`);
+    } finally {
+      await closed.drop();
+    }
+    // A 55000 answer to a statement (not to a new session) stays permanent.
+    await db.pool.query('CREATE SEQUENCE never_used');
+    const err = await failureOf(db.pool.query(`SELECT currval('never_used')`));
+    expect(err).toMatchObject({ code: '55000', severity: 'ERROR' });
+    expect(isRetryable(err)).toBe(false);
+  });
+
   it('an AppError decides for itself, whatever its cause', () => {
     const cause = Object.assign(new Error('reset'), { code: 'ECONNRESET' });
     expect(isRetryable(new AppError('LV_NOT_FOUND', 'gone', { cause }))).toBe(false);
