@@ -38,6 +38,7 @@ import { runPrune } from './prune-job.js';
 import { runRestore } from './restore-job.js';
 import { runVerify } from './verify-job.js';
 import { QueueWakeup } from './wakeup.js';
+import { persistResult } from './persist-result.js';
 import { sleep } from '../lifecycle/sleep.js';
 
 const HANDLERS: Record<JobKind, JobHandler> = {
@@ -232,18 +233,27 @@ export class Agent {
   ): Promise<void> {
     const { pool, options } = this.deps;
     const every = (options.leaseSeconds * 1000) / 3;
+    // After a failed renewal (Postgres restarting, a connection it killed) the next try
+    // comes within a second rather than a third of the lease later: otherwise the first try
+    // after a short outage may come too late and the agent gives up a healthy run.
+    const afterFailure = Math.min(every, 1000);
     let lastOk = Date.now();
+    let failed = false;
     while (!stop.aborted) {
       const early = new AbortController();
       setCheckNow(() => early.abort());
-      await sleep(every, AbortSignal.any([stop, early.signal]));
+      await sleep(failed ? afterFailure : every, AbortSignal.any([stop, early.signal]));
       if (stop.aborted) return;
+      // The database extends the lease from the statement's own time, not from its answer.
+      const attemptAt = Date.now();
       try {
         const lease = await renewLease(pool, entry.job.id, this.agentId, options.leaseSeconds);
-        lastOk = Date.now();
+        lastOk = attemptAt;
+        failed = false;
         if (!lease.held) this.stopJob(entry, 'lease-lost');
         else if (lease.cancelRequested) this.stopJob(entry, 'cancel');
       } catch (err) {
+        failed = true;
         this.log.warn({ err, jobId: entry.job.id }, 'lease renewal failed');
         // Past the lease another agent may take the job over: stop before it does.
         if (Date.now() - lastOk > options.leaseSeconds * 1000) this.stopJob(entry, 'lease-lost');
@@ -276,8 +286,14 @@ export class Agent {
         logger,
         record,
       });
-      if (await completeJob(pool, job.id, this.agentId, result)) {
-        await record('job.succeeded', undefined, result);
+      // The work is done: its completion is written through a database outage rather
+      // than failed (and run again), for as long as the lease is ours.
+      const persist = <T>(what: string, write: () => Promise<T>): Promise<T> =>
+        persistResult(what, write, { signal: entry.controller.signal, logger });
+      if (
+        await persist('the job completion', () => completeJob(pool, job.id, this.agentId, result))
+      ) {
+        await persist('the job.succeeded event', () => record('job.succeeded', undefined, result));
       } else {
         logger.warn('job finished after its lease was lost; another agent owns it');
       }
@@ -314,15 +330,22 @@ export class Agent {
         return;
       case null: {
         const retryable = isRetryable(e);
-        const state = await failJob(pool, job.id, this.agentId, {
-          code: e.code,
-          message: e.message,
-          retryable,
-          retryInSeconds: jitteredBackoff(job.attempts, {
-            base: this.deps.options.retryBaseSeconds,
-            cap: this.deps.options.retryCapSeconds,
-          }),
-        });
+        // Written through a database outage too (while the lease holds): otherwise the job
+        // stays 'running' until its lease lapses, and only then runs again.
+        const state = await persistResult(
+          'the job failure',
+          () =>
+            failJob(pool, job.id, this.agentId, {
+              code: e.code,
+              message: e.message,
+              retryable,
+              retryInSeconds: jitteredBackoff(job.attempts, {
+                base: this.deps.options.retryBaseSeconds,
+                cap: this.deps.options.retryCapSeconds,
+              }),
+            }),
+          { signal: entry.controller.signal, logger },
+        );
         await record(state === 'queued' ? 'job.retry-scheduled' : 'job.failed', e.message, {
           code: e.code,
           retryable,

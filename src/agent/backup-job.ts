@@ -22,6 +22,7 @@ import { consistencyInputs, policyInputs } from '../policy/stored-policy.js';
 import { consistencyRequestFor } from './consistency-request.js';
 import { chooseLevel } from '../policy/incremental.js';
 import type { LevelRequest } from '../engine/backup-chain.js';
+import { persistResult } from './persist-result.js';
 
 /** Every stored file of a backup with its checksum and full path. */
 export function archiveLocations(manifest: Manifest, backupDir: string): ArchiveLocation[] {
@@ -82,8 +83,9 @@ export const runBackup: JobHandler = async (ctx) => {
   );
   const progress = phaseRecorder(ctx, 'backup.step');
   const started = Date.now();
+  let result: Awaited<ReturnType<typeof ctx.engine.backup>>;
   try {
-    const result = await ctx.engine.backup({
+    result = await ctx.engine.backup({
       vg: ctx.served.vg,
       lv: job.lvName,
       dest: ctx.options.dest,
@@ -108,54 +110,6 @@ export const runBackup: JobHandler = async (ctx) => {
       logger: ctx.logger,
       onProgress: progress.onProgress,
     });
-    await progress.flush();
-    const m = result.manifest;
-    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    await recordBackupSuccess(pool, rowId, {
-      backupId: m.backupId,
-      location: result.backupDir,
-      manifestPath: result.manifestPath,
-      manifest: m,
-      bytesRead: m.totals.archivedBytes,
-      bytesWritten: m.totals.storedBytes,
-      throughputBytesPerS: m.totals.archivedBytes / seconds,
-      archives: archiveLocations(m, result.backupDir),
-      consistency: m.consistency,
-      snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
-      consistencyLevel:
-        m.consistencyReport?.reached ?? (m.consistency === 'crash' ? 'crash' : null),
-      consistencyDemanded: m.consistencyReport?.demanded ?? null,
-      consistencySteps: m.consistencyReport?.steps ?? [],
-      consistencyReason: m.consistencyReport?.reason ?? null,
-      freezeWindowMs: m.consistencyReport?.freezeWindowMs ?? null,
-      dumpBytes: m.dump?.bytes ?? null,
-    });
-    await ctx.record('backup.succeeded', m.backupId, {
-      backupRowId: rowId,
-      bytesRead: m.totals.archivedBytes,
-      bytesWritten: m.totals.storedBytes,
-      seconds,
-      level: m.chain?.level ?? 0,
-      parentBackupId: m.chain?.parentId ?? null,
-      fullReason: m.chain?.fullReason ?? null,
-    });
-    let pruneJobId: number | null = null;
-    if (inputs.hasRetention) {
-      const prune = await enqueueJob(pool, {
-        kind: 'prune',
-        volumeId: job.volumeId,
-        backendHost: job.backendHost,
-        lvName: job.lvName,
-        reason: `after-backup:${job.id}`,
-      });
-      pruneJobId = prune?.id ?? null;
-    }
-    return {
-      backupRowId: rowId,
-      backupId: m.backupId,
-      manifestPath: result.manifestPath,
-      pruneJobId,
-    };
   } catch (err) {
     await progress.flush();
     const e = toAppError(err);
@@ -170,4 +124,63 @@ export const runBackup: JobHandler = async (ctx) => {
     }
     throw e;
   }
+  // The backup exists from here on: its rows are written through database outages (until
+  // the lease is given up), never turned into a failure that would run it again.
+  await progress.flush();
+  const m = result.manifest;
+  const backupDir = result.backupDir;
+  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  const persist = <T>(what: string, write: () => Promise<T>): Promise<T> =>
+    persistResult(what, write, { signal: ctx.signal, logger: ctx.logger });
+  await persist('the finished backup', () =>
+    recordBackupSuccess(pool, rowId, {
+      backupId: m.backupId,
+      location: backupDir,
+      manifestPath: result.manifestPath,
+      manifest: m,
+      bytesRead: m.totals.archivedBytes,
+      bytesWritten: m.totals.storedBytes,
+      throughputBytesPerS: m.totals.archivedBytes / seconds,
+      archives: archiveLocations(m, backupDir),
+      consistency: m.consistency,
+      snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+      consistencyLevel:
+        m.consistencyReport?.reached ?? (m.consistency === 'crash' ? 'crash' : null),
+      consistencyDemanded: m.consistencyReport?.demanded ?? null,
+      consistencySteps: m.consistencyReport?.steps ?? [],
+      consistencyReason: m.consistencyReport?.reason ?? null,
+      freezeWindowMs: m.consistencyReport?.freezeWindowMs ?? null,
+      dumpBytes: m.dump?.bytes ?? null,
+    }),
+  );
+  await persist('the backup.succeeded event', () =>
+    ctx.record('backup.succeeded', m.backupId, {
+      backupRowId: rowId,
+      bytesRead: m.totals.archivedBytes,
+      bytesWritten: m.totals.storedBytes,
+      seconds,
+      level: m.chain?.level ?? 0,
+      parentBackupId: m.chain?.parentId ?? null,
+      fullReason: m.chain?.fullReason ?? null,
+    }),
+  );
+  let pruneJobId: number | null = null;
+  if (inputs.hasRetention) {
+    const prune = await persist('the prune job', () =>
+      enqueueJob(pool, {
+        kind: 'prune',
+        volumeId: job.volumeId,
+        backendHost: job.backendHost,
+        lvName: job.lvName,
+        reason: `after-backup:${job.id}`,
+      }),
+    );
+    pruneJobId = prune?.id ?? null;
+  }
+  return {
+    backupRowId: rowId,
+    backupId: m.backupId,
+    manifestPath: result.manifestPath,
+    pruneJobId,
+  };
 };
