@@ -243,15 +243,6 @@ async function upsertChunk(q: Queryable, rows: PolledVolume[]): Promise<UpsertOu
   });
 }
 
-/** Marks as seen volumes that Cinder listed but the poller could not map (never "gone"). */
-export async function touchSeenVolumes(q: Queryable, ids: string[], seenAt: Date): Promise<void> {
-  if (ids.length === 0) return;
-  await q.query(`UPDATE volumes SET seen_at = GREATEST(seen_at, $2) WHERE id = ANY($1::uuid[])`, [
-    ids,
-    seenAt,
-  ]);
-}
-
 /** Volumes no view has touched since `pollStartedAt`: Cinder no longer lists them. */
 export async function unseenVolumeIds(q: Queryable, pollStartedAt: Date): Promise<string[]> {
   const res = await q.query<{ id: string }>(
@@ -355,14 +346,15 @@ export interface VolumeFromEvent {
 /**
  * Writes a notification payload's view of a volume as of `eventAt`. `typeChanged`: the
  * payload's type id replaces the stored type (a retype); otherwise the API's name stays.
+ * False when the row already holds a newer view (nothing written).
  */
 export async function upsertVolumeFromEvent(
   q: Queryable,
   s: VolumeFromEvent,
   eventAt: Date,
   typeChanged: boolean,
-): Promise<void> {
-  await q.query(
+): Promise<boolean> {
+  const res = await q.query(
     `INSERT INTO volumes (id, name, project_id, status, size_gb, host, backend_host, lv_name,
                           metadata, attachments, volume_type, seen_at, deleted_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11,
@@ -375,7 +367,10 @@ export async function upsertVolumeFromEvent(
        size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
        metadata = EXCLUDED.metadata, attachments = EXCLUDED.attachments,
        volume_type = CASE WHEN $13 THEN EXCLUDED.volume_type ELSE volumes.volume_type END,
-       seen_at = GREATEST(volumes.seen_at, EXCLUDED.seen_at), deleted_at = EXCLUDED.deleted_at`,
+       seen_at = GREATEST(volumes.seen_at, EXCLUDED.seen_at), deleted_at = EXCLUDED.deleted_at
+     -- The caller saw no row (or an older one), but a poll may have inserted a newer view
+     -- meanwhile (its insert was not committed when the caller looked): that view wins.
+     WHERE volumes.seen_at < EXCLUDED.seen_at`,
     [
       s.volumeId,
       s.name,
@@ -393,6 +388,7 @@ export async function upsertVolumeFromEvent(
       typeChanged,
     ],
   );
+  return res.rowCount === 1;
 }
 
 /** Writes the Cinder API's view of one volume, read at `at`. */

@@ -16,7 +16,6 @@ import {
   countLiveVolumes,
   markVolumesDeleted,
   unseenVolumeIds,
-  touchSeenVolumes,
   upsertPolledVolumes,
   type PolledVolume,
 } from '../db/volumes.js';
@@ -66,14 +65,15 @@ export interface PollResult {
 interface Fetched {
   rows: Map<string, PolledVolume>;
   skipped: { id: string | null; reason: string }[];
-  skippedSeen: { id: string; seenAt: Date }[];
+  /** Ids Cinder listed that could not be mapped: not gone, whatever their row says. */
+  unmappedIds: string[];
   pages: number;
 }
 
 async function fetchAll(opts: PollOptions, now: () => Date): Promise<Fetched> {
   const maxRestarts = opts.maxRestarts ?? 3;
   for (let restart = 0; ; restart++) {
-    const out: Fetched = { rows: new Map(), skipped: [], skippedSeen: [], pages: 0 };
+    const out: Fetched = { rows: new Map(), skipped: [], unmappedIds: [], pages: 0 };
     let marker: string | null = null;
     try {
       const markers = new Set<string>();
@@ -101,7 +101,7 @@ async function fetchAll(opts: PollOptions, now: () => Date): Promise<Fetched> {
             );
           }
           out.skipped.push({ id: m.id, reason: m.reason });
-          if (m.id !== null) out.skippedSeen.push({ id: m.id, seenAt });
+          if (m.id !== null) out.unmappedIds.push(m.id);
         }
         if (page.nextMarker === null) return out;
         if (markers.has(page.nextMarker)) {
@@ -147,9 +147,13 @@ export async function pollInventory(opts: PollOptions): Promise<PollResult> {
   const result = await withTransaction(opts.pool, async (client) => {
     await lockInventoryWrites(client);
     const outcomes = await upsertPolledVolumes(client, rows);
-    for (const s of fetched.skippedSeen) await touchSeenVolumes(client, [s.id], s.seenAt);
     const liveBefore = await countLiveVolumes(client);
-    const missing = await unseenVolumeIds(client, pollStartedAt);
+    // Listed but not mappable (a volume still 'creating', without a host): not gone. Their
+    // rows keep their seen_at: moving it would make the events that follow look older
+    // than the row, and they would be dropped as stale (a row stuck in 'creating', a
+    // detach trigger lost; seen in test/reliability/postgres-faults.test.ts).
+    const listed = new Set(fetched.unmappedIds);
+    const missing = (await unseenVolumeIds(client, pollStartedAt)).filter((id) => !listed.has(id));
     const guard = opts.massDeletion ?? { fraction: 0.5, minCount: 20 };
     const mass = missing.length >= guard.minCount && missing.length > guard.fraction * liveBefore;
     const confirmed = opts.confirmedDeletions ?? new Set<string>();

@@ -102,7 +102,10 @@ async function applyToVolume(
   if (options.fetched !== undefined && options.fetched !== null) {
     await upsertVolumeFromApi(q, options.fetched, options.now);
   } else if (fresh) {
-    await upsertVolumeFromEvent(q, change.state, change.eventAt, change.typeChanged);
+    // A poll's uncommitted insert is invisible to lockVolume: the write itself tells.
+    if (!(await upsertVolumeFromEvent(q, change.state, change.eventAt, change.typeChanged))) {
+      return 'stale';
+    }
   } else {
     return 'stale';
   }

@@ -32,6 +32,7 @@ interface Row {
   volume_type: string | null;
   cinder_updated_at: Date | null;
   deleted_at: Date | null;
+  seen_at: Date;
 }
 
 async function row(id: string): Promise<Row | undefined> {
@@ -387,6 +388,30 @@ describe('events and polls', () => {
     emu.control.deleteVolumeSilently(v.id);
     const again = await pollInventory({ pool: db.pool, cinder, now: pageTime });
     expect(again.deleted).toEqual([]);
+  });
+
+  it('leaves the seen_at of a listed volume it cannot map, so later events are not stale', async () => {
+    const v = await emu.control.createVolume({ name: 'unmappable' });
+    // The consumer applied an event: the row is as of that event's time.
+    const eventAt = new Date(Date.now() - 10_000);
+    await pollInventory({ pool: db.pool, cinder });
+    await db.pool.query(`UPDATE volumes SET seen_at = $2 WHERE id = $1`, [v.id, eventAt]);
+    // Cinder lists it in a shape the poll cannot map (here: no tenant).
+    const emuVolume = emu.control.volume(v.id);
+    if (emuVolume === undefined) throw new Error('volume vanished');
+    const projectId = emuVolume.projectId;
+    emuVolume.projectId = '';
+    try {
+      const result = await pollInventory({ pool: db.pool, cinder });
+      expect(result.skipped.map((s) => s.id)).toContain(v.id);
+      expect(result.deleted).toEqual([]);
+    } finally {
+      emuVolume.projectId = projectId;
+    }
+    // Not gone, and its seen_at untouched: the next event (newer than the last) applies.
+    const r = await row(v.id);
+    expect(r?.deleted_at).toBeNull();
+    expect(r?.seen_at.getTime()).toBe(eventAt.getTime());
   });
 
   it('rewrites a row whose seen_at a future-dated event pinned', async () => {
