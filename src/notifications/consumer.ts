@@ -351,6 +351,7 @@ export class NotificationConsumer {
               volumeId: d.result.volumeId,
               outcome: d.result.outcome,
               jobId: d.result.jobId,
+              triggerSkipped: d.result.triggerSkipped,
             },
             'notification applied',
           );
