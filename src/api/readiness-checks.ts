@@ -6,7 +6,7 @@
 import amqp from 'amqplib';
 import { ping } from '../db/pool.js';
 import type { Queryable } from '../db/queryable.js';
-import { AppError } from '../errors.js';
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { KeystoneSession } from '../openstack/keystone.js';
 import type { ReadinessCheck } from './readiness.js';
 
@@ -41,6 +41,21 @@ export function amqpConnectCheck(url: string): ReadinessCheck {
         });
       }
       await conn.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Fails while the inventory polls fail (Cinder or Keystone refusing, stalling, garbling). */
+export function inventoryPollCheck(health: {
+  problem(): { code: string; message: string } | null;
+}): ReadinessCheck {
+  return {
+    name: 'cinder',
+    check: () => {
+      const p = health.problem();
+      if (p === null) return Promise.resolve();
+      const code: ErrorCode = p.code in ERROR_CODES ? (p.code as ErrorCode) : 'OPENSTACK_API_ERROR';
+      return Promise.reject(new AppError(code, p.message));
     },
   };
 }

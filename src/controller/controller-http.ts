@@ -9,7 +9,13 @@ import type pg from 'pg';
 import { buildApiServer } from '../api/api-server.js';
 import { formatListenAddress } from '../api/listen-address.js';
 import type { ListenAddress } from '../config/setting-types.js';
-import { consumerCheck, keystoneCheck, postgresCheck } from '../api/readiness-checks.js';
+import {
+  consumerCheck,
+  inventoryPollCheck,
+  keystoneCheck,
+  postgresCheck,
+} from '../api/readiness-checks.js';
+import type { PollHealth } from './poll-health.js';
 import { readinessProbe } from '../api/readiness.js';
 import { TokenValidator } from '../api/token-validator.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
@@ -60,6 +66,7 @@ export class ControllerHttp {
     consumer: { consuming: boolean },
     keystone: KeystoneSession | null,
     cinderLookup: VolumeLookup | null,
+    pollHealth: PollHealth,
   ): Promise<void> {
     const s = this.settings;
     if (keystone === null) {
@@ -84,6 +91,7 @@ export class ControllerHttp {
             postgresCheck(this.pool),
             consumerCheck(consumer),
             keystoneCheck(session),
+            inventoryPollCheck(pollHealth),
           ]),
         },
       );

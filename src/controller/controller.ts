@@ -29,6 +29,7 @@ import type { KeystoneSession } from '../openstack/keystone.js';
 import type { ControllerConfig } from './controller-config.js';
 import { ControllerHttp, NO_COUNTERS } from './controller-http.js';
 import { Leadership } from './leadership.js';
+import { PollHealth } from './poll-health.js';
 import { PeriodicTask } from '../lifecycle/periodic-task.js';
 
 /** Something only the leader runs (the poller, when OpenStack is configured). */
@@ -63,6 +64,8 @@ export class Controller {
   /** What start() set up, undone newest first by stop(). */
   private readonly started = new CleanupStack();
   private counters: ControllerMetrics = NO_COUNTERS;
+  /** Failing inventory polls, for /readyz. */
+  private readonly pollHealth = new PollHealth();
   private stopRequested = false;
   private readonly log: Logger;
 
@@ -175,7 +178,12 @@ export class Controller {
       leadership.start();
       // Last to start, first to stop: no request starts while the rest goes away.
       this.started.push('close the HTTP API and /metrics', () => http.stop());
-      await http.start(consumer, this.deps.keystone ?? null, this.deps.lookup ?? null);
+      await http.start(
+        consumer,
+        this.deps.keystone ?? null,
+        this.deps.lookup ?? null,
+        this.pollHealth,
+      );
       this.log.info(
         { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },
         'controller started',
@@ -224,7 +232,10 @@ export class Controller {
     const extra =
       this.deps.leaderServices?.(pool, {
         afterPoll: async () => void (await this.schedulerPass(pool)),
-        pollFinished: (...args) => this.counters.pollFinished(...args),
+        pollFinished: (seconds, errorCode, volumes) => {
+          this.pollHealth.record(errorCode);
+          this.counters.pollFinished(seconds, errorCode, volumes);
+        },
       }) ?? [];
     this.leaderTasks = [...tasks, ...extra];
     for (const t of this.leaderTasks) t.start();
@@ -254,6 +265,7 @@ export class Controller {
   private async stopLeaderWork(): Promise<void> {
     const tasks = this.leaderTasks;
     this.leaderTasks = [];
+    this.pollHealth.reset();
     for (const t of tasks.reverse()) {
       await t
         .stop()

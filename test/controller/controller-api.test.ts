@@ -115,7 +115,12 @@ describe('controller HTTP API and metrics', () => {
       `${api}/readyz`,
     );
     expect(ready.status).toBe(200);
-    expect(Object.keys(ready.data.checks).sort()).toEqual(['keystone', 'postgres', 'rabbitmq']);
+    expect(Object.keys(ready.data.checks).sort()).toEqual([
+      'cinder',
+      'keystone',
+      'postgres',
+      'rabbitmq',
+    ]);
 
     // The other project's volume reaches the inventory once Cinder confirms its create
     // events (notifications are hints) or the next poll lists it.

@@ -48,8 +48,9 @@ export function healthRoutes(app: FastifyInstance, readiness: () => Promise<Read
     '/readyz',
     {
       schema: {
-        summary: 'Postgres, RabbitMQ and Keystone answer',
-        description: 'Each dependency is named with its outcome; 503 when any fails.',
+        summary: 'Postgres, RabbitMQ and Keystone answer, and the inventory polls succeed',
+        description:
+          'Each dependency is named with its outcome (cinder: the inventory polls of this controller); 503 when any fails.',
         tags: ['health'],
         response: { 200: readinessBody, 503: readinessBody },
       },
