@@ -12,9 +12,12 @@ import type { CreateVolumeSpec, VolumeLifecycle } from './volume-lifecycle.js';
 
 export type ServiceName = 'keystone' | 'cinder' | 'nova';
 
-/** A failure to inject: `status` (e.g. 503, 429), `timeout` (no answer) or `reset`. */
+/**
+ * A failure to inject: `status` (e.g. 503, 429), `timeout` (no answer), `reset`, or
+ * `truncate` (the real answer cut in half mid-body).
+ */
 export interface InjectedFailure {
-  kind?: 'status' | 'timeout' | 'reset';
+  kind?: 'status' | 'timeout' | 'reset' | 'truncate';
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;

@@ -35,8 +35,13 @@ export type Handler = (req: RecordedRequest) => HttpResponse | Promise<HttpRespo
 
 /** A failure the service injects in place of `times` matching requests. */
 export interface FailureRule {
-  /** `status`: answer with `status`; `timeout`: never answer; `reset`: drop the connection. */
-  kind: 'status' | 'timeout' | 'reset';
+  /**
+   * `status`: answer with `status`; `timeout`: never answer; `reset`: drop the connection;
+   * `truncate`: send the real answer's status and headers (Content-Length of the whole body)
+   * but only the first half of its body, then drop the connection (a proxy or a Cinder API
+   * worker dying mid-answer).
+   */
+  kind: 'status' | 'timeout' | 'reset' | 'truncate';
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
@@ -83,12 +88,14 @@ export class EmulatedService {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         void this.dispatch(req.method ?? 'GET', req.url ?? '/', req.headers, chunks)
-          .then((out) => {
-            if (out === 'timeout') return;
-            if (out === 'reset') {
+          .then((answer) => {
+            if (answer === 'timeout') return;
+            if (answer === 'reset') {
               req.socket.destroy();
               return;
             }
+            const truncate = 'truncate' in answer;
+            const out = 'truncate' in answer ? answer.response : answer;
             const isText = typeof out.body === 'string';
             const payload =
               out.body === undefined
@@ -104,6 +111,13 @@ export class EmulatedService {
               'Content-Length': String(Buffer.byteLength(payload)),
             };
             res.writeHead(out.status, headers);
+            if (truncate) {
+              const bytes = Buffer.from(payload);
+              res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () =>
+                req.socket.destroy(),
+              );
+              return;
+            }
             res.end(payload);
           })
           .catch((err: unknown) => {
@@ -157,7 +171,7 @@ export class EmulatedService {
     rawUrl: string,
     headers: IncomingHttpHeaders,
     chunks: Buffer[],
-  ): Promise<HttpResponse | 'timeout' | 'reset'> {
+  ): Promise<HttpResponse | { truncate: true; response: HttpResponse } | 'timeout' | 'reset'> {
     const url = new URL(rawUrl, 'http://emulator.invalid');
     const text = Buffer.concat(chunks).toString('utf8');
     let body: unknown = undefined;
@@ -184,6 +198,7 @@ export class EmulatedService {
       rule.times -= 1;
       if (rule.kind === 'timeout') return 'timeout';
       if (rule.kind === 'reset') return 'reset';
+      if (rule.kind === 'truncate') return { truncate: true, response: await this.handler(req) };
       return {
         status: rule.status ?? 503,
         headers: rule.headers ?? {},
