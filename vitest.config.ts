@@ -3,8 +3,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Tests that restart RabbitMQ run alone afterwards (package.json `test`).
-    exclude: [...configDefaults.exclude, 'test/**/broker-restart/**'],
+    // Tests that restart RabbitMQ or Postgres run alone afterwards (package.json `test`).
+    exclude: [...configDefaults.exclude, 'test/**/broker-restart/**', 'test/reliability/**'],
     pool: 'forks',
     // Guest (QEMU) tests take minutes under TCG on 2 cores; they set their own timeouts.
     testTimeout: 30_000,
