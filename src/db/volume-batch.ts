@@ -97,6 +97,7 @@ export async function lockVolumeRecords(
 export async function writeVolumeRecords(
   q: Queryable,
   rows: readonly VolumeRecord[],
+  options: { newerOnly?: boolean } = {},
 ): Promise<void> {
   if (rows.length === 0) return;
   const input = rows.map((v) => ({
@@ -147,7 +148,8 @@ export async function writeVolumeRecords(
        skip_reason = CASE WHEN EXCLUDED.policy IS NULL
                            AND (v.policy IS DISTINCT FROM EXCLUDED.policy
                                 OR v.policy_error IS DISTINCT FROM EXCLUDED.policy_error)
-                          THEN NULL ELSE v.skip_reason END`,
+                          THEN NULL ELSE v.skip_reason END
+     ${options.newerOnly === true ? 'WHERE v.seen_at < EXCLUDED.seen_at' : ''}`,
     [JSON.stringify(input)],
   );
 }

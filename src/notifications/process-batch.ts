@@ -207,7 +207,18 @@ async function applyBatch(
     if (folded.row !== null) finalRows.set(id, folded.row);
     if (folded.changed && folded.row !== null) written.push(folded.row);
   }
-  await writeVolumeRecords(client, written);
+  // Rows that were absent when locked may have been inserted since by a poll whose insert
+  // was not committed then: its newer view wins (an unconditional write put a row back to
+  // 'creating' under the poll's seen_at, and every later event of it was stale).
+  await writeVolumeRecords(
+    client,
+    written.filter((r) => current.has(r.id)),
+  );
+  await writeVolumeRecords(
+    client,
+    written.filter((r) => !current.has(r.id)),
+    { newerOnly: true },
+  );
   await recordVolumeHints(client, hints);
 
   const records = todo
