@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parseRetention, type RetentionSpec } from '../policy/retention-spec.js';
+import { parseFullEvery, type FullEvery } from '../policy/incremental.js';
 import { parseSchedule } from '../policy/schedule.js';
 import { servedHost } from './served-host.js';
 import {
@@ -88,6 +89,17 @@ function retentionText(): TextSchema<RetentionSpec> {
       return z.NEVER;
     }
     return r.retention;
+  });
+}
+
+function fullEveryText(): TextSchema<FullEvery> {
+  return z.string().transform((s, ctx) => {
+    const r = parseFullEvery(s);
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: r.reason.replace('backup:full ', '') });
+      return z.NEVER;
+    }
+    return r.value;
   });
 }
 
@@ -258,6 +270,16 @@ export const SETTINGS_SCHEMA = {
         env: ['CLB_DEFAULT_SCHEDULE'],
         default: 'daily',
         help: 'The schedule of backup=on (hourly, daily, weekly, monthly or a 5-field cron expression).',
+      }),
+      incremental: opt(boolean(), {
+        env: ['CLB_INCREMENTAL'],
+        default: 'true',
+        help: 'Whether backups are incremental (GNU tar listed-incremental on the last good backup) unless a volume says backup:incremental=off.',
+      }),
+      full_every: opt(fullEveryText(), {
+        env: ['CLB_FULL_EVERY'],
+        default: 'weekly',
+        help: 'How often a full backup starts a new chain unless a volume says backup:full=…: daily, weekly, monthly, or every=N (a chain holds at most N backups).',
       }),
     },
   },

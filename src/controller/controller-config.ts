@@ -61,6 +61,10 @@ export function policyLimitsOf(config: Pick<Config, 'policy' | 'retention'>): Po
     ...DEFAULT_POLICY_LIMITS,
     minIntervalSeconds: config.policy.minBackupInterval,
     defaultSchedule: config.policy.defaultSchedule,
+    defaultIncremental: {
+      enabled: config.policy.incremental,
+      fullEvery: config.policy.fullEvery,
+    },
     defaultRetention: r.default,
     maxKeepLast: r.maxKeepLast,
     maxDaily: r.maxDaily,

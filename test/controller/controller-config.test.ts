@@ -29,6 +29,23 @@ describe('controllerConfigOf', () => {
     });
     expect(c.limits.minIntervalSeconds).toBe(3600);
     expect(c.limits.defaultRetention).toEqual({ daily: 7, weekly: 4, monthly: 6 });
+    expect(c.limits.defaultIncremental).toEqual({
+      enabled: true,
+      fullEvery: { kind: 'days', days: 7, text: 'weekly' },
+    });
+  });
+
+  it("takes the operator's incremental defaults, and refuses a bad full_every", () => {
+    const c = controllerConfigOf(
+      configOf({ ...base, CLB_INCREMENTAL: 'false', CLB_FULL_EVERY: 'every=5' }),
+    );
+    expect(c.limits.defaultIncremental).toEqual({
+      enabled: false,
+      fullEvery: { kind: 'count', count: 5, text: 'every=5' },
+    });
+    expect(() => settingsOf({ ...base, CLB_FULL_EVERY: 'fortnightly' })).toThrow(
+      /full_every.*not daily, weekly, monthly or every=N/,
+    );
   });
 
   it('reads the exchange list, intervals and OpenStack presence', () => {
