@@ -2,8 +2,8 @@
  * Benchmark: our restore of a backup onto a fresh device against the manual procedure
  * (`sha1sum -c` of the archive, `mkfs.ext4`, mount, `tar xzf`, sync, umount), in the same
  * run, from the same mixed-data ext4 image (≥ 1 GiB used): the manual archive made as the
- * manual page says (`tar --exclude=lost+found -czf` + `sha1sum`), ours by `backup
- * --device`. Each repetition restores onto a new sparse image of the volume's size.
+ * manual page says (`tar --exclude=lost+found -czf` + `sha1sum`) plus `--sparse` (without
+ * it the image's sparse file does not fit back), ours by `backup --device`. Each repetition restores onto a new sparse image of the volume's size.
  * Both results are compared with the source by lib.sh's clb_walk contents section
  * (sha256 of every file), so a fast but wrong restore cannot win.
  *
@@ -72,6 +72,7 @@ function main(): void {
     run('mount', ['-o', 'ro,noload', source, mnt]);
     try {
       run('tar', [
+        '--sparse',
         '--exclude=lost+found',
         '-czf',
         join(out, 'manual', 'backup.tgz'),
