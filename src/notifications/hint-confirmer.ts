@@ -127,21 +127,35 @@ export class HintConfirmer {
     })();
   }
 
-  /** One round: takes due hints and settles them; how many were taken. */
+  /**
+   * One round: takes due hints, reads their volumes (a few at once, rate-limited), then
+   * writes every answer in one transaction, so the confirmer holds one connection for a
+   * moment per round and never starves the consumer's batches. How many were taken.
+   */
   async round(): Promise<number> {
     const claimed = await claimDueHints(
       this.o.pool,
       this.o.batchSize ?? 100,
       this.o.leaseSeconds ?? 60,
     );
+    const answers: { h: ClaimedHint; v: InventoryVolume | null; askedAt: Date }[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < claimed.length && !this.stopped) {
         const h = claimed[next++] as ClaimedHint;
-        await this.settle(h);
+        const a = await this.ask(h);
+        if (a !== undefined) answers.push(a);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
+    if (answers.length === 0) return claimed.length;
+    const clock = this.o.now ?? (() => new Date());
+    const jobs = await withTransaction(this.o.pool, async (client) => {
+      let made = 0;
+      for (const a of answers) made += await this.settle(client, a.h, a.v, a.askedAt, clock());
+      return made;
+    });
+    this.stats.jobs += jobs;
     return claimed.length;
   }
 
@@ -153,51 +167,60 @@ export class HintConfirmer {
     if (at > now) await new Promise((r) => setTimeout(r, at - now));
   }
 
-  private async settle(h: ClaimedHint): Promise<void> {
+  /** Reads one hinted volume; undefined when the read failed (the hint is postponed). */
+  private async ask(
+    h: ClaimedHint,
+  ): Promise<{ h: ClaimedHint; v: InventoryVolume | null; askedAt: Date } | undefined> {
     const clock = this.o.now ?? (() => new Date());
     await this.rateSlot();
-    let v: InventoryVolume | null;
     const askedAt = clock();
     try {
       this.stats.lookups += 1;
-      v = await this.o.lookup(h.volumeId);
+      return { h, v: await this.o.lookup(h.volumeId), askedAt };
     } catch (err) {
       this.stats.lookupFailures += 1;
       const wait = Math.round(jitteredBackoff(h.attempts, { base: 5, cap: 600 }));
       const why = `${isRetryable(err) ? '' : 'permanent: '}${(err as Error).message}`;
       await postponeHint(this.o.pool, h.volumeId, wait, why);
       this.log.warn({ volumeId: h.volumeId, err, retryInS: wait }, 'hint lookup failed');
-      return;
+      return undefined;
     }
-    const jobs = await withTransaction(this.o.pool, async (client) => {
-      const claims = await client.query<{ claims: Record<string, unknown> }>(
-        'SELECT claims FROM volume_hints WHERE volume_id = $1',
-        [h.volumeId],
+  }
+
+  /** Writes Cinder's answer for one hint inside the round's transaction; jobs made. */
+  private async settle(
+    client: pg.PoolClient,
+    h: ClaimedHint,
+    v: InventoryVolume | null,
+    askedAt: Date,
+    now: Date,
+  ): Promise<number> {
+    const claims = await client.query<{ claims: Record<string, unknown> }>(
+      'SELECT claims FROM volume_hints WHERE volume_id = $1',
+      [h.volumeId],
+    );
+    const held = claimHeld(claims.rows[0]?.claims ?? {}, v);
+    if (!held) this.stats.contradicted += 1;
+    const row = await lockVolume(client, h.volumeId);
+    if (v === null) {
+      if (row !== null && row.deletedAt === null) {
+        await markVolumeDeleted(client, h.volumeId, askedAt);
+        this.stats.goneVolumes += 1;
+      }
+    } else {
+      await upsertVolumeFromApi(client, v, askedAt);
+      await recordPolicy(client, v.id, parsePolicy(v.metadata, this.o.limits));
+      this.stats.confirmedVolumes += 1;
+    }
+    const made = v === null ? [] : await this.triggerBackups(client, h, now);
+    await settleHint(client, h);
+    if (!held) {
+      this.log.info(
+        { volumeId: h.volumeId, gone: v === null },
+        'Cinder contradicts what the bus said of a volume; Cinder’s view kept',
       );
-      const held = claimHeld(claims.rows[0]?.claims ?? {}, v);
-      if (!held) this.stats.contradicted += 1;
-      const row = await lockVolume(client, h.volumeId);
-      if (v === null) {
-        if (row !== null && row.deletedAt === null) {
-          await markVolumeDeleted(client, h.volumeId, askedAt);
-          this.stats.goneVolumes += 1;
-        }
-      } else {
-        await upsertVolumeFromApi(client, v, askedAt);
-        await recordPolicy(client, v.id, parsePolicy(v.metadata, this.o.limits));
-        this.stats.confirmedVolumes += 1;
-      }
-      const made = v === null ? [] : await this.triggerBackups(client, h, clock());
-      await settleHint(client, h);
-      if (!held) {
-        this.log.info(
-          { volumeId: h.volumeId, gone: v === null },
-          'Cinder contradicts what the bus said of a volume; Cinder’s view kept',
-        );
-      }
-      return made;
-    });
-    this.stats.jobs += jobs.length;
+    }
+    return made.length;
   }
 
   /** The backups the hinted events asked for, with the volume as Cinder shows it now. */
