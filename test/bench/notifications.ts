@@ -685,7 +685,7 @@ async function main(): Promise<void> {
     );
     show(h);
     results.push(h);
-    const base = results.length > 1 ? results[0] : undefined;
+    const base = values.only === 'batch' ? undefined : results[0];
     if (base !== undefined) {
       console.log(
         `\n  batched vs one per transaction: ${(b.eventsPerSecond / base.eventsPerSecond).toFixed(2)}x the rate, ` +
