@@ -4,15 +4,14 @@
  * checked against the manifest and SHA256SUMS at the end (zstd checks its own frames as it
  * goes); a FILE is written as `FILE.partial` and renamed only when every check passed.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnCommand, stderrTail } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
-import { parseSha256Sums } from '../engine/checksums.js';
+import { ByteTap, parseSha256Sums } from '../engine/checksums.js';
 import { CHECKSUM_FILE } from '../engine/manifest.js';
 import { readManifest } from '../engine/verify.js';
 
@@ -42,22 +41,8 @@ export async function streamDumpOut(req: {
       `${CHECKSUM_FILE} disagrees with the manifest about ${dump.file}`,
     );
   }
-  const hash = createHash('sha256');
-  let storedBytes = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      storedBytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  let sqlBytes = 0;
-  const counting = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      sqlBytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const hashing = new ByteTap({ sha256: true });
+  const counting = new ByteTap();
   const toStdout = req.out === '-';
   const partial = `${req.out}.partial`;
   const out: Writable = toStdout
@@ -80,7 +65,7 @@ export async function streamDumpOut(req: {
     }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const sha256 = hash.digest('hex');
+    const sha256 = hashing.digest();
     if (sha256 !== dump.sha256) {
       throw new AppError(
         'CHECKSUM_MISMATCH',
@@ -88,7 +73,7 @@ export async function streamDumpOut(req: {
       );
     }
     if (!toStdout) await rename(partial, req.out);
-    return { file: dump.file, storedBytes, sqlBytes, sha256 };
+    return { file: dump.file, storedBytes: hashing.bytes, sqlBytes: counting.bytes, sha256 };
   } catch (err) {
     if (!toStdout) await unlink(partial).catch(() => undefined);
     throw err;

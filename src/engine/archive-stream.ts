@@ -4,14 +4,14 @@
  * then fsync, rename, fsync of the directory. The sha256 is of the bytes as stored, computed
  * as they are written, so no second read is needed.
  */
-import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { runCommand, spawnCommand, stderrTail } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import { CommandError } from '../exec/command-error.js';
+import { ByteTap } from './checksums.js';
 import type { ArchiveFile } from './manifest.js';
 import { tarCreateArgs, zstdCompressArgs } from './args/archive-args.js';
 import { commitPartial, createPartialStream, destError, discardPartial } from './durable-file.js';
@@ -100,30 +100,9 @@ async function firstFailure(
   );
 }
 
-/** Counts bytes flowing through, optionally hashing them. */
-class Meter extends Transform {
-  bytes = 0;
-  private readonly hash: ReturnType<typeof createHash> | null;
-  constructor(
-    hashing: boolean,
-    private readonly onBytes?: (total: number) => void,
-  ) {
-    super();
-    this.hash = hashing ? createHash('sha256') : null;
-  }
-  override _transform(
-    chunk: Buffer,
-    _enc: BufferEncoding,
-    cb: (e?: Error | null, d?: Buffer) => void,
-  ): void {
-    this.bytes += chunk.length;
-    this.hash?.update(chunk);
-    this.onBytes?.(this.bytes);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash?.digest('hex') ?? '';
-  }
+/** Counts the uncompressed bytes, telling `onTotal` the running total. */
+function meterOf(onTotal?: (total: number) => void): ByteTap {
+  return onTotal === undefined ? new ByteTap() : new ByteTap({ onBytes: (_n, t) => onTotal(t) });
 }
 
 const FORMATS: Record<ArchiveSource['kind'], ArchiveFile['format']> = {
@@ -157,7 +136,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       { signal: local.signal, cwd: opts.cwd },
     );
     children.push({ name: 'zstd', child: zstd });
-    const stored = new Meter(true);
+    const stored = new ByteTap({ sha256: true });
     // Any failure stops the whole pass: a tar that died leaves zstd waiting on the FIFO.
     const stopOnError = (p: Promise<unknown>): Promise<unknown> =>
       p.catch((err: unknown) => {
@@ -165,7 +144,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
         throw err;
       });
     const streams: Promise<unknown>[] = [stopOnError(pipeline(zstd.stdout, stored, out))];
-    let uncompressed: Meter | null = null;
+    let uncompressed: ByteTap | null = null;
     if (source.kind === 'tree' && fifo !== null) {
       const tarArgs = tarCreateArgs(source.mountpoint, source.excludes, fifo, source.snapshotFile);
       const cmd = source.wrap ? source.wrap('tar', tarArgs) : { program: 'tar', args: tarArgs };
@@ -175,12 +154,12 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       tar.stdout?.resume();
       zstd.stdin?.end();
     } else if (source.kind === 'buffer') {
-      uncompressed = new Meter(false, opts.onProgress);
+      uncompressed = meterOf(opts.onProgress);
       const input = uncompressed;
       streams.push(stopOnError(pipeline(input, zstd.stdin)));
       input.end(source.data);
     } else if (source.kind === 'stream') {
-      uncompressed = new Meter(false, opts.onProgress);
+      uncompressed = meterOf(opts.onProgress);
       streams.push(stopOnError(pipeline(source.stream, uncompressed, zstd.stdin)));
     } else {
       zstd.stdin?.end();
@@ -224,7 +203,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       const tarResult = await (children[0] as { child: Child }).child;
       const total = parseTarTotals(bufferText(tarResult.stderr));
       if (total === null) throw new AppError('ARCHIVE_FAILED', 'tar did not report its total');
-      uncompressed = new Meter(false);
+      uncompressed = new ByteTap();
       uncompressed.bytes = total;
     }
 

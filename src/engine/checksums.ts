@@ -1,7 +1,9 @@
 /**
  * The `SHA256SUMS` file (`sha256sum -c` format: `<hex>  <name>`), built from and checked
- * against the manifest.
+ * against the manifest, and the tap that checks a stored file while it is read.
  */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { ArchiveFile, Manifest } from './manifest.js';
 
 /**
@@ -31,4 +33,35 @@ export function parseSha256Sums(text: string): Map<string, string> {
     if (m) out.set(m[2] as string, m[1] as string);
   }
   return out;
+}
+
+/**
+ * A pass-through that counts the bytes flowing through it and, when asked, hashes them
+ * (sha256): how a stored file is checked while it is read, in one pass.
+ */
+export class ByteTap extends Transform {
+  private readonly hash: Hash | null;
+  bytes = 0;
+
+  /** `onBytes` gets each chunk's size and the running total. */
+  constructor(opts: { sha256?: boolean; onBytes?: (n: number, total: number) => void } = {}) {
+    super();
+    this.hash = opts.sha256 === true ? createHash('sha256') : null;
+    this.onBytes = opts.onBytes;
+  }
+
+  private readonly onBytes: ((n: number, total: number) => void) | undefined;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash?.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length, this.bytes);
+    done(null, chunk);
+  }
+
+  /** The hex sha256 of what passed (only for a tap made with `sha256: true`). */
+  digest(): string {
+    if (this.hash === null) throw new Error('ByteTap made without sha256');
+    return this.hash.digest('hex');
+  }
 }

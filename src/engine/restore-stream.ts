@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors.js';
 import { spawnCommand, stderrTail } from '../exec/run-command.js';
+import { ByteTap } from './checksums.js';
 import type { ArchiveFile } from './manifest.js';
 import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js';
 
@@ -92,15 +92,9 @@ async function collect(source: AsyncIterable<Buffer>, maxBytes: number): Promise
  */
 export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchiveResult> {
   const { path, archive, sink, signal } = opts;
-  const hash = createHash('sha256');
-  let bytesIn = 0;
-  const hasher = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytesIn += chunk.length;
-      opts.onBytes?.(chunk.length);
-      done(null, chunk);
-    },
+  const hasher = new ByteTap({
+    sha256: true,
+    ...(opts.onBytes === undefined ? {} : { onBytes: opts.onBytes }),
   });
   const zstd = spawnCommand('zstd', zstdDecompressStdinArgs(), signal ? { signal } : {});
   const tar =
@@ -120,21 +114,15 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
     if (tar.stdin === null || tar.stdout === null)
       throw new AppError('INTERNAL', 'tar without pipes');
     tar.stdout.resume();
-    let out = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        out += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const counter = new ByteTap();
     deliver = pipeline(zstd.stdout, counter, tar.stdin).then(
-      () => out,
+      () => counter.bytes,
       (err: unknown) => {
         // tar exits once it has read the end-of-archive blocks, which can be before Node
         // has finished ending its stdin (seen under load: ERR_STREAM_PREMATURE_CLOSE on a
         // complete restore). tar's exit status and the byte count below decide then.
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE') return out;
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE') return counter.bytes;
         throw err;
       },
     );
@@ -156,7 +144,7 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
   ]);
   if (signal?.aborted) throw new AppError('ABORTED', `restore of ${archive.file} was cancelled`);
 
-  const digest = fed.status === 'fulfilled' ? hash.digest('hex') : await fileSha256(path);
+  const digest = fed.status === 'fulfilled' ? hasher.digest() : await fileSha256(path);
   if (digest !== archive.sha256) {
     throw new AppError(
       'CHECKSUM_MISMATCH',
@@ -164,10 +152,10 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
       { details: { file: archive.file, expected: archive.sha256, actual: digest } },
     );
   }
-  if (fed.status === 'fulfilled' && bytesIn !== archive.bytes) {
+  if (fed.status === 'fulfilled' && hasher.bytes !== archive.bytes) {
     throw new AppError(
       'CHECKSUM_MISMATCH',
-      `${archive.file}: ${bytesIn} bytes read, the manifest says ${archive.bytes}`,
+      `${archive.file}: ${hasher.bytes} bytes read, the manifest says ${archive.bytes}`,
     );
   }
   const zstdResult = zstdDone.status === 'fulfilled' ? zstdDone.value : null;
