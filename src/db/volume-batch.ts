@@ -4,7 +4,7 @@
  * statement. Kept apart from volumes.ts, whose per-row statements the one-message path and
  * the poller use.
  */
-import type { InventoryAttachment } from './volumes.js';
+import { inventoryColumns, type InventoryAttachment } from './volumes.js';
 import type { Queryable } from './queryable.js';
 
 /** A whole inventory row, as the batch folds it (notifications/fold-changes.ts). */
@@ -101,19 +101,7 @@ export async function writeVolumeRecords(
 ): Promise<void> {
   if (rows.length === 0) return;
   const input = rows.map((v) => ({
-    id: v.id,
-    name: v.name,
-    project_id: v.projectId,
-    status: v.status,
-    size_gb: v.sizeGb,
-    host: v.host,
-    backend_host: v.backendHost,
-    lv_name: v.lvName,
-    metadata: v.metadata,
-    attachments: v.attachments,
-    bootable: v.bootable,
-    volume_type: v.volumeType,
-    cinder_updated_at: v.cinderUpdatedAt?.toISOString() ?? null,
+    ...inventoryColumns(v),
     seen_at: v.seenAt.toISOString(),
     deleted_at: v.deletedAt?.toISOString() ?? null,
     policy: v.policy,

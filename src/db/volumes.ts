@@ -108,6 +108,25 @@ export interface InventoryVolume {
   cinderUpdatedAt: Date | null;
 }
 
+/** A volume's inventory columns as the JSON rows a batch write reads (jsonb_to_recordset). */
+export function inventoryColumns(v: Omit<InventoryVolume, 'nameId'>): Record<string, unknown> {
+  return {
+    id: v.id,
+    name: v.name,
+    project_id: v.projectId,
+    status: v.status,
+    size_gb: v.sizeGb,
+    host: v.host,
+    backend_host: v.backendHost,
+    lv_name: v.lvName,
+    metadata: v.metadata,
+    attachments: v.attachments,
+    bootable: v.bootable,
+    volume_type: v.volumeType,
+    cinder_updated_at: v.cinderUpdatedAt?.toISOString() ?? null,
+  };
+}
+
 // ---- the poller's writes -------------------------------------------------------------
 
 /** A volume row of one fetched page. */
@@ -197,19 +216,7 @@ async function upsertChunk(q: Queryable, rows: PolledVolume[]): Promise<UpsertOu
   );
   const byId = new Map(current.rows.map((r) => [r.id, r]));
   const input = rows.map(({ volume: v, seenAt }) => ({
-    id: v.id,
-    name: v.name,
-    project_id: v.projectId,
-    status: v.status,
-    size_gb: v.sizeGb,
-    host: v.host,
-    backend_host: v.backendHost,
-    lv_name: v.lvName,
-    metadata: v.metadata,
-    attachments: v.attachments,
-    bootable: v.bootable,
-    volume_type: v.volumeType,
-    cinder_updated_at: v.cinderUpdatedAt?.toISOString() ?? null,
+    ...inventoryColumns(v),
     seen_at: seenAt.toISOString(),
   }));
   const written = await q.query<{ id: string }>(
