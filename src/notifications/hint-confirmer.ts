@@ -252,6 +252,14 @@ export class HintConfirmer {
         },
       );
       if (r.job !== null) made.push(r.job.id);
+      else {
+        // Said, so a trigger that makes no backup can be traced (issue 11: after Postgres
+        // faults, hinted detach triggers made no jobs and nothing said why).
+        this.log.info(
+          { volumeId: h.volumeId, trigger: t.trigger, eventType: t.eventType, reason: r.reason },
+          'a confirmed trigger makes no backup',
+        );
+      }
     }
     return made;
   }
