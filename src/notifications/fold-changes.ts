@@ -236,7 +236,12 @@ export function foldChanges(
                 project_id: c.state.projectId,
                 metadata: c.state.metadata,
               },
-        null,
+        // A trigger of a volume the inventory does not hold yet (its creation still waits
+        // for Cinder) waits with it: the confirmer decides it on the volume Cinder shows.
+        // Dropping it lost detach-triggered backups whenever events outran confirmations.
+        c.kind === 'volume-state' && c.trigger !== null
+          ? { trigger: c.trigger, eventType, eventAt: c.eventAt.toISOString() }
+          : null,
       );
       outcomes.push('hinted');
       continue;

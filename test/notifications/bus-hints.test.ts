@@ -233,6 +233,31 @@ describe('notifications are hints', () => {
     expect((await row(id))?.status).toBe('available');
   });
 
+  it('a detach of a volume whose creation Cinder has not confirmed yet still triggers its backup', async () => {
+    // Created, attached and detached before the confirmer reads the volume (its hint delay
+    // has not passed): the inventory has no row yet when the detach arrives.
+    const v = await emu.control.createVolume({
+      name: `vol-${randomUUID().slice(0, 8)}`,
+      size: 10,
+      metadata: { backup: 'daily', 'backup:on': 'detach' },
+      projectId: emu.credentials.demo.projectId,
+    });
+    await emu.control.settle();
+    const server = randomUUID();
+    await emu.control.attachVolume(v.id, server, { hostName: 'compute1' });
+    await emu.control.detachVolume(v.id, server);
+    const types = await processedTypes(v.id, ['volume.detach.end']);
+    expect(types.get('volume.detach.end')).toBe('hinted');
+    const job = await waitFor('the detach backup', async () => {
+      const r = await db.pool.query<{ reason: string }>(
+        `SELECT reason FROM jobs WHERE volume_id = $1 AND kind = 'backup'`,
+        [v.id],
+      );
+      return r.rows[0];
+    });
+    expect(job.reason).toBe('event:volume.detach.end');
+  });
+
   it('a retype is settled by Cinder: the LV name of a migrated volume follows its name_id', async () => {
     const id = await tagged({ backup: 'daily' });
     const moved = emu.control.migrateVolume(id, 'stor2@lvm#LVM');
