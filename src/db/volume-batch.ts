@@ -4,29 +4,16 @@
  * statement. Kept apart from volumes.ts, whose per-row statements the one-message path and
  * the poller use.
  */
-import { inventoryColumns, type InventoryAttachment } from './volumes.js';
+import { inventoryColumns, type InventoryAttachment, type InventoryVolume } from './volumes.js';
 import type { Queryable } from './queryable.js';
 
 /** A whole inventory row, as the batch folds it (notifications/fold-changes.ts). */
-export interface VolumeRecord {
-  id: string;
-  name: string | null;
-  projectId: string;
-  status: string;
-  sizeGb: number;
-  host: string | null;
-  backendHost: string | null;
-  lvName: string;
-  metadata: Record<string, string>;
-  attachments: InventoryAttachment[];
-  bootable: boolean;
-  volumeType: string | null;
-  cinderUpdatedAt: Date | null;
+export type VolumeRecord = Omit<InventoryVolume, 'nameId'> & {
   seenAt: Date;
   deletedAt: Date | null;
   policy: Record<string, unknown> | null;
   policyError: string | null;
-}
+};
 
 interface RecordRow {
   id: string;
