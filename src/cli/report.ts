@@ -11,7 +11,7 @@ import { AppError } from '../errors.js';
 import { parseCommandArgs, type CommandSpec } from './args.js';
 import { createLogger, silentLogger } from '../log.js';
 import { loadReport } from '../report/load-report.js';
-import { mailSettingsOf, reportTuningOf } from '../report/mail-settings.js';
+import { mailSettingsOf, mailerOptionsOf, reportTuningOf } from '../report/mail-settings.js';
 import { smtpMailer } from '../report/mailer.js';
 import { dailyReportMail } from '../report/render-report.js';
 import { sendRecordedMail } from '../report/report-service.js';
@@ -99,7 +99,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     const sent = await sendRecordedMail(
       {
         pool,
-        sendMail: smtpMailer({ server: mail.server }),
+        sendMail: smtpMailer(mailerOptionsOf(mail)),
         from: mail.from,
         retryBaseSeconds: mail.retryBaseSeconds,
         retryCapSeconds: mail.retryCapSeconds,

@@ -516,6 +516,14 @@ export const SETTINGS_SCHEMA = {
         mask: 'url-password',
         help: 'smtp://[USER:PASS@]HOST:PORT (STARTTLS when offered) or smtps://... for TLS.',
       }),
+      require_tls: opt(boolean(), {
+        env: ['CLB_MAIL_REQUIRE_TLS'],
+        help: 'Refuse to send over smtp:// unless the server takes STARTTLS. Unset: required when smtp_url carries a password, so it never crosses in clear.',
+      }),
+      ca_file: opt(absolutePath(), {
+        env: ['CLB_MAIL_CA_FILE'],
+        help: "PEM file of the CA that signed the mail server's certificate (a private CA); unset: the system's CAs.",
+      }),
       from: opt(mailAddress(), { env: ['CLB_MAIL_FROM'], help: 'Sender address.' }),
       to: opt(list(mailAddress(), { max: 50 }), {
         env: ['CLB_MAIL_TO'],

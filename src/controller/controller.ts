@@ -22,7 +22,7 @@ import { NotificationConsumer } from '../notifications/consumer.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { HintConfirmer } from '../notifications/hint-confirmer.js';
 import { processBatch } from '../notifications/process-batch.js';
-import type { MailSettings } from '../report/mail-settings.js';
+import { mailerOptionsOf, type MailSettings } from '../report/mail-settings.js';
 import { smtpMailer, type SendMail } from '../report/mailer.js';
 import { ReportService } from '../report/report-service.js';
 import type { KeystoneSession } from '../openstack/keystone.js';
@@ -245,7 +245,7 @@ export class Controller {
   private mailReports(pool: pg.Pool, mail: MailSettings, log: Logger): LeaderService {
     const service = new ReportService({
       pool,
-      sendMail: this.deps.sendMail ?? smtpMailer({ server: mail.server }),
+      sendMail: this.deps.sendMail ?? smtpMailer(mailerOptionsOf(mail)),
       from: mail.from,
       to: mail.to,
       reportAt: mail.reportAt,

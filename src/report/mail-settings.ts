@@ -7,10 +7,15 @@ import type { Config } from '../config/settings.js';
 import { AppError } from '../errors.js';
 import type { ReportTime } from './daily-schedule.js';
 import { REPORT_SERVICE_DEFAULTS } from './report-service.js';
+import type { MailerOptions } from './mailer.js';
 import { parseSmtpUrl, type SmtpServer } from './smtp-settings.js';
 
 export interface MailSettings {
   server: SmtpServer;
+  /** STARTTLS demanded on smtp:// (set, or a password in the URL). */
+  requireTls: boolean;
+  /** PEM file of a private CA for the server's certificate. */
+  caFile?: string;
   from: string;
   to: string[];
   reportAt: ReportTime;
@@ -40,8 +45,11 @@ export function mailSettingsOf(config: Pick<Config, 'mail'>): MailSettings | nul
     // The settings check refuses this already; a caller that skipped it gets told.
     throw new AppError('CONFIG_INVALID', '[mail] smtp_url is set, so from and to are needed too');
   }
+  const server = parseSmtpUrl(m.smtpUrl, '[mail] smtp_url');
   return {
-    server: parseSmtpUrl(m.smtpUrl, '[mail] smtp_url'),
+    server,
+    requireTls: m.requireTls ?? server.auth !== null,
+    ...(m.caFile === undefined ? {} : { caFile: m.caFile }),
     from: m.from,
     to: [...new Set(m.to)],
     reportAt: m.reportAt,
@@ -52,5 +60,16 @@ export function mailSettingsOf(config: Pick<Config, 'mail'>): MailSettings | nul
     retryBaseSeconds: REPORT_SERVICE_DEFAULTS.retryBaseSeconds,
     retryCapSeconds: REPORT_SERVICE_DEFAULTS.retryCapSeconds,
     sendLeaseSeconds: REPORT_SERVICE_DEFAULTS.sendLeaseSeconds,
+  };
+}
+
+/** What the mailer takes of the settings. */
+export function mailerOptionsOf(
+  mail: Pick<MailSettings, 'server' | 'requireTls' | 'caFile'>,
+): MailerOptions {
+  return {
+    server: mail.server,
+    requireTls: mail.requireTls,
+    ...(mail.caFile === undefined ? {} : { caFile: mail.caFile }),
   };
 }

@@ -1,8 +1,11 @@
 /**
  * Sends one mail over SMTP with nodemailer: a fresh connection per mail (a report a day and
  * a few failure batches do not need a pool), bounded timeouts so a server that does not
- * answer costs seconds, not a stuck leader. Errors carry host and port, never the password.
+ * answer costs seconds, not a stuck leader. Certificates are always checked (a private CA
+ * comes from `[mail] ca_file`); with `requireTls` a server that offers no STARTTLS gets no
+ * AUTH and no mail. Errors carry host and port, never the password.
  */
+import { readFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import { AppError } from '../errors.js';
 import { smtpServerLabel, type SmtpServer } from './smtp-settings.js';
@@ -30,8 +33,22 @@ export interface MailerOptions {
   server: SmtpServer;
   /** Connection, greeting and socket timeouts (default 15 s). */
   timeoutSeconds?: number;
-  /** Extra TLS options (a private CA for tests or an internal relay). */
-  tls?: { ca?: string; servername?: string };
+  /** On smtp://: fail unless the server takes STARTTLS (before any AUTH is sent). */
+  requireTls?: boolean;
+  /** PEM file of the CA that signed the server's certificate (an internal relay). */
+  caFile?: string;
+}
+
+/** The CA file's text; a file that cannot be read is a configuration error, said at once. */
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new AppError('CONFIG_INVALID', `[mail] ca_file ${file} cannot be read (${code})`, {
+      cause: err,
+    });
+  }
 }
 
 /** A SendMail over the configured server. */
@@ -47,7 +64,11 @@ export function smtpMailer(o: MailerOptions): SendMail {
     connectionTimeout: ms,
     greetingTimeout: ms,
     socketTimeout: ms * 2,
-    ...(o.tls === undefined ? {} : { tls: o.tls }),
+    requireTLS: o.requireTls === true,
+    tls: {
+      minVersion: 'TLSv1.2',
+      ...(o.caFile === undefined ? {} : { ca: readCa(o.caFile) }),
+    },
     // nodemailer logs nothing unless asked; its debug output would contain AUTH lines.
     logger: false,
     debug: false,

@@ -5,13 +5,16 @@
  * password never reaches a log.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listMailReports } from '../../src/db/mail-reports.js';
 import { ControllerProcess } from '../controller/controller-process.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
 import { dailyVolume, successfulBackup } from './report-fixtures.js';
-import { startSmtpSink, type SmtpSink } from './smtp-sink.js';
+import { selfSignedCertificate, startSmtpSink, type SmtpSink } from './smtp-sink.js';
 
 const suffix = randomBytes(4).toString('hex');
 const exchange = `clb_test_mail_${suffix}`;
@@ -20,6 +23,8 @@ const PASSWORD = `s3cret-${suffix}`;
 
 let db: FreshDatabase;
 let sink: SmtpSink;
+let certDir: string;
+let certFile: string;
 const procs: ControllerProcess[] = [];
 
 function start(name: string, reportAt: string): ControllerProcess {
@@ -32,6 +37,7 @@ function start(name: string, reportAt: string): ControllerProcess {
     CLB_LOG_LEVEL: 'debug',
     CLB_TIME_ZONE: 'UTC',
     CLB_SMTP_URL: `smtp://reporter:${PASSWORD}@127.0.0.1:${sink.port}`,
+    CLB_MAIL_CA_FILE: certFile,
     CLB_MAIL_FROM: 'backup@cloud.example',
     CLB_MAIL_TO: 'oncall@cloud.example',
     CLB_REPORT_AT: reportAt,
@@ -42,7 +48,11 @@ function start(name: string, reportAt: string): ControllerProcess {
 
 beforeAll(async () => {
   db = await freshDatabase();
-  sink = await startSmtpSink();
+  certDir = await mkdtemp(join(tmpdir(), 'clb-controller-mail-'));
+  const cert = await selfSignedCertificate(certDir);
+  certFile = cert.certFile;
+  // STARTTLS offered: a password in smtp_url is sent only inside TLS.
+  sink = await startSmtpSink({ tls: cert });
 });
 
 afterAll(async () => {
@@ -50,6 +60,7 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.exited));
   await deleteTopology(exchange, [queue, `${queue}.dead-letter`]);
   await sink?.close();
+  if (certDir !== undefined) await rm(certDir, { recursive: true, force: true });
   await db?.drop();
 });
 
@@ -79,6 +90,7 @@ describe('controller mail reports', () => {
       // Both have had a pass (the follower none: it is not the leader), nothing more comes.
       await new Promise((r) => setTimeout(r, 1500));
       expect(sink.mails).toHaveLength(1);
+      expect(sink.secure).toEqual([true]);
       const mail = sink.mails[0]!;
       expect(mail.headers.get('subject')).toMatch(
         /^\[cinder-lvm-backup\] 0 failed, 0 too old, 1 ok /,

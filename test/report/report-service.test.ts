@@ -229,7 +229,7 @@ describe('a mail server that is down', () => {
 
     // The server comes back on the same port; after the backoff the report goes out.
     await silent.close();
-    const back = await startSmtpSink(port);
+    const back = await startSmtpSink({ port });
     try {
       await svc.sendDue(); // within the backoff: nothing yet
       expect(back.mails).toHaveLength(0);

@@ -3,6 +3,9 @@
  * raw, with a small MIME reader for the tests: headers, and the text and HTML parts.
  */
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
@@ -21,6 +24,8 @@ export interface ReceivedMail {
 export interface SmtpSink {
   port: number;
   mails: ReceivedMail[];
+  /** For each accepted mail: whether its session ran over TLS. */
+  secure: boolean[];
   /** Authenticated users seen (username, password as received). */
   logins: { user: string; pass: string }[];
   close(): Promise<void>;
@@ -82,13 +87,25 @@ export function parseMail(raw: string, from: string, to: string[]): ReceivedMail
   return { from, to, raw, headers: map, headerLines: lines, text: parts.text, html: parts.html };
 }
 
-/** Starts a server on 127.0.0.1 (`port` 0: a random one). Plain SMTP with AUTH allowed. */
-export async function startSmtpSink(port = 0): Promise<SmtpSink> {
+export interface SinkOptions {
+  /** `port` 0: a random one. */
+  port?: number;
+  /** A key and certificate: STARTTLS offered (or TLS from the first byte with `implicitTls`).
+   * Without: plain SMTP only, STARTTLS not offered. */
+  tls?: { key: string; cert: string };
+  implicitTls?: boolean;
+}
+
+/** Starts a server on 127.0.0.1 with AUTH allowed (over plain SMTP too, so a test sees what a
+ * client would send there). */
+export async function startSmtpSink(o: SinkOptions = {}): Promise<SmtpSink> {
   const mails: ReceivedMail[] = [];
+  const secure: boolean[] = [];
   const logins: { user: string; pass: string }[] = [];
   const server = new SMTPServer({
-    // No certificate to trust on loopback: the tests use plain SMTP (STARTTLS not offered).
-    disabledCommands: ['STARTTLS'],
+    ...(o.tls === undefined
+      ? { disabledCommands: ['STARTTLS'] }
+      : { key: o.tls.key, cert: o.tls.cert, secure: o.implicitTls === true }),
     allowInsecureAuth: true,
     authOptional: true,
     logger: false,
@@ -103,6 +120,7 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
       stream.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         const from = session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address;
+        secure.push(session.secure);
         mails.push(
           parseMail(
             raw,
@@ -114,13 +132,44 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
       });
     },
   });
-  server.listen(port, '127.0.0.1');
+  server.listen(o.port ?? 0, '127.0.0.1');
   await once(server.server, 'listening');
   const actual = (server.server.address() as AddressInfo).port;
   return {
     port: actual,
     mails,
+    secure,
     logins,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1 made by openssl in `dir` (its own CA). */
+export async function selfSignedCertificate(
+  dir: string,
+): Promise<{ key: string; cert: string; certFile: string }> {
+  const keyFile = join(dir, 'smtp.key');
+  const certFile = join(dir, 'smtp.crt');
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ]);
+  return {
+    key: await readFile(keyFile, 'utf8'),
+    cert: await readFile(certFile, 'utf8'),
+    certFile,
   };
 }
