@@ -33,6 +33,10 @@ export const ERROR_CODES = {
   COMMAND_FAILED: 'a system command exited with an error',
   COMMAND_TIMEOUT: 'a system command did not finish in its time limit',
   ABORTED: 'the operation was cancelled (signal, shutdown, job cancel)',
+  ARCHIVE_TOO_LARGE:
+    "a filesystem's tar stream outgrew its bound ([agent] archive_max_ratio × used bytes + archive_slack); tar and zstd were stopped and nothing was kept",
+  ARCHIVE_TIMEOUT:
+    'the archive step outlasted its time limit ([agent] archive_timeout, archive_min_rate); tar and zstd were stopped and nothing was kept',
   // restore and verify
   MANIFEST_INVALID: 'a backup manifest is missing, unreadable or malformed',
   CHECKSUM_MISMATCH: 'an archive does not match the checksum in its manifest',

@@ -10,6 +10,7 @@ import type { Settings } from '../config/settings-schema.js';
 import { AppError } from '../errors.js';
 import type { AgentSshSettings } from './consistency-request.js';
 import { isValidTimeZone } from '../policy/time-zone.js';
+import type { ArchiveBounds } from '../engine/archive-bounds.js';
 
 export { parseServedHost, type ServedHost } from '../config/served-host.js';
 
@@ -33,6 +34,8 @@ export interface AgentOptions {
   snapshotSize?: string;
   /** The `[ssh]` settings, for the consistency steps a volume's policy asks for. */
   ssh?: AgentSshSettings;
+  /** Time and byte bounds of the archive step (`[agent] archive_*`). */
+  archiveBounds?: ArchiveBounds;
 }
 
 /** What the settings give before the command line overrides it. */
@@ -92,5 +95,21 @@ export function resolveAgentOptions(over: AgentOverrides, defaults: AgentDefault
     retryCapSeconds: over.retryCapSeconds ?? a.retryCap,
     timeZone,
     ...(snapshotSize === undefined ? {} : { snapshotSize }),
+    archiveBounds: archiveBoundsOf(a),
+  };
+}
+
+/** The archive step's bounds from the `[agent] archive_*` settings (seconds → ms). */
+export function archiveBoundsOf(
+  a: Pick<
+    Settings['agent'],
+    'archiveTimeout' | 'archiveMinRate' | 'archiveMaxRatio' | 'archiveSlack'
+  >,
+): ArchiveBounds {
+  return {
+    timeoutMs: a.archiveTimeout * 1000,
+    minBytesPerSecond: a.archiveMinRate,
+    maxRatio: a.archiveMaxRatio,
+    slackBytes: a.archiveSlack,
   };
 }

@@ -34,6 +34,9 @@ export function archiveLocations(manifest: Manifest, backupDir: string): Archive
   }));
 }
 
+/** Failures whose details are figures only (bytes read, limits), recorded with the event. */
+const FIGURE_CODES: ReadonlySet<string> = new Set(['ARCHIVE_TOO_LARGE', 'ARCHIVE_TIMEOUT']);
+
 export const runBackup: JobHandler = async (ctx) => {
   const { job, pool } = ctx;
   if (job.attempts > 1) {
@@ -106,6 +109,9 @@ export const runBackup: JobHandler = async (ctx) => {
       },
       ...(ctx.options.snapshotSize === undefined ? {} : { snapshotSize: ctx.options.snapshotSize }),
       level,
+      ...(ctx.options.archiveBounds === undefined
+        ? {}
+        : { archiveBounds: ctx.options.archiveBounds }),
       signal: ctx.signal,
       logger: ctx.logger,
       onProgress: progress.onProgress,
@@ -120,7 +126,13 @@ export const runBackup: JobHandler = async (ctx) => {
       await ctx.record('backup.cancelled', e.message, { backupRowId: rowId, code: e.code });
     } else {
       await recordBackupFailure(pool, rowId, { code: e.code, message: e.message });
-      await ctx.record('backup.failed', e.message, { backupRowId: rowId, code: e.code });
+      // The figures of a bound that stopped it (bytes read, the limit) go with the event;
+      // other details (a command's stderr) stay in the log.
+      await ctx.record('backup.failed', e.message, {
+        backupRowId: rowId,
+        code: e.code,
+        ...(e.details !== undefined && FIGURE_CODES.has(e.code) ? { details: e.details } : {}),
+      });
     }
     throw e;
   }

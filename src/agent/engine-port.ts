@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Manifest, ManifestCatalog } from '../engine/manifest.js';
 import type { Progress } from '../engine/progress.js';
 import type { LevelRequest } from '../engine/backup-chain.js';
+import type { ArchiveBounds } from '../engine/archive-bounds.js';
 
 export interface EngineBackupRequest {
   vg: string;
@@ -23,6 +24,8 @@ export interface EngineBackupRequest {
   catalog?: ManifestCatalog;
   /** Full, or incremental on the parent the agent chose from its catalog. */
   level?: LevelRequest;
+  /** Time and byte bounds of the archive step (the agent's `[agent] archive_*`). */
+  archiveBounds?: ArchiveBounds;
   signal: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;

@@ -14,6 +14,7 @@ import {
   consistencyFromFlags,
 } from './consistency-flags.js';
 import { createLogger } from '../log.js';
+import { archiveBoundsOf } from '../agent/agent-options.js';
 import { EXIT_OK, printJson, type CommandContext } from './output.js';
 import { createProgressBar, formatBytes } from './progress.js';
 
@@ -88,6 +89,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     onProgress: bar.update,
     ...(v['run-id'] !== undefined ? { runId: v['run-id'] } : {}),
     ...(consistency ? { consistency } : {}),
+    archiveBounds: archiveBoundsOf(config.agent),
     level:
       v.incremental === true
         ? ({ kind: 'newest' } as const)

@@ -79,6 +79,48 @@ export function duration(min: number, max: number): TextSchema<number> {
     .pipe(z.number().min(min, `must be ${range}`).max(max, `must be ${range}`));
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+};
+
+/** `512`, `64K`, `2M`, `1.5G`, `1T` (binary units, an optional trailing `iB` or `B`) → bytes. */
+export function parseByteSize(value: string): number | null {
+  const m = /^(\d{1,12}(?:\.\d{1,6})?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  if (m === null) return null;
+  return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1));
+}
+
+/** A number of bytes (plain, or with K, M, G, T: powers of 1024), from `min` to `max`. */
+export function byteSize(min: number, max: number): TextSchema<number> {
+  const range = `from ${min} to ${max} bytes`;
+  return trimmed
+    .transform((s, ctx) => {
+      const n = parseByteSize(s);
+      if (n === null) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a size (bytes, or a number with K, M, G or T) ${range}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .pipe(z.number().min(min, `must be ${range}`).max(max, `must be ${range}`));
+}
+
+/** A decimal number (`2`, `1.5`) from `min` to `max`. */
+export function decimal(min: number, max: number): TextSchema<number> {
+  const message = `must be a number from ${min} to ${max}`;
+  return trimmed
+    .pipe(z.string().regex(/^\d{1,6}(\.\d{1,6})?$/, message))
+    .transform(Number)
+    .pipe(z.number().min(min, message).max(max, message));
+}
+
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
 

@@ -15,7 +15,9 @@ import {
   LOG_LEVELS,
   absolutePath,
   boolean,
+  byteSize,
   clockTime,
+  decimal,
   duration,
   integer,
   list,
@@ -473,6 +475,26 @@ export const SETTINGS_SCHEMA = {
           help: 'Size of thick snapshots (10G, or 20% of the volume). Unset: chosen per volume.',
         },
       ),
+      archive_timeout: opt(duration(0, 30 * 86_400), {
+        env: ['CLB_ARCHIVE_TIMEOUT'],
+        default: '1d',
+        help: 'Longest the archive step of one volume may take (tar, zstd, raw images); past it the backup stops with ARCHIVE_TIMEOUT and keeps nothing. 0: no ceiling.',
+      }),
+      archive_min_rate: opt(byteSize(0, 1024 ** 4), {
+        env: ['CLB_ARCHIVE_MIN_RATE'],
+        default: '2M',
+        help: 'Slowest average rate (bytes/s of the used bytes to read) the archive step may run at: it is stopped with ARCHIVE_TIMEOUT after 15 minutes plus used bytes / this rate, if archive_timeout has not stopped it first. 0: no rate floor.',
+      }),
+      archive_max_ratio: opt(decimal(0, 1000), {
+        env: ['CLB_ARCHIVE_MAX_RATIO'],
+        default: '2',
+        help: "A filesystem's tar stream may hold at most its used bytes × this + 4 KiB per file + archive_slack; past it tar and zstd are stopped with ARCHIVE_TOO_LARGE and nothing is kept (reflinked copies, btrfs compression, a looping corrupted tree). 0: no byte bound.",
+      }),
+      archive_slack: opt(byteSize(0, 1024 ** 5), {
+        env: ['CLB_ARCHIVE_SLACK'],
+        default: '1G',
+        help: "Bytes a filesystem's tar stream may hold beyond archive_max_ratio × its used bytes.",
+      }),
     },
   },
   api: {

@@ -46,6 +46,11 @@ export interface ArchiveOptions {
   /** Called with the uncompressed bytes read so far. */
   onProgress?: (bytesRead: number) => void;
   /**
+   * A tree's tar stream may not grow past `limitBytes` (see archive-bounds.ts): zstd's read
+   * counter is watched, and past it tar and zstd are stopped and `error(bytesRead)` thrown.
+   */
+  maxInput?: { limitBytes: number; error: (bytesRead: number) => AppError };
+  /**
    * Runs after the data is written and before the file is committed; throwing discards the
    * partial file (a stream whose producer failed or whose content is incomplete).
    */
@@ -53,6 +58,9 @@ export interface ArchiveOptions {
 }
 
 type Child = ReturnType<typeof spawnCommand>;
+
+/** How often zstd's read counter is looked at (progress, byte bound). */
+const POLL_MS = 250;
 
 function bufferText(b: unknown): string {
   return b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '';
@@ -126,6 +134,8 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   const out = createPartialStream(opts.dir, opts.file);
   const children: { name: string; child: Child }[] = [];
   let poll: NodeJS.Timeout | undefined;
+  // Set from the poll's callback: an object, so the compiler does not narrow it to null.
+  const over: { error: AppError | null } = { error: null };
   try {
     if (fifo !== null) await runCommand('mkfifo', ['-m', '600', '--', fifo]);
     const zstdInput =
@@ -164,17 +174,26 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     } else {
       zstd.stdin?.end();
     }
-    // zstd reads the FIFO or the device itself: its read counter in /proc is the progress.
+    // zstd reads the FIFO or the device itself: its read counter in /proc is the progress,
+    // and for a tree the size of the tar stream so far (the byte bound).
     const pid = zstd.pid;
+    const maxInput = source.kind === 'tree' ? opts.maxInput : undefined;
     if (
       (source.kind === 'tree' || source.kind === 'device') &&
-      opts.onProgress &&
+      (opts.onProgress !== undefined || maxInput !== undefined) &&
       pid !== undefined
     ) {
       const report = opts.onProgress;
       poll = setInterval(() => {
-        void readProcessReadBytes(pid).then((n) => n !== null && report(n));
-      }, 250);
+        void readProcessReadBytes(pid).then((n) => {
+          if (n === null) return;
+          report?.(n);
+          if (maxInput !== undefined && n > maxInput.limitBytes && over.error === null) {
+            over.error = maxInput.error(n);
+            local.abort(over.error);
+          }
+        });
+      }, POLL_MS);
     }
     const waits = children.map((c) =>
       c.child.then((r) => {
@@ -187,6 +206,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     const streamError = settled
       .slice(0, streams.length)
       .find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (over.error !== null) throw over.error;
     if (opts.signal?.aborted) {
       throw new AppError('ABORTED', `archiving ${opts.file} was cancelled`, {
         cause: opts.signal.reason,
@@ -205,6 +225,10 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       if (total === null) throw new AppError('ARCHIVE_FAILED', 'tar did not report its total');
       uncompressed = new ByteTap();
       uncompressed.bytes = total;
+      // A stream that ended between two looks at zstd's counter is checked on tar's total.
+      if (opts.maxInput !== undefined && total > opts.maxInput.limitBytes) {
+        throw opts.maxInput.error(total);
+      }
     }
 
     await opts.beforeCommit?.();

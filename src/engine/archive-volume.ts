@@ -8,9 +8,17 @@ import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunOptions } from '../exec/run-command.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
-import { AppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeArchive } from './archive-stream.js';
+import {
+  archiveTimeLimitMs,
+  DEFAULT_ARCHIVE_BOUNDS,
+  timeoutError,
+  tooLargeError,
+  treeByteLimit,
+  type ArchiveBounds,
+} from './archive-bounds.js';
 import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-device.js';
 import type { ChainBase, ChainLink } from './backup-chain.js';
 import { identityChange, volumeIdentity } from './chain-rules.js';
@@ -50,6 +58,8 @@ export interface ArchiveVolumeRequest {
    * the dump time written into the tar snapshot files (see parse/snar-header.ts).
    */
   frozenAt: Date;
+  /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
+  bounds?: ArchiveBounds;
 }
 
 export type ArchivedVolume = Pick<Manifest, 'partitionTable' | 'head' | 'partitions' | 'totals'> & {
@@ -79,10 +89,13 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   const undoRun: RunOptions = { logger: req.logger };
   const dev = await inspectBlockDevice(req.device, run);
   const compression = req.compression;
+  // The archive step's own signal: the caller's, or the time bound's once it is armed.
+  let signal = req.signal;
   const write = (
     file: string,
     source: Parameters<typeof writeArchive>[0]['source'],
     onProgress?: (n: number) => void,
+    maxInput?: Parameters<typeof writeArchive>[0]['maxInput'],
   ): Promise<ArchiveFile> =>
     writeArchive({
       dir: req.workDir,
@@ -90,8 +103,9 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       source,
       compression,
       cwd: req.runDir,
-      ...(req.signal ? { signal: req.signal } : {}),
+      ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress } : {}),
+      ...(maxInput ? { maxInput } : {}),
     });
 
   // Discovery: the table (or none), and a device node per partition.
@@ -238,7 +252,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       path: join(parent.dir, from.file),
       archive: from,
       sink: { kind: 'file', path, maxBytes: SNAR_MAX_BYTES },
-      ...(req.signal ? { signal: req.signal } : {}),
+      ...(signal ? { signal } : {}),
     });
   };
   /** Stores the updated snapshot file, its dump time set to when the copy was frozen. */
@@ -252,87 +266,136 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
 
   const total = planned.reduce((s, p) => s + p.expectedBytes, 0) + Math.min(dev.sizeBytes, 1 << 20);
   let done = 0;
+  /** Bytes the step has read so far, for the time bound's figures. */
+  let readSoFar = 0;
   // Callers draw bars or log lines: a few updates a second are plenty.
   let lastReport = 0;
   const progress = (phase: string, base: number) => (n: number) => {
+    readSoFar = base + n;
     const now = Date.now();
     if (now - lastReport < 200) return;
     lastReport = now;
     req.onProgress?.({ phase, bytesDone: base + n, bytesTotal: total });
   };
 
-  const headData = await readHead(dev.realPath, dev.sizeBytes);
-  const head = await timed(req.timings, 'head', () =>
-    write('head.bin.zst', { kind: 'buffer', data: headData }),
-  );
-  done += headData.length;
-
-  // The namespace the trees are mounted in (none when nothing was mounted).
-  const mounted: MountNamespace | undefined = ns;
-  for (const p of planned) {
-    checkAbort(req.signal);
-    const n = p.entry.number ?? 0;
-    const base = done;
-    if (p.entry.action !== 'skipped') {
-      req.onProgress?.({
-        phase: `${p.entry.action === 'raw' ? 'raw' : 'archive'} p${n}`,
-        bytesDone: base,
-        bytesTotal: total,
-      });
-    }
-    if (p.entry.action === 'archived' && p.mountpoint) {
-      const mountpoint = p.mountpoint;
-      req.logger.info(
-        { partition: n, fsType: p.entry.fsType, level: chain.level },
-        'archiving filesystem',
-      );
-      const snar = join(req.runDir, `p${n}.snar`);
-      await timed(req.timings, `snar:p${n}`, () => startSnapshot(p.entry, snar));
-      p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
-        write(
-          `p${n}.tar.zst`,
-          {
-            kind: 'tree',
-            mountpoint,
-            excludes: req.excludes,
-            snapshotFile: snar,
-            ...(mounted === undefined
-              ? {}
-              : {
-                  wrap: (program: string, args: readonly string[]) => mounted.wrap(program, args),
-                }),
-          },
-          progress(`archive p${n}`, base),
-        ),
-      );
-      p.entry.snapshotFile = await timed(req.timings, `snar:p${n}`, () => storeSnapshot(n, snar));
-    } else if (p.entry.action === 'raw') {
-      req.logger.info({ partition: n, reason: p.entry.reason }, 'keeping partition as raw image');
-      p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
-        write(
-          `p${n}.raw.zst`,
-          { kind: 'device', device: p.device, sizeBytes: p.entry.sizeBytes },
-          progress(`raw p${n}`, base),
-        ),
-      );
-    }
-    done = base + p.expectedBytes;
-    req.onProgress?.({ phase: `done p${n}`, bytesDone: done, bytesTotal: total });
-  }
-
-  const partitions = planned.map((p) => p.entry);
-  const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
-  const snapshots = partitions.flatMap((p) => (p.snapshotFile ? [p.snapshotFile] : []));
-  return {
-    deviceInfo: dev,
-    chain,
-    partitionTable: { label, sfdiskDump: dump },
-    head,
-    partitions,
-    totals: {
-      archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
-      storedBytes: [...archives, ...snapshots].reduce((s, a) => s + a.bytes, head.bytes),
-      fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
-    },
+  const bounds = req.bounds ?? DEFAULT_ARCHIVE_BOUNDS;
+  /** A filesystem's byte bound, handed to the tar pass (see archive-bounds.ts). */
+  const byteBound = (p: Planned, file: string) => {
+    const fs = { usedBytes: p.entry.usedBytes ?? 0, fileCount: p.entry.fileCount ?? 0 };
+    const limitBytes = treeByteLimit(bounds, fs);
+    if (limitBytes === null) return undefined;
+    return {
+      limitBytes,
+      error: (bytesRead: number) => {
+        const e = tooLargeError({ file, bytesRead, limitBytes, ...fs });
+        req.logger.warn({ ...e.details }, 'tar stream over its byte bound; stopping it');
+        return e;
+      },
+    };
   };
+  const archivePlanned = async (): Promise<ArchivedVolume> => {
+    const headData = await readHead(dev.realPath, dev.sizeBytes);
+    const head = await timed(req.timings, 'head', () =>
+      write('head.bin.zst', { kind: 'buffer', data: headData }),
+    );
+    done += headData.length;
+
+    // The namespace the trees are mounted in (none when nothing was mounted).
+    const mounted: MountNamespace | undefined = ns;
+    for (const p of planned) {
+      checkAbort(signal);
+      const n = p.entry.number ?? 0;
+      const base = done;
+      if (p.entry.action !== 'skipped') {
+        req.onProgress?.({
+          phase: `${p.entry.action === 'raw' ? 'raw' : 'archive'} p${n}`,
+          bytesDone: base,
+          bytesTotal: total,
+        });
+      }
+      if (p.entry.action === 'archived' && p.mountpoint) {
+        const mountpoint = p.mountpoint;
+        req.logger.info(
+          { partition: n, fsType: p.entry.fsType, level: chain.level },
+          'archiving filesystem',
+        );
+        const snar = join(req.runDir, `p${n}.snar`);
+        await timed(req.timings, `snar:p${n}`, () => startSnapshot(p.entry, snar));
+        p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
+          write(
+            `p${n}.tar.zst`,
+            {
+              kind: 'tree',
+              mountpoint,
+              excludes: req.excludes,
+              snapshotFile: snar,
+              ...(mounted === undefined
+                ? {}
+                : {
+                    wrap: (program: string, args: readonly string[]) => mounted.wrap(program, args),
+                  }),
+            },
+            progress(`archive p${n}`, base),
+            byteBound(p, `p${n}.tar.zst`),
+          ),
+        );
+        p.entry.snapshotFile = await timed(req.timings, `snar:p${n}`, () => storeSnapshot(n, snar));
+      } else if (p.entry.action === 'raw') {
+        req.logger.info({ partition: n, reason: p.entry.reason }, 'keeping partition as raw image');
+        p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
+          write(
+            `p${n}.raw.zst`,
+            { kind: 'device', device: p.device, sizeBytes: p.entry.sizeBytes },
+            progress(`raw p${n}`, base),
+          ),
+        );
+      }
+      done = base + p.expectedBytes;
+      req.onProgress?.({ phase: `done p${n}`, bytesDone: done, bytesTotal: total });
+    }
+
+    const partitions = planned.map((p) => p.entry);
+    const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
+    const snapshots = partitions.flatMap((p) => (p.snapshotFile ? [p.snapshotFile] : []));
+    return {
+      deviceInfo: dev,
+      chain,
+      partitionTable: { label, sfdiskDump: dump },
+      head,
+      partitions,
+      totals: {
+        archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
+        storedBytes: [...archives, ...snapshots].reduce((s, a) => s + a.bytes, head.bytes),
+        fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
+      },
+    };
+  };
+
+  // The time bound runs from here: everything is mounted and the bytes to read are known.
+  const limitMs = archiveTimeLimitMs(bounds, total);
+  const clock = new AbortController();
+  const armedAt = performance.now();
+  const timer =
+    limitMs === null
+      ? undefined
+      : setTimeout(() => {
+          const error = timeoutError({
+            elapsedMs: performance.now() - armedAt,
+            limitMs,
+            bytesRead: Math.max(readSoFar, done),
+            expectedBytes: total,
+          });
+          req.logger.warn({ ...error.details }, 'archive step over its time limit; stopping it');
+          clock.abort(error);
+        }, limitMs);
+  signal = req.signal === undefined ? clock.signal : AbortSignal.any([req.signal, clock.signal]);
+  try {
+    return await archivePlanned();
+  } catch (err) {
+    if (clock.signal.aborted && !(req.signal?.aborted ?? false))
+      throw toAppError(clock.signal.reason);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }

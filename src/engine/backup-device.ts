@@ -11,6 +11,7 @@ import {
 } from '../consistency/consistency-steps.js';
 import { AppError } from '../errors.js';
 import { archiveVolume } from './archive-volume.js';
+import type { ArchiveBounds } from './archive-bounds.js';
 import { startConsistency } from './backup-frame.js';
 import { inspectBlockDevice } from './block-device.js';
 import { runBackupFrame, type BackupResult } from './backup-frame.js';
@@ -34,6 +35,8 @@ export interface DeviceBackupRequest {
   onProgress?: (p: Progress) => void;
   /** A dump inside the instance over SSH, taken before the device is read (no freeze). */
   consistency?: ConsistencyRequest;
+  /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
+  archiveBounds?: ArchiveBounds;
 }
 
 export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResult> {
@@ -74,6 +77,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         backupId: ctx.backupId,
         // A device handed to us was frozen before we started; when exactly, we cannot know.
         frozenAt: ctx.startedAt,
+        ...(req.archiveBounds ? { bounds: req.archiveBounds } : {}),
       });
       return {
         source: {

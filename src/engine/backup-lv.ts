@@ -12,6 +12,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import { archiveVolume } from './archive-volume.js';
+import type { ArchiveBounds } from './archive-bounds.js';
 import { runBackupFrame, startConsistency, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
@@ -39,6 +40,8 @@ export interface LvBackupRequest {
   onProgress?: (p: Progress) => void;
   /** Steps inside the instance over SSH: a dump before the snapshot, a freeze around it. */
   consistency?: ConsistencyRequest;
+  /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
+  archiveBounds?: ArchiveBounds;
 }
 
 /** Thin pools this full refuse new snapshots: a pool that fills up fails every thin LV in it. */
@@ -268,6 +271,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
           base: ctx.base,
           backupId: ctx.backupId,
           frozenAt,
+          ...(req.archiveBounds ? { bounds: req.archiveBounds } : {}),
         });
       } catch (err) {
         if (poolAlarm.signal.aborted && !(ctx.signal?.aborted ?? false)) {

@@ -1,0 +1,101 @@
+/**
+ * How long the archive step of one volume may take and how many bytes a filesystem's tar
+ * stream may hold, decided from what the step expects to read. Pure: the operator's
+ * `[agent] archive_*` settings and the filesystem's figures in, limits and errors out.
+ *
+ * Why: the tenant writes the filesystem. One that reports little usage can still yield a
+ * huge tar stream (reflinked or deduplicated copies on XFS or btrfs, btrfs compression, a
+ * corrupted directory tree that loops) or a tar that never ends; either would hold the
+ * volume group's backup slot and the snapshot for as long as it runs. Sparse files are not
+ * such a case: the archive is made with `--sparse`, and tar skips holes (SEEK_DATA).
+ */
+import { AppError } from '../errors.js';
+
+export interface ArchiveBounds {
+  /** Longest the archive step of one volume may take, in ms; 0: no ceiling. */
+  timeoutMs: number;
+  /**
+   * The slowest average rate, in bytes/s of the bytes the step expects to read (used bytes
+   * of each filesystem, size of each raw image), below which the step is stopped once
+   * ARCHIVE_RATE_GRACE_MS plus that many seconds have passed; 0: no rate floor.
+   */
+  minBytesPerSecond: number;
+  /**
+   * A filesystem's tar stream may hold at most `usedBytes × maxRatio + files ×
+   * TAR_BYTES_PER_FILE + slackBytes`; 0: no byte bound.
+   */
+  maxRatio: number;
+  slackBytes: number;
+}
+
+/** What an agent or `backup` applies when nobody configured anything (the settings' defaults). */
+export const DEFAULT_ARCHIVE_BOUNDS: ArchiveBounds = {
+  timeoutMs: 86_400_000,
+  minBytesPerSecond: 2 * 1024 ** 2,
+  maxRatio: 2,
+  slackBytes: 1024 ** 3,
+};
+
+/** Time always allowed on top of the rate floor: mkfifo, tar's start, a small volume. */
+export const ARCHIVE_RATE_GRACE_MS = 15 * 60_000;
+
+/**
+ * Headers a file costs in the tar stream beyond its data. Measured with the archive's own
+ * options (`--format=posix --xattrs --acls`, tar 1.34): 1,546 bytes per empty file, short or
+ * 200-character names alike (a pax header block with atime and ctime, its data block, the
+ * ustar header). 4 KiB leaves room for long paths and extended attributes; an empty file
+ * uses no data block, so without this a tree of many small files would count as inflated.
+ */
+export const TAR_BYTES_PER_FILE = 4096;
+
+/** The archive step's time limit in ms for `expectedBytes` to read, or null for none. */
+export function archiveTimeLimitMs(bounds: ArchiveBounds, expectedBytes: number): number | null {
+  const limits: number[] = [];
+  if (bounds.timeoutMs > 0) limits.push(bounds.timeoutMs);
+  if (bounds.minBytesPerSecond > 0) {
+    limits.push(
+      ARCHIVE_RATE_GRACE_MS + Math.ceil((expectedBytes / bounds.minBytesPerSecond) * 1000),
+    );
+  }
+  return limits.length === 0 ? null : Math.min(...limits);
+}
+
+/** The most bytes a filesystem's tar stream may hold, or null for no bound. */
+export function treeByteLimit(
+  bounds: ArchiveBounds,
+  fs: { usedBytes: number; fileCount: number },
+): number | null {
+  if (bounds.maxRatio <= 0) return null;
+  return Math.ceil(
+    fs.usedBytes * bounds.maxRatio + fs.fileCount * TAR_BYTES_PER_FILE + bounds.slackBytes,
+  );
+}
+
+/** The failure of a tar stream that outgrew its limit (tar and zstd are stopped by the caller). */
+export function tooLargeError(f: {
+  file: string;
+  bytesRead: number;
+  limitBytes: number;
+  usedBytes: number;
+  fileCount: number;
+}): AppError {
+  return new AppError(
+    'ARCHIVE_TOO_LARGE',
+    `${f.file}: the tar stream reached ${f.bytesRead} bytes, over its limit of ${f.limitBytes} for a filesystem using ${f.usedBytes} bytes in ${f.fileCount} files; stopped, nothing kept`,
+    { details: { ...f } },
+  );
+}
+
+/** The failure of an archive step that outlasted its time limit. */
+export function timeoutError(f: {
+  elapsedMs: number;
+  limitMs: number;
+  bytesRead: number;
+  expectedBytes: number;
+}): AppError {
+  return new AppError(
+    'ARCHIVE_TIMEOUT',
+    `the archive step ran ${Math.round(f.elapsedMs)} ms, over its limit of ${f.limitMs} ms, having read ${f.bytesRead} of ${f.expectedBytes} expected bytes; stopped, nothing kept`,
+    { details: { ...f } },
+  );
+}
