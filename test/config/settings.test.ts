@@ -242,6 +242,35 @@ x = 1
     expect(s.openstack.insecure).toBe(true);
   });
 
+  it('reads the archive bounds: sizes with binary units, a decimal ratio, 0 for off', () => {
+    const d = settingsOf({}).agent;
+    expect(d).toMatchObject({
+      archiveTimeout: 86_400,
+      archiveMinRate: 2 * 1024 ** 2,
+      archiveMaxRatio: 2,
+      archiveSlack: 1024 ** 3,
+    });
+    const s = settingsOf({
+      CLB_ARCHIVE_TIMEOUT: '0',
+      CLB_ARCHIVE_MIN_RATE: '512K',
+      CLB_ARCHIVE_MAX_RATIO: '1.5',
+      CLB_ARCHIVE_SLACK: '1.5GiB',
+    }).agent;
+    expect(s).toMatchObject({
+      archiveTimeout: 0,
+      archiveMinRate: 512 * 1024,
+      archiveMaxRatio: 1.5,
+      archiveSlack: 1.5 * 1024 ** 3,
+    });
+    const bad = problemsOf(() =>
+      settingsOf({ CLB_ARCHIVE_MIN_RATE: 'fast', CLB_ARCHIVE_MAX_RATIO: '-1' }),
+    );
+    expect(bad.map((p) => p.setting).sort()).toEqual([
+      '[agent] archive_max_ratio',
+      '[agent] archive_min_rate',
+    ]);
+  });
+
   it('refuses [service_credentials] and [keystone_authtoken] together', () => {
     const problems = problemsOf(() =>
       settingsOf(
