@@ -37,6 +37,8 @@ export const ERROR_CODES = {
     "a filesystem's tar stream outgrew its bound ([agent] archive_max_ratio × used bytes + archive_slack); tar and zstd were stopped and nothing was kept",
   ARCHIVE_TIMEOUT:
     'the archive step outlasted its time limit ([agent] archive_timeout, archive_min_rate); tar and zstd were stopped and nothing was kept',
+  PRUNE_WRONG_HOST:
+    "a prune named a backup that this job's backend host does not hold (another storage node's destination has it); it was not touched",
   // restore and verify
   MANIFEST_INVALID: 'a backup manifest is missing, unreadable or malformed',
   CHECKSUM_MISMATCH: 'an archive does not match the checksum in its manifest',

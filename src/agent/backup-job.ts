@@ -58,6 +58,7 @@ export const runBackup: JobHandler = async (ctx) => {
     jobId: job.id,
     node: ctx.agentId,
     reason: job.reason,
+    backendHost: job.backendHost,
   });
   // Unique per run (a released job comes back with the same attempt number); names the
   // snapshot (clb-<runId>) and the run directory, so a leftover can be traced to its job.

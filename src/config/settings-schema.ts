@@ -324,6 +324,11 @@ export const SETTINGS_SCHEMA = {
         default: '500',
         help: 'Most backups a volume may keep: a retention that, with its schedule, could keep more (7d with an hourly cron keeps 168) is a policy error.',
       }),
+      orphan_grace: opt(duration(3600, 3660 * 86_400), {
+        env: ['CLB_ORPHAN_GRACE'],
+        default: '30d',
+        help: 'How long the backups of a volume deleted in Cinder or switched off (untagged, backup=off) are all kept, from when it went; after it, all of them are pruned. A policy error is not off.',
+      }),
     },
   },
   openstack: {

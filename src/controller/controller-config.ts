@@ -38,6 +38,8 @@ export interface ControllerConfig {
   /** Days a processed message id is remembered (idempotency horizon). */
   processedRetentionDays: number;
   limits: PolicyLimits;
+  /** How long backups of a deleted or switched-off volume are kept ([retention] orphan_grace). */
+  orphanGraceSeconds: number;
   /**
    * Which broker users may publish notifications and how far in the future an event may
    * be dated ([notifications] cinder_broker_users, max_future_skew).
@@ -107,6 +109,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     retryAfterSeconds: c.retryAfter,
     processedRetentionDays: n.processedRetentionDays,
     limits: policyLimitsOf(config),
+    orphanGraceSeconds: config.retention.orphanGrace,
     busTrust: {
       cinderBrokerUsers: n.cinderBrokerUsers ?? [],
       maxFutureSkewSeconds: n.maxFutureSkew,

@@ -15,6 +15,7 @@ import { pruneDeadNotifications, recordDeadLetter } from '../db/dead-notificatio
 import { createPool } from '../db/pool.js';
 import { pruneProcessedNotifications } from '../db/processed-notifications.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import { runOrphanPass } from '../jobs/orphan-pass.js';
 import { runSchedulerPass } from '../jobs/scheduler.js';
 import { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -194,16 +195,24 @@ export class Controller {
     }
   }
 
-  private schedulerPass(pool: pg.Pool): Promise<unknown> {
-    return runSchedulerPass(
+  /** The scheduler's pass, then the orphan pass on the policies it just recorded. */
+  private async schedulerPass(pool: pg.Pool): Promise<unknown> {
+    const now = new Date();
+    const scheduled = await runSchedulerPass(
       pool,
       {
         limits: this.config.limits,
         timeZone: this.config.timeZone,
         retryAfterSeconds: this.config.retryAfterSeconds,
       },
-      { logger: this.deps.logger },
+      { now, logger: this.deps.logger },
     );
+    const orphans = await runOrphanPass(
+      pool,
+      { graceSeconds: this.config.orphanGraceSeconds },
+      { now, logger: this.deps.logger },
+    );
+    return { scheduled, orphans };
   }
 
   private startLeaderWork(pool: pg.Pool): void {

@@ -39,6 +39,10 @@ export interface BackupRecord {
   chainRootBackupId: string | null;
   /** Why a level-0 backup is full, when the manifest says. */
   fullReason: string | null;
+  /** The backend host whose agent made it: its destination holds the archives. */
+  backendHost: string | null;
+  /** Why its archives were deleted (`retention`, `volume deleted 2026-10-01, grace 30 d`). */
+  pruneReason: string | null;
 }
 
 /** One stored file of a backup: its checksum and where it is. */
@@ -76,6 +80,8 @@ interface BackupRow {
   parent_backup_id: string | null;
   chain_root_backup_id: string | null;
   full_reason: string | null;
+  backend_host: string | null;
+  prune_reason: string | null;
 }
 
 const num = (v: string | null): number | null => (v === null ? null : Number(v));
@@ -108,6 +114,8 @@ function backupFromRow(r: BackupRow): BackupRecord {
     parentBackupId: r.parent_backup_id,
     chainRootBackupId: r.chain_root_backup_id,
     fullReason: r.full_reason,
+    backendHost: r.backend_host,
+    pruneReason: r.prune_reason,
   };
 }
 
@@ -132,14 +140,27 @@ export function chainColumns(
     : [level, parent, str(r['rootId']), str(r['fullReason'])];
 }
 
-/** Opens the row of a backup attempt; returns its id. */
+/**
+ * Opens the row of a backup attempt; returns its id. The backend host that will hold it is
+ * `backendHost`, else its job's, else the volume's.
+ */
 export async function startBackup(
   q: Queryable,
-  b: { volumeId: string; jobId: number | null; node: string; reason: string },
+  b: {
+    volumeId: string;
+    jobId: number | null;
+    node: string;
+    reason: string;
+    backendHost?: string | null;
+  },
 ): Promise<number> {
   const res = await q.query<{ id: string }>(
-    `INSERT INTO backups (volume_id, job_id, node, reason) VALUES ($1, $2, $3, $4) RETURNING id`,
-    [b.volumeId, b.jobId, b.node, b.reason],
+    `INSERT INTO backups (volume_id, job_id, node, reason, backend_host)
+     VALUES ($1, $2, $3, $4, coalesce($5::text,
+       (SELECT j.backend_host FROM jobs j WHERE j.id = $2),
+       (SELECT v.backend_host FROM volumes v WHERE v.id = $1)))
+     RETURNING id`,
+    [b.volumeId, b.jobId, b.node, b.reason, b.backendHost ?? null],
   );
   return Number(res.rows[0]?.id);
 }
@@ -258,9 +279,16 @@ export async function recordVerifyResult(
   );
 }
 
-/** Marks a backup's archives deleted by retention. */
-export async function markBackupPruned(q: Queryable, id: number): Promise<void> {
-  await q.query('UPDATE backups SET pruned_at = now() WHERE id = $1 AND pruned_at IS NULL', [id]);
+/** Marks a backup's archives deleted, and why (`retention`, or the volume gone). */
+export async function markBackupPruned(
+  q: Queryable,
+  id: number,
+  reason = 'retention',
+): Promise<void> {
+  await q.query(
+    'UPDATE backups SET pruned_at = now(), prune_reason = $2 WHERE id = $1 AND pruned_at IS NULL',
+    [id, reason],
+  );
 }
 
 /** Reads one backup row. */
@@ -471,21 +499,44 @@ export async function listBackupsInWindow(
   });
 }
 
-/** Backups whose archives retention deleted in (start, end]. */
+/** A backup whose archives were deleted, with why and its volume's name and project. */
+export interface PrunedBackup {
+  volumeId: string;
+  volumeName: string | null;
+  projectId: string | null;
+  prunedAt: Date;
+  bytesWritten: number | null;
+  /** `retention`, or why a gone volume's backups went; null for rows pruned before 0014. */
+  reason: string | null;
+}
+
+/** Backups whose archives were deleted in (start, end]. */
 export async function listBackupsPrunedInWindow(
   q: Queryable,
   start: Date,
   end: Date,
-): Promise<{ volumeId: string; prunedAt: Date; bytesWritten: number | null }[]> {
-  const res = await q.query<{ volume_id: string; pruned_at: Date; bytes_written: string | null }>(
-    `SELECT volume_id, pruned_at, bytes_written FROM backups
-      WHERE pruned_at > $1 AND pruned_at <= $2 ORDER BY pruned_at, id`,
+): Promise<PrunedBackup[]> {
+  const res = await q.query<{
+    volume_id: string;
+    volume_name: string | null;
+    project_id: string | null;
+    pruned_at: Date;
+    bytes_written: string | null;
+    prune_reason: string | null;
+  }>(
+    `SELECT b.volume_id, v.name AS volume_name, v.project_id, b.pruned_at, b.bytes_written,
+            b.prune_reason
+       FROM backups b LEFT JOIN volumes v ON v.id = b.volume_id
+      WHERE b.pruned_at > $1 AND b.pruned_at <= $2 ORDER BY b.pruned_at, b.id`,
     [start, end],
   );
   return res.rows.map((r) => ({
     volumeId: r.volume_id,
+    volumeName: r.volume_name,
+    projectId: r.project_id,
     prunedAt: r.pruned_at,
     bytesWritten: num(r.bytes_written),
+    reason: r.prune_reason,
   }));
 }
 

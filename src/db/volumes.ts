@@ -25,6 +25,10 @@ export interface Volume {
   policyError: string | null;
   nextDueAt: Date | null;
   deletedAt: Date | null;
+  /** Since when it has had no policy (untagged or off) while holding backups, or null. */
+  policyOffAt: Date | null;
+  /** Deleted or off: when its grace ends and its backups are pruned, or null. */
+  orphanPruneAt: Date | null;
   /** The instance the controller last resolved for SSH consistency steps, or null. */
   instance: VolumeInstance | null;
 }
@@ -43,6 +47,8 @@ interface VolumeRow {
   policy_error: string | null;
   next_due_at: Date | null;
   deleted_at: Date | null;
+  policy_off_at: Date | null;
+  orphan_prune_at: Date | null;
   instance: unknown;
 }
 
@@ -61,6 +67,8 @@ function volumeFromRow(r: VolumeRow): Volume {
     policyError: r.policy_error,
     nextDueAt: r.next_due_at,
     deletedAt: r.deleted_at,
+    policyOffAt: r.policy_off_at,
+    orphanPruneAt: r.orphan_prune_at,
     instance: volumeInstanceOf(r.instance),
   };
 }
@@ -460,21 +468,31 @@ export async function setVolumeStatus(
 
 // ---- the scheduler's reads and records -----------------------------------------------
 
-/** Records what the metadata makes: the policy (or null) and the policy error (or null). */
+/**
+ * Records what the metadata makes: the policy (or null) and the policy error (or null).
+ * A volume that loses its policy (untagged, or `backup=off`) is off from `now` on
+ * (`policy_off_at`, where the grace of its backups starts); a policy or a policy error
+ * clears it.
+ */
 export async function recordPolicy(
   q: Queryable,
   volumeId: string,
   result: PolicyResult,
+  now: Date = new Date(),
 ): Promise<void> {
   const policy = result.kind === 'policy' ? JSON.stringify(result.policy) : null;
   const error = result.kind === 'error' ? result.message : null;
   await q.query(
     `UPDATE volumes SET policy = $2::jsonb, policy_error = $3,
             next_due_at = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE next_due_at END,
-            skip_reason = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE skip_reason END
+            skip_reason = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE skip_reason END,
+            policy_off_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
+                                 THEN coalesce(policy_off_at, $4) END,
+            orphan_prune_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
+                                   THEN orphan_prune_at END
       WHERE id = $1
         AND (policy IS DISTINCT FROM $2::jsonb OR policy_error IS DISTINCT FROM $3)`,
-    [volumeId, policy, error],
+    [volumeId, policy, error, now],
   );
 }
 

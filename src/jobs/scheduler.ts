@@ -39,7 +39,7 @@ export async function runSchedulerPass(
   };
   for (const v of volumes) {
     const d = decideVolume(v, now, settings);
-    await recordPolicy(q, v.id, d.policy);
+    await recordPolicy(q, v.id, d.policy, now);
     if (d.policy.kind === 'error') result.policyErrors += 1;
     if (d.policy.kind !== 'policy') continue;
     result.policies += 1;

@@ -12,6 +12,7 @@ import { secondsBetween } from './duration.js';
 import type {
   ReportFailure,
   ReportInput,
+  ReportPruned,
   ReportRun,
   ReportSpace,
   ReportVolume,
@@ -88,8 +89,22 @@ export interface ReportTotals {
   bytesWritten: number;
   /** Sum of the attempts' durations (several run side by side, so more than the span). */
   busySeconds: number;
+  /** Backups retention pruned, and their stored bytes. */
   pruned: number;
   prunedBytes: number;
+  /** Backups of deleted or switched-off volumes pruned after the grace, and their bytes. */
+  orphanPruned: number;
+  orphanPrunedBytes: number;
+}
+
+/** What went of one deleted or switched-off volume in the window, and why. */
+export interface OrphanPruneLine {
+  volumeId: string;
+  name: string | null;
+  projectId: string | null;
+  backups: number;
+  bytes: number;
+  reason: string;
 }
 
 export interface Report {
@@ -99,6 +114,8 @@ export interface Report {
   problems: Problem[];
   volumes: VolumeLine[];
   totals: ReportTotals;
+  /** Volumes deleted or switched off whose backups were pruned in the window. */
+  orphanPrunes: OrphanPruneLine[];
   /** First start to last end of the attempts in the window. */
   span: { start: Date; end: Date; seconds: number } | null;
   space: ReportSpace[];
@@ -278,6 +295,27 @@ export function buildReport(input: ReportInput): Report {
       a.volumeId.localeCompare(b.volumeId),
   );
 
+  const isRetention = (p: ReportPruned): boolean =>
+    p.reason === undefined || p.reason === null || p.reason === 'retention';
+  const byRetention = input.pruned.filter(isRetention);
+  const orphanPrunes = new Map<string, OrphanPruneLine>();
+  for (const p of input.pruned) {
+    if (isRetention(p)) continue;
+    const reason = p.reason ?? '';
+    const key = `${p.volumeId} ${reason}`;
+    const line = orphanPrunes.get(key) ?? {
+      volumeId: p.volumeId,
+      name: p.volumeName ?? null,
+      projectId: p.projectId ?? null,
+      backups: 0,
+      bytes: 0,
+      reason,
+    };
+    line.backups += 1;
+    line.bytes += p.bytesWritten ?? 0;
+    orphanPrunes.set(key, line);
+  }
+
   const totals: ReportTotals = {
     runs: input.runs.length,
     succeeded: 0,
@@ -287,8 +325,10 @@ export function buildReport(input: ReportInput): Report {
     bytesRead: 0,
     bytesWritten: 0,
     busySeconds: 0,
-    pruned: input.pruned.length,
-    prunedBytes: input.pruned.reduce((s, p) => s + (p.bytesWritten ?? 0), 0),
+    pruned: byRetention.length,
+    prunedBytes: byRetention.reduce((s, p) => s + (p.bytesWritten ?? 0), 0),
+    orphanPruned: input.pruned.length - byRetention.length,
+    orphanPrunedBytes: [...orphanPrunes.values()].reduce((s, l) => s + l.bytes, 0),
   };
   let spanStart = Infinity;
   let spanEnd = -Infinity;
@@ -318,6 +358,12 @@ export function buildReport(input: ReportInput): Report {
     problems,
     volumes,
     totals,
+    orphanPrunes: [...orphanPrunes.values()].sort(
+      (a, b) =>
+        (a.projectId ?? '').localeCompare(b.projectId ?? '') ||
+        (a.name ?? '').localeCompare(b.name ?? '') ||
+        a.volumeId.localeCompare(b.volumeId),
+    ),
     span:
       input.runs.length === 0
         ? null

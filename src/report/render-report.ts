@@ -83,8 +83,24 @@ function totalsLine(r: Report): string {
 
 function prunedLine(r: Report): string {
   const t = r.totals;
-  return `${t.pruned} backup${t.pruned === 1 ? '' : 's'} pruned by retention (${humanBytes(t.prunedBytes)})`;
+  const line = `${t.pruned} backup${t.pruned === 1 ? '' : 's'} pruned by retention (${humanBytes(t.prunedBytes)})`;
+  if (t.orphanPruned === 0) return line;
+  return `${line}; ${t.orphanPruned} of deleted or switched-off volumes (${humanBytes(t.orphanPrunedBytes)})`;
 }
+
+const ORPHAN_COLUMNS = ['VOLUME', 'PROJECT', 'PRUNED', 'STORED', 'WHY'];
+
+function orphanCells(r: Report): string[][] {
+  return r.orphanPrunes.map((l) => [
+    volumeLabel(l.name, l.volumeId),
+    l.projectId === null ? dash : plain(l.projectId, 80),
+    String(l.backups),
+    humanBytes(l.bytes),
+    plain(l.reason, 200),
+  ]);
+}
+
+const ORPHAN_TITLE = 'Pruned: deleted or switched-off volumes';
 
 function spanLine(r: Report): string {
   if (r.span === null) return 'no backup ran in this window';
@@ -131,6 +147,10 @@ export function reportText(r: Report, title: string): string {
       : textTable(VOLUME_COLUMNS, r.volumes.map(volumeCells)).trimEnd(),
   );
   out.push('', 'TOTALS', `  ${totalsLine(r)}`, `  ${prunedLine(r)}`);
+  if (r.orphanPrunes.length > 0) {
+    out.push('', `${ORPHAN_TITLE.toUpperCase()} (${r.orphanPrunes.length})`);
+    out.push(textTable(ORPHAN_COLUMNS, orphanCells(r)).trimEnd());
+  }
   out.push('', 'BACKUP WINDOW', `  ${spanLine(r)}`);
   out.push('', 'DESTINATION FREE SPACE');
   out.push(
@@ -173,6 +193,12 @@ export function reportHtml(r: Report, title: string): string {
       : table(VOLUME_COLUMNS, r.volumes.map(volumeCells)),
     '<h3>Totals</h3>',
     `<p>${escapeHtml(totalsLine(r))}<br>${escapeHtml(prunedLine(r))}</p>`,
+    ...(r.orphanPrunes.length === 0
+      ? []
+      : [
+          `<h3>${escapeHtml(ORPHAN_TITLE)} (${r.orphanPrunes.length})</h3>`,
+          table(ORPHAN_COLUMNS, orphanCells(r)),
+        ]),
     '<h3>Backup window</h3>',
     `<p>${escapeHtml(spanLine(r))}</p>`,
     '<h3>Destination free space</h3>',
@@ -192,7 +218,12 @@ export function dailyReportMail(r: Report, label: string): MailContent {
     subject: `[cinder-lvm-backup] ${glance} (${label})`,
     text: reportText(r, title),
     html: reportHtml(r, title),
-    summary: { ...r.counts, runs: r.totals.runs, pruned: r.totals.pruned },
+    summary: {
+      ...r.counts,
+      runs: r.totals.runs,
+      pruned: r.totals.pruned,
+      orphanPruned: r.totals.orphanPruned,
+    },
   };
 }
 

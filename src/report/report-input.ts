@@ -29,11 +29,18 @@ export type ReportRun = BackupInWindow;
 /** A row of the `backup_failures` view in the window (backup, verify, restore, prune). */
 export type ReportFailure = Omit<BackupFailureRow, 'backupRowId' | 'reason'>;
 
-/** A backup whose archives retention deleted in the window. */
+/**
+ * A backup whose archives were deleted in the window: by retention (`reason` `retention`,
+ * or null for rows pruned before reasons were recorded), or because its volume was deleted
+ * or switched off longer than the grace (the reason says so).
+ */
 export interface ReportPruned {
   volumeId: string;
   prunedAt: Date;
   bytesWritten: number | null;
+  reason?: string | null;
+  volumeName?: string | null;
+  projectId?: string | null;
 }
 
 /** A storage node's destination as its agent last measured it. */

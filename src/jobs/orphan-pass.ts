@@ -1,0 +1,113 @@
+/**
+ * The orphan pass: finds volumes that are deleted in Cinder or switched off (no policy)
+ * and still hold backups, records when each one's grace ends, and once it has ended
+ * queues the prune job that deletes them, routed to the backend host whose destination
+ * holds them (one host at a time: one open prune job per volume). What is decided is in
+ * src/policy/orphans.ts; the agent decides again before it deletes. The controller runs
+ * it after each scheduler pass, on the leader only.
+ */
+import type { Queryable } from '../db/queryable.js';
+import {
+  clearRevivedPruneAt,
+  listOrphanCandidates,
+  setOrphanPruneAt,
+  startPolicyOff,
+} from '../db/orphaned-volumes.js';
+import { silentLogger, type Logger } from '../log.js';
+import { orphanState } from '../policy/orphans.js';
+import { enqueueJob } from './queue.js';
+
+/**
+ * A failed prune of a gone volume (a refused host, a destination that cannot be written) is
+ * tried again this long after, not at every pass: the failure stays in backup_failures and
+ * the mail meanwhile.
+ */
+export const ORPHAN_RETRY_SECONDS = 86_400;
+
+export interface OrphanPassResult {
+  /** Deleted or switched-off volumes holding backups. */
+  volumes: number;
+  inGrace: number;
+  due: number;
+  enqueued: number;
+  alreadyOpen: number;
+  /** Due volumes whose last prune failed less than ORPHAN_RETRY_SECONDS ago. */
+  heldAfterFailure: number;
+  /** Backups of due volumes whose holding host is unknown (left alone, logged). */
+  unplaced: number;
+}
+
+/** Runs one pass at `now` with a grace of `graceSeconds`. */
+export async function runOrphanPass(
+  q: Queryable,
+  settings: { graceSeconds: number },
+  options: { now?: Date; logger?: Logger } = {},
+): Promise<OrphanPassResult> {
+  const now = options.now ?? new Date();
+  const log = (options.logger ?? silentLogger).child({ component: 'orphan-pass' });
+  await clearRevivedPruneAt(q);
+  const candidates = await listOrphanCandidates(q);
+  const result: OrphanPassResult = {
+    volumes: candidates.length,
+    inGrace: 0,
+    due: 0,
+    enqueued: 0,
+    alreadyOpen: 0,
+    heldAfterFailure: 0,
+    unplaced: 0,
+  };
+  for (const v of candidates) {
+    let policyOffAt = v.policyOffAt;
+    if (v.deletedAt === null && !v.hasPolicy && policyOffAt === null) {
+      policyOffAt = await startPolicyOff(q, v.id, now);
+    }
+    const state = orphanState({ ...v, policyOffAt }, settings.graceSeconds, now);
+    if (state.kind === 'live') continue;
+    await setOrphanPruneAt(q, v.id, state.pruneAt);
+    if (state.kind === 'grace') {
+      result.inGrace += 1;
+      continue;
+    }
+    result.due += 1;
+    if (v.unplaced.length > 0) {
+      result.unplaced += v.unplaced.length;
+      log.warn(
+        { volumeId: v.id, backupRowIds: v.unplaced },
+        'backups of a gone volume have no known backend host; they are not pruned',
+      );
+    }
+    const first = v.backupsByHost[0];
+    if (first === undefined) continue;
+    if (v.hasOpenPruneJob) {
+      result.alreadyOpen += 1;
+      continue;
+    }
+    const failedAt = v.lastFailedPruneAt?.getTime();
+    if (failedAt !== undefined && now.getTime() - failedAt < ORPHAN_RETRY_SECONDS * 1000) {
+      result.heldAfterFailure += 1;
+      continue;
+    }
+    const job = await enqueueJob(q, {
+      kind: 'prune',
+      volumeId: v.id,
+      backendHost: first.backendHost,
+      lvName: v.lvName,
+      reason: `orphan:${state.gone}`,
+      payload: {
+        orphan: { graceSeconds: settings.graceSeconds, reason: state.reason },
+        backupRowIds: first.backupRowIds,
+      },
+    });
+    if (job === null) {
+      result.alreadyOpen += 1;
+      continue;
+    }
+    result.enqueued += 1;
+    log.info(
+      { volumeId: v.id, jobId: job.id, backendHost: job.backendHost, reason: state.reason },
+      'prune of a gone volume enqueued',
+    );
+  }
+  log.debug({ ...result }, 'orphan pass done');
+  return result;
+}
