@@ -7,7 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { markBackupPruned } from '../../src/db/backups.js';
 import { listOrphanedVolumes } from '../../src/db/orphaned-volumes.js';
+import { loadReport } from '../../src/report/load-report.js';
+import { dailyReportMail } from '../../src/report/render-report.js';
 import { markVolumeDeleted } from '../../src/db/volumes.js';
 import { ORPHAN_RETRY_SECONDS, runOrphanPass } from '../../src/jobs/orphan-pass.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
@@ -241,5 +244,37 @@ describe('the orphan pass', () => {
     expect(await pruneJobs(id)).toHaveLength(1);
     await passes(new Date(failedAt.getTime() + ORPHAN_RETRY_SECONDS * 1000));
     expect(await pruneJobs(id)).toHaveLength(2);
+  });
+
+  it('puts what was pruned of a gone volume, and why, in the view and the mail report', async () => {
+    const id = await volume({ backup: 'daily' });
+    const b1 = await backup(id, 'stor1@lvm');
+    const b2 = await backup(id, 'stor1@lvm');
+    await passes(t0);
+    await markVolumeDeleted(db.pool, id, t0);
+    const reason = 'volume deleted 2026-10-01, grace 30 d';
+    const windowStart = new Date(Date.now() - 60_000);
+    await markBackupPruned(db.pool, b1, reason);
+    await markBackupPruned(db.pool, b2, reason);
+    const view = (await listOrphanedVolumes(db.pool)).find((v) => v.volume_id === id);
+    expect(view).toMatchObject({ backups_kept: 0, backups_pruned: 2, prune_reason: reason });
+    const history = await db.pool.query<{ prune_reason: string; backend_host: string }>(
+      'SELECT prune_reason, backend_host FROM backup_history WHERE volume_id = $1',
+      [id],
+    );
+    expect(history.rows).toEqual([
+      { prune_reason: reason, backend_host: 'stor1@lvm' },
+      { prune_reason: reason, backend_host: 'stor1@lvm' },
+    ]);
+    const report = await loadReport(
+      db.pool,
+      { start: windowStart, end: new Date(Date.now() + 60_000) },
+      { timeZone: 'UTC', tooOldGraceSeconds: 3600 },
+    );
+    const mail = dailyReportMail(report, 'today');
+    expect(mail.text).toContain('2 of deleted or switched-off volumes (2.0 KiB)');
+    expect(mail.text).toMatch(
+      new RegExp(`v-${id.slice(0, 6)} \\(${id}\\)\\s+p\\s+2\\s+2\\.0 KiB\\s+${reason}`),
+    );
   });
 });

@@ -208,3 +208,54 @@ describe('buildReport', () => {
     expect(dailyReportMail(r, 'x').text).toMatch(/node2\s+\/srv\/b\s+1\.0 TiB\s+4\.0 TiB\s+25%/);
   });
 });
+
+describe('what was pruned', () => {
+  it('tells retention apart from the backups of deleted or switched-off volumes, with why', () => {
+    const pruned = (volumeId: string, reason: string | null, bytes: number) => ({
+      volumeId,
+      volumeName: volumeId === 'gone' ? 'old-db' : 'web',
+      projectId: 'project-b',
+      prunedAt: at('2026-12-01T01:00:00Z'),
+      bytesWritten: bytes,
+      reason,
+    });
+    const r = buildReport(
+      input({
+        pruned: [
+          pruned('web', 'retention', 2 ** 30),
+          pruned('web', null, 2 ** 30),
+          pruned('gone', 'volume deleted 2026-10-01, grace 30 d', 3 * 2 ** 30),
+          pruned('gone', 'volume deleted 2026-10-01, grace 30 d', 2 ** 30),
+        ],
+      }),
+    );
+    expect(r.totals).toMatchObject({
+      pruned: 2,
+      prunedBytes: 2 * 2 ** 30,
+      orphanPruned: 2,
+      orphanPrunedBytes: 4 * 2 ** 30,
+    });
+    const mail = dailyReportMail(r, '2026-12-01');
+    expect(mail.text).toContain(
+      '2 backups pruned by retention (2.0 GiB); 2 of deleted or switched-off volumes (4.0 GiB)',
+    );
+    expect(mail.text).toMatch(
+      /PRUNED: DELETED OR SWITCHED-OFF VOLUMES \(1\)\n.*WHY\n\s*old-db \(gone\)\s+project-b\s+2\s+4\.0 GiB\s+volume deleted 2026-10-01, grace 30 d/,
+    );
+    expect(mail.html).toContain('<td>volume deleted 2026-10-01, grace 30 d</td>');
+    expect(mail.summary).toMatchObject({ pruned: 2, orphanPruned: 2 });
+  });
+
+  it('leaves the section out when only retention pruned', () => {
+    const mail = dailyReportMail(
+      buildReport(
+        input({
+          pruned: [{ volumeId: 'a', prunedAt: at('2026-12-01T01:00:00Z'), bytesWritten: 1024 }],
+        }),
+      ),
+      '2026-12-01',
+    );
+    expect(mail.text).toContain('1 backup pruned by retention (1.0 KiB)');
+    expect(mail.text).not.toContain('SWITCHED-OFF');
+  });
+});
