@@ -1,7 +1,8 @@
 /**
  * The Cinder v3 calls this service makes (wire reference D): the paginated detail list over
- * all projects, one volume, create (restore targets) and metadata writes. Every request
- * carries the `OpenStack-API-Version` header.
+ * all projects, one volume, create (restore targets), metadata writes and the admin action
+ * `os-reset_status` (a restore's target is held in `maintenance`). Every request carries the
+ * `OpenStack-API-Version` header.
  */
 import { OpenStackApiError } from './api-error.js';
 import type { KeystoneSession } from './keystone.js';
@@ -188,6 +189,25 @@ export class CinderClient {
       data: { metadata },
     });
     return res.data.metadata;
+  }
+
+  /**
+   * `POST /volumes/{id}/action` with `{"os-reset_status": {"status": …}}`: sets the volume's
+   * status in Cinder's database, nothing else (no driver call, attachments untouched).
+   * Admin only: a token without the admin role gets 403 (policy
+   * `volume_extension:volume_admin_actions:reset_status`); Cinder answers 202 without a
+   * body, 404 for an unknown volume, 400 for a status outside the admin API's list
+   * (creating, available, deleting, error, error_deleting, error_managing, managing,
+   * attaching, in-use, detaching, maintenance: cinder/api/contrib/admin_actions.py).
+   */
+  async resetStatus(id: string, status: string, signal?: AbortSignal): Promise<void> {
+    await this.session.request<unknown>('block-storage', {
+      method: 'POST',
+      path: `volumes/${encodeURIComponent(id)}/action`,
+      headers: this.headers(),
+      data: { 'os-reset_status': { status } },
+      ...(signal === undefined ? {} : { signal }),
+    });
   }
 }
 

@@ -157,9 +157,48 @@ export class CinderApi {
       }
       return cinderFault(405, 'The method is not allowed for this resource.');
     }
+    if (sub === 'action' && key === undefined) {
+      if (m !== 'POST') return cinderFault(405, 'The method is not allowed for this resource.');
+      return this.action(c, v);
+    }
     if (sub !== 'metadata') return cinderFault(404, 'The resource could not be found.');
     if (key === undefined) return this.metadata(c, v);
     return this.metadataItem(c, v, key);
+  }
+
+  /**
+   * `POST /volumes/{id}/action`: only `os-reset_status` (admin actions,
+   * cinder/api/contrib/admin_actions.py): the status must be one the admin API accepts, the
+   * token must hold the admin role (403 otherwise); 202 without a body. Other actions are
+   * not emulated (404, as Cinder answers an action it does not know).
+   */
+  private async action(c: Call, v: EmuVolume): Promise<HttpResponse> {
+    const body = c.req.body;
+    const keys = isObject(body) ? Object.keys(body) : [];
+    const name = keys.length === 1 ? keys[0] : undefined;
+    if (!isObject(body) || name === undefined) {
+      return cinderFault(400, 'Malformed request body');
+    }
+    if (name !== 'os-reset_status') return cinderFault(404, `There is no such action: ${name}`);
+    const args = body[name];
+    const status = isObject(args) ? args['status'] : undefined;
+    if (typeof status !== 'string' || status.length === 0) {
+      return cinderFault(
+        400,
+        "Must specify 'status', 'attach_status' or 'migration_status' for update.",
+      );
+    }
+    if (!RESET_STATUSES.includes(status.toLowerCase())) {
+      return cinderFault(400, 'Must specify a valid status');
+    }
+    if (!c.isAdmin) {
+      return cinderFault(
+        403,
+        "Policy doesn't allow volume_extension:volume_admin_actions:reset_status to be performed.",
+      );
+    }
+    await this.lifecycle.resetStatus(v.id, status.toLowerCase());
+    return { status: 202 };
   }
 
   /** Non-admins see their own project's volumes; others are "not found", not forbidden. */
@@ -350,6 +389,21 @@ export class CinderApi {
     };
   }
 }
+
+/** What `os-reset_status` accepts for a volume (VolumeAdminController.valid_status). */
+const RESET_STATUSES: readonly string[] = [
+  'creating',
+  'available',
+  'deleting',
+  'error',
+  'error_deleting',
+  'error_managing',
+  'managing',
+  'attaching',
+  'in-use',
+  'detaching',
+  'maintenance',
+];
 
 function etagOf(md: Record<string, string>): string {
   return createHash('md5').update(JSON.stringify(md)).digest('hex');

@@ -56,6 +56,9 @@ export class LifecycleError extends Error {
   }
 }
 
+/** Statuses from which an attachment may be made (in-use: a multiattach volume's next). */
+const ATTACHABLE: readonly string[] = ['available', 'in-use', 'reserved'];
+
 /** `host@backend#pool` → `host@backend`: the cinder-volume manager's host. */
 function managerHost(host: string | null, fallback: string): string {
   return (host ?? fallback).split('#')[0] ?? fallback;
@@ -129,6 +132,15 @@ export class VolumeLifecycle {
     a: { serverId: string; hostName?: string; device?: string; mode?: 'rw' | 'ro' },
   ): Promise<EmuVolume> {
     const v = this.get(id);
+    // Cinder reserves a volume for an attachment only from these statuses (volume/api.py
+    // _attachment_reserve): a volume an admin put in `maintenance` cannot be attached.
+    if (!ATTACHABLE.includes(v.status)) {
+      throw new LifecycleError(
+        400,
+        `Invalid volume: Volume ${id} status must be available or in-use (multiattach) to ` +
+          `reserve, but the current status is ${v.status}.`,
+      );
+    }
     if (v.attachments.length > 0 && !v.multiattach) {
       throw new LifecycleError(400, `Volume ${id} is already attached and not multiattach.`);
     }

@@ -70,3 +70,49 @@ describe('Cinder writes (restore targets)', () => {
     expect(err.message).toContain('VolumeLimitExceeded');
   });
 });
+
+describe('os-reset_status (holding a restore target)', () => {
+  it('sets a volume to maintenance and back as admin, with the action body Cinder expects', async () => {
+    const v = await emu.control.createVolume({ size: 1 });
+    await os.cinder.resetStatus(v.id, 'maintenance');
+    expect((await os.cinder.getVolume(v.id))?.status).toBe('maintenance');
+    const post = emu.control
+      .requests('cinder')
+      .filter((r) => r.method === 'POST' && r.path.endsWith(`/volumes/${v.id}/action`))
+      .at(-1);
+    expect(post?.body).toEqual({ 'os-reset_status': { status: 'maintenance' } });
+    expect(post?.headers['openstack-api-version']).toBe('volume 3.59');
+    // While in maintenance Cinder refuses an attachment (the emulator's reserve step).
+    await expect(emu.control.attachVolume(v.id, crypto.randomUUID())).rejects.toMatchObject({
+      status: 400,
+    });
+    await os.cinder.resetStatus(v.id, 'available');
+    expect((await os.cinder.getVolume(v.id))?.status).toBe('available');
+  });
+
+  it('is refused (403) for a token without the admin role, 404 for an unknown volume, 400 for a bad status', async () => {
+    const d = emu.credentials.demo;
+    const member = await clientsFromEnv(
+      {
+        ...emu.env(),
+        OS_USERNAME: d.username,
+        OS_PASSWORD: d.password,
+        OS_PROJECT_NAME: d.projectName,
+      },
+      FAST,
+    );
+    const v = await emu.control.createVolume({ size: 1, projectId: d.projectId });
+    const codes: [string, () => Promise<unknown>, number][] = [
+      ['member', () => member.cinder.resetStatus(v.id, 'maintenance'), 403],
+      ['unknown', () => os.cinder.resetStatus(crypto.randomUUID(), 'maintenance'), 404],
+      ['bad status', () => os.cinder.resetStatus(v.id, 'restoring'), 400],
+    ];
+    for (const [what, call, status] of codes) {
+      const err = (await call().catch((e: unknown) => e)) as OpenStackApiError;
+      expect(err, what).toBeInstanceOf(OpenStackApiError);
+      expect(err.status, what).toBe(status);
+      expect(err.retryable, what).toBe(false);
+    }
+    expect(emu.control.volume(v.id)?.status).toBe('available');
+  });
+});
