@@ -51,6 +51,8 @@ export const ERROR_CODES = {
     'the restore target is not an available, detached Cinder volume LV of a VG this node serves (by hand: --force)',
   CHAIN_BROKEN:
     'an incremental backup cannot be restored or verified: a backup of its chain is missing or does not fit',
+  TARGET_MAINTENANCE_FAILED:
+    'Cinder did not put the restore target in `maintenance` (the service user lacks the admin role for os-reset_status, or Cinder failed); [restore] set_maintenance = false restores without it',
   // services
   DB_UNAVAILABLE: 'PostgreSQL cannot be reached or dropped the connection mid-statement',
   SCHEMA_TOO_NEW: 'the database schema is newer than this code',

@@ -8,6 +8,7 @@ import type { Queryable } from '../db/queryable.js';
 import { getVolume, type Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
+import type { Logger } from '../log.js';
 import type { Job } from '../jobs/job.js';
 import { getJob } from '../jobs/queue.js';
 import { canSee, isAdmin, type Caller, type RoleNames } from './caller.js';
@@ -31,6 +32,11 @@ export interface ApiContext {
   manualMinIntervalSeconds: number;
   /** Cinder, to check a restore target (null: no OpenStack, restores refused). */
   cinderLookup: VolumeLookup | null;
+  /** Cinder's os-reset_status, to hold a restore target in maintenance (null: none). */
+  cinderResetStatus: ((volumeId: string, status: string) => Promise<void>) | null;
+  /** `[restore] set_maintenance`. */
+  restoreSetsMaintenance: boolean;
+  logger: Logger;
 }
 
 /** The authenticated caller of a /v1 request (the hook guarantees one). */

@@ -35,6 +35,8 @@ export interface ApiServerOptions {
   overdueGraceSeconds?: number;
   /** Minimum time between a volume's backups for a non-admin back up now; default 3600 s. */
   manualMinIntervalSeconds?: number;
+  /** `[restore] set_maintenance`: hold a restore's target in maintenance; default true. */
+  restoreSetsMaintenance?: boolean;
 }
 
 export interface ApiServerDeps {
@@ -43,6 +45,8 @@ export interface ApiServerDeps {
   readiness: () => Promise<Readiness>;
   /** Cinder lookups, for restore targets (absent: restores answer 503). */
   cinderLookup?: VolumeLookup;
+  /** Cinder's os-reset_status (CinderClient.resetStatus), to hold restore targets. */
+  cinderResetStatus?: (volumeId: string, status: string) => Promise<void>;
   logger?: Logger;
 }
 
@@ -67,6 +71,9 @@ export async function buildApiServer(
     overdueGraceSeconds: options.overdueGraceSeconds ?? 3600,
     manualMinIntervalSeconds: options.manualMinIntervalSeconds ?? 3600,
     cinderLookup: deps.cinderLookup ?? null,
+    cinderResetStatus: deps.cinderResetStatus ?? null,
+    restoreSetsMaintenance: options.restoreSetsMaintenance ?? true,
+    logger,
   };
   const wwwAuthenticate = `Keystone uri="${options.keystoneUrl}"`;
   const handlers = errorHandlers(logger, wwwAuthenticate);

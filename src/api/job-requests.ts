@@ -10,8 +10,10 @@ import type { Queryable } from '../db/queryable.js';
 import type { Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import type { Job, JobKind } from '../jobs/job.js';
-import { enqueueJob, findOpenJob } from '../jobs/queue.js';
-import type { CheckedTargetVolume } from '../jobs/restore-target-volume.js';
+import { enqueueRestore } from '../jobs/enqueue-restore.js';
+import { enqueueJob, findOpenJob, type EnqueueRequest } from '../jobs/queue.js';
+import type { CheckedTargetVolume, TargetStatusCinder } from '../jobs/restore-target-volume.js';
+import type { Logger } from '../log.js';
 
 export interface JobRequestResult {
   job: Job;
@@ -40,10 +42,11 @@ async function enqueueOrJoin(
   kind: JobKind,
   payload: Record<string, unknown>,
   sameRequest: (open: Job) => boolean,
+  insert: (req: EnqueueRequest) => Promise<Job | null> = (req) => enqueueJob(db, req),
 ): Promise<JobRequestResult> {
   const backendHost = routable(volume);
   for (let attempt = 0; attempt < 5; attempt += 1) {
-    const created = await enqueueJob(db, {
+    const created = await insert({
       kind,
       volumeId: volume.id,
       backendHost,
@@ -127,9 +130,36 @@ export function requestVerify(
   );
 }
 
+function isSameRestore(open: Job, backupRowId: number, targetId: string): boolean {
+  const t = open.payload['targetVolume'];
+  return (
+    open.payload['backupRowId'] === backupRowId &&
+    typeof t === 'object' &&
+    t !== null &&
+    (t as { id?: unknown }).id === targetId
+  );
+}
+
+/**
+ * The open restore job of `source` for this same backup and target, if any: a repeated
+ * request is answered with it before Cinder is asked (its target is in maintenance now,
+ * which a fresh check would refuse).
+ */
+export async function openSameRestore(
+  db: Queryable,
+  source: Volume,
+  backupRowId: number,
+  targetId: string,
+): Promise<Job | null> {
+  const open = await findOpenJob(db, source.id, 'restore');
+  return open !== null && isSameRestore(open, backupRowId, targetId) ? open : null;
+}
+
 /**
  * Restore one backup onto another volume of the same storage host: `target` is the record
- * the agent requires (agent/restore-job.ts), checked in Cinder by the route.
+ * the agent requires (agent/restore-job.ts), checked in Cinder by the route. With
+ * `setMaintenance` the target is held in Cinder's `maintenance` status first
+ * (jobs/enqueue-restore.ts); a request that joins the open job changes nothing in Cinder.
  */
 export function requestRestore(
   db: Queryable,
@@ -137,20 +167,20 @@ export function requestRestore(
   backupRowId: number,
   target: CheckedTargetVolume,
   requestedBy: string,
+  hold: { cinder: TargetStatusCinder | null; setMaintenance: boolean; logger?: Logger },
 ): Promise<JobRequestResult> {
   return enqueueOrJoin(
     db,
     source,
     'restore',
     { backupRowId, targetVolume: target, requestedBy },
-    (open) => {
-      const t = open.payload['targetVolume'];
-      return (
-        open.payload['backupRowId'] === backupRowId &&
-        typeof t === 'object' &&
-        t !== null &&
-        (t as { id?: unknown }).id === target.id
-      );
-    },
+    (open) => isSameRestore(open, backupRowId, target.id),
+    (req) =>
+      enqueueRestore(
+        db,
+        hold.cinder,
+        { job: req, target, setMaintenance: hold.setMaintenance },
+        hold.logger,
+      ),
   );
 }

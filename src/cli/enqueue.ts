@@ -7,7 +7,8 @@
  * Options: `--reason TEXT` (default `manual`), `--backup ROW_ID` (verify/restore: which
  * backup; default the newest good one), `--target-volume ID` (restore: the Cinder volume to
  * overwrite; asked of Cinder with the OS_* credentials, it must be available, detached and
- * on the backup's host), `--poll-ms N`.
+ * on the backup's host, and is held in Cinder's `maintenance` status until the job ends
+ * unless `[restore] set_maintenance = false`: jobs/enqueue-restore.ts), `--poll-ms N`.
  *
  * Output: text streams one line per job event while waiting. `--json` prints exactly one
  * object when the command ends: without `--wait` `{status, created, job}` at once; with
@@ -28,6 +29,7 @@ import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { createOpenStackClients } from '../openstack/clients.js';
 import { createLogger } from '../log.js';
 import { lookUpTargetVolume } from '../jobs/restore-target-volume.js';
+import { enqueueRestore } from '../jobs/enqueue-restore.js';
 import { AppError } from '../errors.js';
 import { FINAL_STATES, JOB_KINDS, type Job, type JobKind } from '../jobs/job.js';
 import { enqueueJob, findOpenJob, getJob } from '../jobs/queue.js';
@@ -84,7 +86,8 @@ export const spec: CommandSpec<typeof OPTIONS> = {
   description:
     "Puts a job on the queue by hand; the volume's agent runs it. A volume that already has an\n" +
     'open job of that kind gets no second one: the open job is shown (and followed) instead.\n' +
-    'A restore asks Cinder (OpenStack credentials) whether the target may be overwritten.\n' +
+    'A restore asks Cinder (OpenStack credentials) whether the target may be overwritten,\n' +
+    "and puts it in Cinder's maintenance status until the job ends ([restore] set_maintenance).\n" +
     'With --wait, text output streams one line per job event; --json prints one object when\n' +
     'the command ends ({status, created, job}, plus events with --wait).',
   options: OPTIONS,
@@ -205,6 +208,14 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     if (volume.backendHost === null) {
       throw new AppError('INVALID_ARGUMENT', `volume ${args.volumeId} has no host yet`);
     }
+    const request = {
+      volumeId: volume.id,
+      backendHost: volume.backendHost,
+      lvName: volume.lvName,
+      reason: args.reason,
+      payload: args.payload,
+    };
+    let created: Job | null;
     if (args.targetVolumeId !== null) {
       // What the agent will overwrite is decided here, from Cinder, not from the inventory.
       if (config.openstackCredentials === null) {
@@ -213,24 +224,22 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           'enqueue restore asks Cinder about the target volume: OpenStack credentials are needed',
         );
       }
-      const clients = createOpenStackClients({
+      const logger = createLogger({ name: 'enqueue', level: config.general.logLevel ?? 'warn' });
+      const { cinder } = createOpenStackClients({
         credentials: config.openstackCredentials,
-        logger: createLogger({ name: 'enqueue', level: config.general.logLevel ?? 'warn' }),
+        logger,
       });
-      args.payload['targetVolume'] = await lookUpTargetVolume(
-        cinderVolumeLookup(clients.cinder),
-        args.targetVolumeId,
-        volume.backendHost,
+      const lookup = cinderVolumeLookup(cinder);
+      const target = await lookUpTargetVolume(lookup, args.targetVolumeId, volume.backendHost);
+      created = await enqueueRestore(
+        pool,
+        { lookup, resetStatus: (id, status) => cinder.resetStatus(id, status) },
+        { job: request, target, setMaintenance: config.restore.setMaintenance },
+        logger,
       );
+    } else {
+      created = await enqueueJob(pool, { ...request, kind: args.kind });
     }
-    const created = await enqueueJob(pool, {
-      kind: args.kind,
-      volumeId: volume.id,
-      backendHost: volume.backendHost,
-      lvName: volume.lvName,
-      reason: args.reason,
-      payload: args.payload,
-    });
     const job = created ?? (await findOpenJob(pool, volume.id, args.kind));
     if (job === null) throw new AppError('INTERNAL', 'enqueue refused but no open job found');
     if (!ctx.json) {

@@ -334,7 +334,7 @@ export const SETTINGS_SCHEMA = {
   openstack: {
     name: 'service_credentials',
     aliases: ['keystone_authtoken'],
-    help: "The service's own OpenStack user (read-only Cinder and Nova). Also from OS_* variables, or OS_CLOUD with clouds.yaml; OS_* override the file.",
+    help: "The service's own OpenStack user (reads Cinder and Nova; sets a restore target's status, an admin action). Also from OS_* variables, or OS_CLOUD with clouds.yaml; OS_* override the file.",
     options: {
       cloud: opt(credential(), {
         env: ['OS_CLOUD'],
@@ -520,6 +520,17 @@ export const SETTINGS_SCHEMA = {
         env: ['CLB_API_ACTION_ROLE'],
         default: 'member',
         help: 'Role needed to act (back up now, verify, cancel).',
+      }),
+    },
+  },
+  restore: {
+    name: 'restore',
+    help: 'Restores queued by the API or `enqueue restore` onto a Cinder volume.',
+    options: {
+      set_maintenance: opt(boolean(), {
+        env: ['CLB_RESTORE_SET_MAINTENANCE'],
+        default: 'true',
+        help: "Hold a restore's target volume in Cinder's maintenance status from enqueue to the end of the job (os-reset_status, so the service user needs the admin role), so nobody can attach it while it is overwritten; a restore Cinder will not hold is refused (TARGET_MAINTENANCE_FAILED). false: the target is only checked available and detached at enqueue, and by the agent's exclusive open.",
       }),
     },
   },

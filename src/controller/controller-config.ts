@@ -122,6 +122,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
       adminRole: config.api.adminRole,
       actionRole: config.api.actionRole,
       manualMinIntervalSeconds: config.policy.minBackupInterval,
+      restoreSetsMaintenance: config.restore.setMaintenance,
     },
   };
 }

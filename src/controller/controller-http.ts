@@ -31,6 +31,8 @@ export interface ControllerHttpSettings {
   actionRole: string;
   /** [policy] min_backup_interval: what a tenant's back up now waits after the last backup. */
   manualMinIntervalSeconds: number;
+  /** [restore] set_maintenance: hold a restore's target in Cinder's maintenance status. */
+  restoreSetsMaintenance: boolean;
 }
 
 /** Counters that count nothing, for a controller built without metrics (tests). */
@@ -67,6 +69,7 @@ export class ControllerHttp {
     keystone: KeystoneSession | null,
     cinderLookup: VolumeLookup | null,
     pollHealth: PollHealth,
+    cinderResetStatus: ((volumeId: string, status: string) => Promise<void>) | null = null,
   ): Promise<void> {
     const s = this.settings;
     if (keystone === null) {
@@ -81,12 +84,14 @@ export class ControllerHttp {
           keystoneUrl: session.credentials.authUrl,
           roles: { adminRole: s.adminRole, actionRole: s.actionRole },
           manualMinIntervalSeconds: s.manualMinIntervalSeconds,
+          restoreSetsMaintenance: s.restoreSetsMaintenance,
         },
         {
           db: this.pool,
           tokens,
           logger: this.logger,
           ...(cinderLookup === null ? {} : { cinderLookup }),
+          ...(cinderResetStatus === null ? {} : { cinderResetStatus }),
           readiness: readinessProbe([
             postgresCheck(this.pool),
             consumerCheck(consumer),

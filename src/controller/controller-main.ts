@@ -1,6 +1,7 @@
 /**
  * Runs a controller process from its configuration: the OpenStack side (Keystone session,
- * Cinder client, volume lookup, inventory poller, Nova instance resolver) when credentials are configured, the
+ * Cinder client, volume lookup, inventory poller, Nova instance resolver, the release of
+ * restore targets held in maintenance) when credentials are configured, the
  * Controller, until the signal aborts (first SIGTERM/SIGINT; the second exits at once, see
  * src/cli.ts), then its orderly stop.
  */
@@ -8,11 +9,15 @@ import type { Config } from '../config/settings.js';
 import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { instanceResolverTask } from '../inventory/instance-resolver.js';
 import { InventoryPoller } from '../inventory/poller.js';
+import { restoreTargetReleaseTask } from '../jobs/release-restore-targets.js';
 import { createLogger, type Logger } from '../log.js';
 import { createOpenStackClients } from '../openstack/clients.js';
 import { parseAddressSources } from '../openstack/nova.js';
 import { Controller, type ControllerDeps } from './controller.js';
 import { controllerConfigOf, type ControllerConfig } from './controller-config.js';
+
+/** How often the leader looks for restore targets to put back out of maintenance. */
+const RESTORE_RELEASE_INTERVAL_SECONDS = 30;
 
 /** The OpenStack side: Cinder lookups for the consumer and the poller for the leader. */
 function openstackDeps(
@@ -24,9 +29,12 @@ function openstackDeps(
   const { cinder, nova, session } = createOpenStackClients({ credentials, logger });
   // The settings' pattern admits only what parseAddressSources reads.
   const sources = parseAddressSources(ssh.addressFrom) ?? [{ kind: 'floating' }, { kind: 'fixed' }];
+  const lookup = cinderVolumeLookup(cinder);
+  const resetVolumeStatus = (id: string, status: string) => cinder.resetStatus(id, status);
   return {
     keystone: session,
-    lookup: cinderVolumeLookup(cinder),
+    lookup,
+    resetVolumeStatus,
     leaderServices: (pool, hooks) => [
       new InventoryPoller({
         pool,
@@ -42,6 +50,14 @@ function openstackDeps(
         sources,
         refreshSeconds: ssh.resolveInterval,
         intervalSeconds: Math.min(60, ssh.resolveInterval),
+        logger,
+      }),
+      // Runs whatever [restore] set_maintenance says now: holds made before it was turned
+      // off still need their volumes put back.
+      restoreTargetReleaseTask({
+        pool,
+        cinder: { lookup, resetStatus: resetVolumeStatus },
+        intervalSeconds: RESTORE_RELEASE_INTERVAL_SECONDS,
         logger,
       }),
     ],

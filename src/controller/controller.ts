@@ -44,6 +44,8 @@ export interface ControllerDeps {
   logger?: Logger;
   /** Cinder lookup for payloads that are not enough (absent: payloads alone). */
   lookup?: VolumeLookup;
+  /** Cinder's os-reset_status: the API holds a restore's target in maintenance with it. */
+  resetVolumeStatus?: (volumeId: string, status: string) => Promise<void>;
   /** Builds the leader-only services that need OpenStack (the inventory poller). */
   leaderServices?: (pool: pg.Pool, hooks: LeaderHooks) => LeaderService[];
   /** Keystone for the HTTP API (validating callers' tokens); absent: the API stays off. */
@@ -184,6 +186,7 @@ export class Controller {
         this.deps.keystone ?? null,
         this.deps.lookup ?? null,
         this.pollHealth,
+        this.deps.resetVolumeStatus ?? null,
       );
       this.log.info(
         { exchanges: c.exchanges, queue: c.queue, poller: this.deps.leaderServices !== undefined },

@@ -12,6 +12,12 @@
 import type { Queryable } from '../db/queryable.js';
 import { jobFromRow, type Job, type JobKind, type JobRow } from './job.js';
 
+/**
+ * The run_at of a job put on the queue held back: never due, so no agent claims it until
+ * its enqueuer makes it due (a restore, once its target is in `maintenance`).
+ */
+export const HELD_RUN_AT = new Date('9999-12-31T00:00:00.000Z');
+
 export interface EnqueueRequest {
   kind: JobKind;
   volumeId: string;
@@ -273,6 +279,25 @@ export async function cancelJob(q: Queryable, jobId: number): Promise<Job | null
   const row = res.rows[0];
   // Nothing changed: the job does not exist or has already ended; report it as it is.
   return row === undefined ? getJob(q, jobId) : jobFromRow(row);
+}
+
+/**
+ * Ends a job that is still held back (HELD_RUN_AT) as failed with `code`: its enqueuer
+ * gave up on it before it became claimable. False when it is no longer held.
+ */
+export async function failHeldJob(
+  q: Queryable,
+  jobId: number,
+  code: string,
+  message: string,
+): Promise<boolean> {
+  const res = await q.query(
+    `UPDATE jobs SET state = 'failed', last_error_code = $2, last_error_message = $3,
+            finished_at = now(), updated_at = now()
+      WHERE id = $1 AND state = 'queued' AND run_at = $4`,
+    [jobId, code, message, HELD_RUN_AT],
+  );
+  return res.rowCount === 1;
 }
 
 /** Reads one job. */

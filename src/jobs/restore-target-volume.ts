@@ -27,6 +27,12 @@ export interface TargetVolumeFacts {
   attachments: readonly unknown[];
 }
 
+/** What a restore needs of Cinder to hold its target: read a volume, set its status (admin). */
+export interface TargetStatusCinder {
+  lookup: (volumeId: string) => Promise<TargetVolumeFacts | null>;
+  resetStatus: (volumeId: string, status: string) => Promise<void>;
+}
+
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const VOLUME_ID = new RegExp(`^${UUID}$`);
 const LV_NAME = new RegExp(`^volume-${UUID}$`);
@@ -117,4 +123,45 @@ export async function lookUpTargetVolume(
   const v = await lookup(id);
   if (v === null) throw new AppError('VOLUME_NOT_FOUND', `Cinder has no volume ${id}`);
   return checkTargetVolume(v, jobHost, now());
+}
+
+/** What Cinder shows of a held target once it was asked to put it in `maintenance`. */
+export function heldTargetProblem(
+  v: TargetVolumeFacts | null,
+  t: CheckedTargetVolume,
+): string | null {
+  if (v === null) return `Cinder no longer has volume ${t.id}`;
+  if (v.status !== 'maintenance') {
+    return `target volume ${t.id} is ${v.status}, not maintenance, after it was put in maintenance`;
+  }
+  if (v.attachments.length > 0) {
+    return (
+      `target volume ${t.id} was attached (${v.attachments.length} attachment(s)) between ` +
+      'the check and maintenance'
+    );
+  }
+  if (v.backendHost !== t.backendHost || v.lvName !== t.lvName) {
+    return `target volume ${t.id} moved (now ${String(v.backendHost)}, ${v.lvName})`;
+  }
+  return null;
+}
+
+/**
+ * The status a restore's target is put back to once its restore has ended, or null to
+ * leave it as it is: only a volume still in `maintenance` is changed (anything else was
+ * changed by someone else since, and is theirs); one that shows an attachment (made before
+ * maintenance took effect) goes back to `in-use`, the others to the status it had.
+ */
+export function statusToPutBack(
+  v: Pick<TargetVolumeFacts, 'status' | 'attachments'> | null,
+  previousStatus: string,
+): { status: string | null; note: string } {
+  if (v === null) return { status: null, note: 'Cinder no longer has the volume' };
+  if (v.status !== 'maintenance') {
+    return { status: null, note: `Cinder shows ${v.status}: left as it is` };
+  }
+  if (v.attachments.length > 0) {
+    return { status: 'in-use', note: 'maintenance → in-use (the volume has an attachment)' };
+  }
+  return { status: previousStatus, note: `maintenance → ${previousStatus}` };
 }

@@ -118,6 +118,7 @@ export function useApiTestbed(
         db: db.pool,
         tokens,
         cinderLookup: cinderVolumeLookup(cinder),
+        cinderResetStatus: (id, status) => cinder.resetStatus(id, status),
         readiness: readinessProbe(
           options.readiness ?? [
             postgresCheck(db.pool),

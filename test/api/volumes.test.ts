@@ -388,7 +388,21 @@ describe('backups, verify, restore, jobs', () => {
         status: 'available',
         attachments: 0,
       },
+      // Held in Cinder's maintenance status until the job ends: nobody can attach it.
+      targetMaintenance: { status: 'maintenance', previousStatus: 'available' },
     });
+    expect(tb.emu.control.volume(fit.id)?.status).toBe('maintenance');
+    // Asking again answers the open job and changes nothing more in Cinder.
+    const resets = () =>
+      tb.emu.control.requests('cinder').filter((r) => r.path.endsWith('/action')).length;
+    const before = resets();
+    const again = await post(`/v1/backups/${backup}/restore`, ada, { target_volume_id: fit.id });
+    expect(again.statusCode).toBe(202);
+    expect(again.json<JobBody>()).toMatchObject({
+      created: false,
+      job: { id: ok.json<JobBody>().job.id },
+    });
+    expect(resets()).toBe(before);
     // A volume Cinder sees attached now is refused even if the inventory says available.
     const stale = await tb.addVolume(tb.projectA, { sizeGb: 2 });
     await tb.emu.control.attachVolume(stale.id, '9e7c1f3a-2b4d-4e6f-8a1b-3c5d7e9f1a2b');

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
 import {
   checkTargetVolume,
+  heldTargetProblem,
   lookUpTargetVolume,
+  statusToPutBack,
   targetDevicePath,
   targetVolumeOfPayload,
 } from '../../src/jobs/restore-target-volume.js';
@@ -104,5 +106,38 @@ describe('the target record in a job, as the agent reads it', () => {
         JSON.stringify(payload),
       ).toBe('TARGET_REFUSED');
     }
+  });
+});
+
+describe('the target held in maintenance', () => {
+  const id = '7a2b3c4d-5e6f-4a70-8b9c-0d1e2f3a4b5c';
+  const t = checkTargetVolume(
+    { id, status: 'available', backendHost: HOST, lvName: `volume-${id}`, attachments: [] },
+    HOST,
+    new Date('2026-12-01T12:00:00Z'),
+  );
+  const seen = (status: string, attachments: unknown[] = [], backendHost = HOST) => ({
+    id,
+    status,
+    backendHost,
+    lvName: `volume-${id}`,
+    attachments,
+  });
+
+  it('is held only when Cinder reads back maintenance, detached, where it was', () => {
+    expect(heldTargetProblem(seen('maintenance'), t)).toBeNull();
+    expect(heldTargetProblem(seen('in-use', [{}]), t)).toMatch(/not maintenance/);
+    expect(heldTargetProblem(seen('maintenance', [{}]), t)).toMatch(/attached/);
+    expect(heldTargetProblem(seen('maintenance', [], 'stor2@lvm'), t)).toMatch(/moved/);
+    expect(heldTargetProblem(null, t)).toMatch(/no longer/);
+  });
+
+  it('goes back to its status only from maintenance, to in-use when attached', () => {
+    expect(statusToPutBack(seen('maintenance'), 'available').status).toBe('available');
+    expect(statusToPutBack(seen('maintenance', [{}]), 'available').status).toBe('in-use');
+    for (const other of ['available', 'in-use', 'error', 'deleting']) {
+      expect(statusToPutBack(seen(other), 'available').status, other).toBeNull();
+    }
+    expect(statusToPutBack(null, 'available').status).toBeNull();
   });
 });

@@ -7,7 +7,7 @@ import { countOpenJobs } from '../../jobs/queue.js';
 import { checkTargetVolume } from '../../jobs/restore-target-volume.js';
 import { requireActionRole, requireAdminRole } from '../caller.js';
 import { adminOf, callerOf, visibleBackup, type ApiContext } from '../api-context.js';
-import { requestRestore, requestVerify } from '../job-requests.js';
+import { openSameRestore, requestRestore, requestVerify } from '../job-requests.js';
 import { backupDetailJson, jobJson, manifestSummary } from '../representations.js';
 import { restoreTargetProblem } from '../restore-target.js';
 import type { BackupDetail } from '../../db/backups.js';
@@ -92,7 +92,10 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
         description:
           'Queues a restore of the backup onto `target_volume_id`: a volume that Cinder ' +
           'reports available and detached, on the same storage host, at least as large as ' +
-          'the backed-up volume.',
+          'the backed-up volume. Unless `[restore] set_maintenance = false`, the target is ' +
+          "put in Cinder's `maintenance` status (so it cannot be attached) until the restore " +
+          'job ends; when Cinder will not, the restore is refused (502 ' +
+          'TARGET_MAINTENANCE_FAILED).',
         tags: ['backups'],
         params: rowIdParams,
         body: {
@@ -119,6 +122,10 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
           'restores need Cinder to check the target volume, and no OpenStack is configured',
         );
       }
+      const repeated = await openSameRestore(ctx.db, volume, backup.id, targetId);
+      if (repeated !== null) {
+        return reply.code(202).send({ job: jobJson(repeated, true), created: false });
+      }
       const source = volume.backendHost ?? '';
       // As the CLI: Cinder, not the inventory, says whether the target may be overwritten.
       const seen = await ctx.cinderLookup(targetId);
@@ -131,7 +138,13 @@ export function backupRoutes(app: FastifyInstance, ctx: ApiContext): void {
         targetOpenJobs: await countOpenJobs(ctx.db, target.id),
       });
       if (problem !== null) throw problem;
-      const r = await requestRestore(ctx.db, volume, backup.id, target, caller.userId);
+      const lookup = ctx.cinderLookup;
+      const reset = ctx.cinderResetStatus;
+      const r = await requestRestore(ctx.db, volume, backup.id, target, caller.userId, {
+        cinder: reset === null ? null : { lookup, resetStatus: reset },
+        setMaintenance: ctx.restoreSetsMaintenance,
+        logger: ctx.logger,
+      });
       return reply.code(202).send({ job: jobJson(r.job, true), created: r.created });
     },
   );
