@@ -79,6 +79,8 @@ export const ERROR_CODES = {
   JOB_CONFLICT: 'the volume already has an open job of that kind for something else',
   RATE_LIMITED:
     "a back-up-now came sooner after the volume's last backup than the minimum interval allows",
+  QUOTA_EXCEEDED:
+    "the volume's project stores as many backup bytes as its quota ([retention] max_project_bytes) allows: no new backups",
   // application consistency (SSH into the instance)
   SSH_HOST_KEY_UNKNOWN:
     "the instance's host key is not in the service's known_hosts (add it with `ssh add-host-key`)",

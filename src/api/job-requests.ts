@@ -96,6 +96,10 @@ export async function requestBackup(
       `volume ${volume.id} is not tagged for backup (set the metadata backup=daily, for example)`,
     );
   }
+  // Over its project's quota only an admin (the operator) may still ask for one.
+  if (minIntervalSeconds !== null && volume.quotaError !== null) {
+    throw new AppError('QUOTA_EXCEEDED', volume.quotaError);
+  }
   if (minIntervalSeconds !== null) {
     const open = await findOpenJob(db, volume.id, 'backup');
     if (open !== null) return { job: open, created: false };

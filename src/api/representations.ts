@@ -26,6 +26,7 @@ export function volumeJson(v: VolumeStatus, admin: boolean): Json {
     host: admin ? v.host : null,
     policy: v.policyText,
     policy_error: v.policyError,
+    quota_error: v.quotaError,
     skip_reason: v.skipReason,
     last_success_at: iso(v.lastSuccessAt),
     last_attempt_at: iso(v.lastAttemptAt),

@@ -47,6 +47,10 @@ export const SHARED_SCHEMAS = [
       host: nullable('string', { description: 'host@backend#pool (admins only)' }),
       policy: nullable('string', { description: 'the backup policy as one line' }),
       policy_error: nullable('string', { description: 'why the backup metadata makes no policy' }),
+      quota_error: nullable('string', {
+        description:
+          "why the volume's project gets no new backups: its stored bytes are at or over its quota",
+      }),
       skip_reason: nullable('string'),
       last_success_at: time,
       last_attempt_at: time,

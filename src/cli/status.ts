@@ -63,7 +63,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           r.next_due_at,
           r.backups_kept,
           humanBytes(r.bytes_kept),
-          r.policy_error ?? r.last_error ?? r.skip_reason,
+          r.policy_error ?? r.quota_error ?? r.last_error ?? r.skip_reason,
         ]),
       ),
     );

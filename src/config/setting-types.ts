@@ -85,11 +85,12 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   m: 1024 ** 2,
   g: 1024 ** 3,
   t: 1024 ** 4,
+  p: 1024 ** 5,
 };
 
-/** `512`, `64K`, `2M`, `1.5G`, `1T` (binary units, an optional trailing `iB` or `B`) → bytes. */
+/** `512`, `64K`, `2M`, `1.5G`, `1T`, `2P` (binary units, an optional trailing `iB` or `B`) → bytes. */
 export function parseByteSize(value: string): number | null {
-  const m = /^(\d{1,12}(?:\.\d{1,6})?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const m = /^(\d{1,16}(?:\.\d{1,6})?)\s*([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
   if (m === null) return null;
   return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1));
 }
@@ -103,7 +104,7 @@ export function byteSize(min: number, max: number): TextSchema<number> {
       if (n === null) {
         ctx.addIssue({
           code: 'custom',
-          message: `must be a size (bytes, or a number with K, M, G or T) ${range}`,
+          message: `must be a size (bytes, or a number with K, M, G, T or P) ${range}`,
         });
         return z.NEVER;
       }

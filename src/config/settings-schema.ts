@@ -24,6 +24,7 @@ import {
   listenAddress,
   mailAddress,
   oneOf,
+  parseByteSize,
   text,
   timeZone,
   url,
@@ -113,6 +114,19 @@ function scheduleText(): TextSchema<string> {
       return z.NEVER;
     }
     return r.text;
+  });
+}
+
+/** `PROJECT_ID=SIZE` → [project id, bytes]. */
+function projectQuota(): TextSchema<[string, number]> {
+  return z.string().transform((s, ctx) => {
+    const m = /^([A-Za-z0-9_-]{1,64})\s*=\s*(\S+)$/.exec(s.trim());
+    const bytes = m === null ? null : parseByteSize(m[2] as string);
+    if (m === null || bytes === null) {
+      ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 80)}" is not PROJECT_ID=SIZE` });
+      return z.NEVER;
+    }
+    return [m[1] as string, bytes];
   });
 }
 
@@ -328,6 +342,15 @@ export const SETTINGS_SCHEMA = {
         env: ['CLB_ORPHAN_GRACE'],
         default: '30d',
         help: 'How long the backups of a volume deleted in Cinder or switched off (untagged, backup=off) are all kept, from when it went; after it, all of them are pruned. A policy error is not off.',
+      }),
+      max_project_bytes: opt(byteSize(0, 2 ** 53), {
+        env: ['CLB_MAX_PROJECT_BYTES'],
+        default: '0',
+        help: "Quota: most bytes a project's backups may occupy (successful, unpruned; K, M, G, T, P are powers of 1024). At or over it the project's volumes get no new backups and show the reason; nothing is deleted for it. 0: no quota.",
+      }),
+      project_quotas: opt(list(projectQuota(), { max: 1000 }), {
+        env: ['CLB_PROJECT_QUOTAS'],
+        help: 'Per-project quotas overriding max_project_bytes (comma list of PROJECT_ID=SIZE; SIZE 0: no quota for that project).',
       }),
     },
   },

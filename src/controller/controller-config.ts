@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import { openstackConfigured } from '../config/openstack-credentials.js';
 import type { BusTrust } from '../notifications/process-message.js';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../policy/policy.js';
+import type { ProjectQuota } from '../policy/project-quota.js';
 import { mailSettingsOf, type MailSettings } from '../report/mail-settings.js';
 import type { ControllerHttpSettings } from './controller-http.js';
 
@@ -40,6 +41,8 @@ export interface ControllerConfig {
   limits: PolicyLimits;
   /** How long backups of a deleted or switched-off volume are kept ([retention] orphan_grace). */
   orphanGraceSeconds: number;
+  /** Bytes each project's backups may occupy ([retention] max_project_bytes, project_quotas). */
+  quota: ProjectQuota;
   /**
    * Which broker users may publish notifications and how far in the future an event may
    * be dated ([notifications] cinder_broker_users, max_future_skew).
@@ -77,6 +80,14 @@ export function policyLimitsOf(config: Pick<Config, 'policy' | 'retention'>): Po
   };
 }
 
+/** The per-project byte quota of the configuration. */
+export function projectQuotaOf(config: Pick<Config, 'retention'>): ProjectQuota {
+  return {
+    defaultBytes: config.retention.maxProjectBytes,
+    perProject: new Map(config.retention.projectQuotas ?? []),
+  };
+}
+
 /** The controller's view of `config` (loaded with CONTROLLER_REQUIRES). */
 export function controllerConfigOf(config: Config): ControllerConfig {
   const n = config.notifications;
@@ -110,6 +121,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     processedRetentionDays: n.processedRetentionDays,
     limits: policyLimitsOf(config),
     orphanGraceSeconds: config.retention.orphanGrace,
+    quota: projectQuotaOf(config),
     busTrust: {
       cinderBrokerUsers: n.cinderBrokerUsers ?? [],
       maxFutureSkewSeconds: n.maxFutureSkew,

@@ -207,6 +207,7 @@ export class Controller {
         limits: this.config.limits,
         timeZone: this.config.timeZone,
         retryAfterSeconds: this.config.retryAfterSeconds,
+        quota: this.config.quota,
       },
       { now, logger: this.deps.logger },
     );

@@ -20,6 +20,8 @@ export interface BackupStatusRow {
   policy_error: string | null;
   skip_reason: string | null;
   open_jobs: string | null;
+  /** Why the volume's project gets no new backups (its quota), or null (0016). */
+  quota_error: string | null;
 }
 
 /** `backup_status`, optionally for one project. */
@@ -35,7 +37,7 @@ export async function listBackupStatus(
   >(
     `SELECT volume_id, volume_name, project_id, host, policy, last_success_at, last_attempt_at,
             last_status, last_error, next_due_at, backups_kept, bytes_kept, policy_error,
-            skip_reason, open_jobs
+            skip_reason, open_jobs, quota_error
        FROM backup_status WHERE $1::text IS NULL OR project_id = $1`,
     [filter.projectId ?? null],
   );
@@ -61,7 +63,8 @@ export async function listBackupStatusWithPolicy(q: Queryable): Promise<BackupSt
   >(
     `SELECT s.volume_id, s.volume_name, s.project_id, s.host, s.policy, s.last_success_at,
             s.last_attempt_at, s.last_status, s.last_error, s.next_due_at, s.backups_kept,
-            s.bytes_kept, s.policy_error, s.skip_reason, s.open_jobs, v.policy AS policy_json
+            s.bytes_kept, s.policy_error, s.skip_reason, s.open_jobs, s.quota_error,
+            v.policy AS policy_json
        FROM backup_status s JOIN volumes v ON v.id = s.volume_id`,
   );
   return res.rows.map((r) => ({

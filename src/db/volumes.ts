@@ -23,6 +23,8 @@ export interface Volume {
   metadata: Record<string, string>;
   policy: Record<string, unknown> | null;
   policyError: string | null;
+  /** Why the volume's project gets no new backups (its quota), or null. */
+  quotaError: string | null;
   nextDueAt: Date | null;
   deletedAt: Date | null;
   /** Since when it has had no policy (untagged or off) while holding backups, or null. */
@@ -45,6 +47,7 @@ interface VolumeRow {
   metadata: Record<string, string>;
   policy: Record<string, unknown> | null;
   policy_error: string | null;
+  quota_error: string | null;
   next_due_at: Date | null;
   deleted_at: Date | null;
   policy_off_at: Date | null;
@@ -65,6 +68,7 @@ function volumeFromRow(r: VolumeRow): Volume {
     metadata: r.metadata,
     policy: r.policy,
     policyError: r.policy_error,
+    quotaError: r.quota_error,
     nextDueAt: r.next_due_at,
     deletedAt: r.deleted_at,
     policyOffAt: r.policy_off_at,
@@ -489,7 +493,8 @@ export async function recordPolicy(
             policy_off_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
                                  THEN coalesce(policy_off_at, $4) END,
             orphan_prune_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
-                                   THEN orphan_prune_at END
+                                   THEN orphan_prune_at END,
+            quota_error = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE quota_error END
       WHERE id = $1
         AND (policy IS DISTINCT FROM $2::jsonb OR policy_error IS DISTINCT FROM $3)`,
     [volumeId, policy, error, now],
@@ -499,6 +504,7 @@ export async function recordPolicy(
 /** A volume as the scheduler sees it, with the history it needs. */
 export interface SchedulableVolume {
   id: string;
+  projectId: string;
   status: string;
   backendHost: string | null;
   lvName: string;
@@ -506,6 +512,8 @@ export interface SchedulableVolume {
   policy: Record<string, unknown> | null;
   nextDueAt: Date | null;
   skipReason: string | null;
+  /** The quota verdict the scheduler last recorded for the volume's project, or null. */
+  quotaError: string | null;
   deletedAt: Date | null;
   lastSuccessAt: Date | null;
   lastAttemptAt: Date | null;
@@ -514,6 +522,7 @@ export interface SchedulableVolume {
 
 interface SchedulableRow {
   id: string;
+  project_id: string;
   status: string;
   backend_host: string | null;
   lv_name: string;
@@ -521,6 +530,7 @@ interface SchedulableRow {
   policy: Record<string, unknown> | null;
   next_due_at: Date | null;
   skip_reason: string | null;
+  quota_error: string | null;
   deleted_at: Date | null;
   last_success_at: Date | null;
   last_attempt_at: Date | null;
@@ -528,8 +538,8 @@ interface SchedulableRow {
 }
 
 const SCHEDULABLE_COLUMNS = `
-  v.id, v.status, v.backend_host, v.lv_name, v.metadata, v.policy, v.next_due_at,
-  v.skip_reason, v.deleted_at,
+  v.id, v.project_id, v.status, v.backend_host, v.lv_name, v.metadata, v.policy, v.next_due_at,
+  v.skip_reason, v.quota_error, v.deleted_at,
   (SELECT max(b.finished_at) FROM backups b
     WHERE b.volume_id = v.id AND b.status = 'succeeded') AS last_success_at,
   -- A job can fail before it records a backup row (agent lost, LV missing).
@@ -544,6 +554,7 @@ const SCHEDULABLE_COLUMNS = `
 function schedulableFromRow(r: SchedulableRow): SchedulableVolume {
   return {
     id: r.id,
+    projectId: r.project_id,
     status: r.status,
     backendHost: r.backend_host,
     lvName: r.lv_name,
@@ -551,6 +562,7 @@ function schedulableFromRow(r: SchedulableRow): SchedulableVolume {
     policy: r.policy,
     nextDueAt: r.next_due_at,
     skipReason: r.skip_reason,
+    quotaError: r.quota_error,
     deletedAt: r.deleted_at,
     lastSuccessAt: r.last_success_at,
     lastAttemptAt: r.last_attempt_at,
@@ -588,18 +600,31 @@ export async function getSchedulableVolume(
   return row === undefined ? null : schedulableFromRow(row);
 }
 
-/** Records the scheduler's decision for one volume. */
+/** Records the scheduler's decision for one volume (and its project's quota verdict). */
 export async function recordSchedule(
   q: Queryable,
   volumeId: string,
   nextDueAt: Date | null,
   skipReason: string | null,
+  quotaError: string | null = null,
 ): Promise<void> {
   await q.query(
-    `UPDATE volumes SET next_due_at = $2, skip_reason = $3
-      WHERE id = $1 AND (next_due_at IS DISTINCT FROM $2 OR skip_reason IS DISTINCT FROM $3)`,
-    [volumeId, nextDueAt, skipReason],
+    `UPDATE volumes SET next_due_at = $2, skip_reason = $3, quota_error = $4
+      WHERE id = $1 AND (next_due_at IS DISTINCT FROM $2 OR skip_reason IS DISTINCT FROM $3
+                         OR quota_error IS DISTINCT FROM $4)`,
+    [volumeId, nextDueAt, skipReason, quotaError],
   );
+}
+
+/**
+ * Bytes each project's backups occupy: successful, unpruned backups of all its volumes
+ * (deleted ones too: their backups are still stored). Projects without any are absent.
+ */
+export async function projectStoredBytes(q: Queryable): Promise<Map<string, number>> {
+  const res = await q.query<{ project_id: string; bytes_stored: string }>(
+    `SELECT project_id, bytes_stored FROM project_usage`,
+  );
+  return new Map(res.rows.map((r) => [r.project_id, Number(r.bytes_stored)]));
 }
 
 /** A tagged volume with where its backups stand (what `GET /v1/volumes` lists). */
@@ -618,6 +643,8 @@ export interface VolumeStatus {
   /** The policy as one line (clb_policy_text of 0003_views.sql). */
   policyText: string | null;
   policyError: string | null;
+  /** Why the volume's project gets no new backups (its quota), or null. */
+  quotaError: string | null;
   skipReason: string | null;
   lastSuccessAt: Date | null;
   lastAttemptAt: Date | null;
@@ -661,6 +688,7 @@ interface VolumeStatusRow {
   policy: Record<string, unknown> | null;
   policy_text: string | null;
   policy_error: string | null;
+  quota_error: string | null;
   skip_reason: string | null;
   last_success_at: Date | null;
   last_attempt_at: Date | null;
@@ -699,7 +727,7 @@ const VOLUME_STATUS_SQL = `
   SELECT * FROM (
     SELECT v.id, v.name, v.project_id, v.status, v.size_gb, v.host, v.backend_host, v.lv_name,
            v.attachments, v.policy, clb_policy_text(v.policy) AS policy_text, v.policy_error,
-           v.skip_reason, last_ok.finished_at AS last_success_at,
+           v.quota_error, v.skip_reason, last_ok.finished_at AS last_success_at,
            last_try.started_at AS last_attempt_at, last_try.status AS last_status,
            last_try.error_code AS last_error_code, last_try.error_message AS last_error_message,
            v.next_due_at,
@@ -751,6 +779,7 @@ function volumeStatusFromRow(r: VolumeStatusRow): VolumeStatus {
     policy: r.policy,
     policyText: r.policy_text,
     policyError: r.policy_error,
+    quotaError: r.quota_error,
     skipReason: r.skip_reason,
     lastSuccessAt: r.last_success_at,
     lastAttemptAt: r.last_attempt_at,

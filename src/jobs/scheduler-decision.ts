@@ -12,6 +12,7 @@ import { parsePolicy, type PolicyLimits, type PolicyResult } from '../policy/pol
 import { nextDueAt, type Schedule } from '../policy/schedule.js';
 import type { TriggerEvent } from '../policy/trigger-events.js';
 import type { SchedulableVolume } from '../db/volumes.js';
+import { NO_PROJECT_QUOTA, quotaProblem, type ProjectQuota } from '../policy/project-quota.js';
 
 export interface SchedulerSettings {
   limits: PolicyLimits;
@@ -19,12 +20,16 @@ export interface SchedulerSettings {
   timeZone: string;
   /** Pause after a failed backup before the schedule tries again (capped at the interval). */
   retryAfterSeconds: number;
+  /** Ceilings on the bytes each project's backups may occupy (none when absent). */
+  quota?: ProjectQuota;
 }
 
 export interface VolumeDecision {
   policy: PolicyResult;
   nextDueAt: Date | null;
   skipReason: string | null;
+  /** Why the volume's project gets no new backups (at or over its quota), or null. */
+  quotaError: string | null;
   enqueue: boolean;
 }
 
@@ -51,15 +56,20 @@ function dueBy(
   });
 }
 
-/** Decides for one volume at `now` by its schedule. */
+/**
+ * Decides for one volume at `now` by its schedule; `projectBytes` is what its project's
+ * backups occupy (for the quota).
+ */
 export function decideVolume(
   v: SchedulableVolume,
   now: Date,
   s: SchedulerSettings,
+  projectBytes = 0,
 ): VolumeDecision {
   const policy = parsePolicy(v.metadata, s.limits);
   if (policy.kind !== 'policy')
-    return { policy, nextDueAt: null, skipReason: null, enqueue: false };
+    return { policy, nextDueAt: null, skipReason: null, quotaError: null, enqueue: false };
+  const quotaError = quotaProblem(s.quota ?? NO_PROJECT_QUOTA, v.projectId, projectBytes);
   // A due time recorded for the same schedule anchors a never-run cron volume; a changed
   // schedule starts afresh.
   const sameSchedule = storedScheduleText(v.policy) === policy.policy.scheduleText;
@@ -70,7 +80,8 @@ export function decideVolume(
     policy,
     nextDueAt: due,
     skipReason: blocked,
-    enqueue: isDue && blocked === null && !v.hasOpenBackupJob,
+    quotaError,
+    enqueue: isDue && blocked === null && quotaError === null && !v.hasOpenBackupJob,
   };
 }
 
@@ -102,6 +113,8 @@ export function decideEventBackup(
   }
   const blocked = backupBlockedReason(v);
   if (blocked !== null) return no(blocked);
+  // The verdict the scheduler's last pass recorded (it reads every project's bytes once).
+  if (v.quotaError !== null) return no(v.quotaError);
   if (v.hasOpenBackupJob) return no('a backup job is already open');
   const minimum: Schedule = { kind: 'interval', everySeconds: s.limits.minIntervalSeconds };
   const due = dueBy(v, minimum, null, now, s);

@@ -7,7 +7,12 @@
  */
 import type { Queryable } from '../db/queryable.js';
 import { silentLogger, type Logger } from '../log.js';
-import { listSchedulableVolumes, recordPolicy, recordSchedule } from '../db/volumes.js';
+import {
+  listSchedulableVolumes,
+  projectStoredBytes,
+  recordPolicy,
+  recordSchedule,
+} from '../db/volumes.js';
 import { enqueueBackup } from './enqueue-backup.js';
 import { decideVolume, type SchedulerSettings } from './scheduler-decision.js';
 
@@ -15,6 +20,8 @@ export interface SchedulerPassResult {
   volumes: number;
   policies: number;
   policyErrors: number;
+  /** Volumes whose project is at or over its byte quota (no backup enqueued for them). */
+  overQuota: number;
   enqueued: number;
   skipped: number;
   alreadyOpen: number;
@@ -29,21 +36,28 @@ export async function runSchedulerPass(
   const now = options.now ?? new Date();
   const log = (options.logger ?? silentLogger).child({ component: 'scheduler' });
   const volumes = await listSchedulableVolumes(q);
+  const stored =
+    settings.quota === undefined ? new Map<string, number>() : await projectStoredBytes(q);
   const result: SchedulerPassResult = {
     volumes: volumes.length,
     policies: 0,
     policyErrors: 0,
+    overQuota: 0,
     enqueued: 0,
     skipped: 0,
     alreadyOpen: 0,
   };
   for (const v of volumes) {
-    const d = decideVolume(v, now, settings);
+    const d = decideVolume(v, now, settings, stored.get(v.projectId) ?? 0);
     await recordPolicy(q, v.id, d.policy, now);
     if (d.policy.kind === 'error') result.policyErrors += 1;
     if (d.policy.kind !== 'policy') continue;
     result.policies += 1;
-    await recordSchedule(q, v.id, d.nextDueAt, d.skipReason);
+    await recordSchedule(q, v.id, d.nextDueAt, d.skipReason, d.quotaError);
+    if (d.quotaError !== null) {
+      result.overQuota += 1;
+      if (v.quotaError === null) log.warn({ volumeId: v.id, reason: d.quotaError }, 'over quota');
+    }
     const due = d.nextDueAt !== null && d.nextDueAt.getTime() <= now.getTime();
     if (due && d.skipReason !== null) result.skipped += 1;
     if (due && v.hasOpenBackupJob) result.alreadyOpen += 1;

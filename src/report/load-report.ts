@@ -38,7 +38,8 @@ export async function loadReport(
       host: s.host,
       policy: s.policy_json,
       policyText: s.policy,
-      policyError: s.policy_error,
+      // Over its project's quota, a volume is reported with the policy errors: it gets no backups.
+      policyError: s.policy_error ?? s.quota_error,
       lastSuccessAt: s.last_success_at,
       nextDueAt: s.next_due_at,
     })),

@@ -7,6 +7,7 @@ const now = new Date('2026-11-26T12:00:00Z');
 const settings = { limits: DEFAULT_POLICY_LIMITS, timeZone: 'UTC', retryAfterSeconds: 3600 };
 const base: SchedulableVolume = {
   id: 'v',
+  projectId: 'p1',
   status: 'available',
   backendHost: 'stor1@lvm',
   lvName: 'volume-v',
@@ -14,6 +15,7 @@ const base: SchedulableVolume = {
   policy: null,
   nextDueAt: null,
   skipReason: null,
+  quotaError: null,
   deletedAt: null,
   lastSuccessAt: null,
   lastAttemptAt: null,
@@ -113,6 +115,26 @@ describe('decideVolume', () => {
     else expect(d.skipReason).toMatch(expected.skip);
     expect(d.nextDueAt?.toISOString() ?? null).toBe(expected.due);
   });
+
+  it('holds back a due volume whose project is at or over its quota, and says why', () => {
+    const quota = { defaultBytes: 1000, perProject: new Map([['big', 5000]]) };
+    const over = decideVolume(base, now, { ...settings, quota }, 1000);
+    expect(over.enqueue).toBe(false);
+    expect(over.quotaError).toMatch(/project p1 stores 1000 bytes .* quota of 1000 bytes/);
+    // The due time is still recorded: the volume runs once the project is below its quota.
+    expect(over.nextDueAt?.toISOString()).toBe('2026-11-26T12:00:00.000Z');
+    expect(decideVolume(base, now, { ...settings, quota }, 999)).toMatchObject({
+      enqueue: true,
+      quotaError: null,
+    });
+    // A project's own quota overrides the default; 0 there means none.
+    const big = { ...base, projectId: 'big' };
+    expect(decideVolume(big, now, { ...settings, quota }, 4000).enqueue).toBe(true);
+    const free = { defaultBytes: 1000, perProject: new Map([['p1', 0]]) };
+    expect(decideVolume(base, now, { ...settings, quota: free }, 10 ** 12).enqueue).toBe(true);
+    // Without a quota nothing is held back.
+    expect(decideVolume(base, now, settings, 10 ** 15).quotaError).toBeNull();
+  });
 });
 
 describe('decideEventBackup', () => {
@@ -136,6 +158,11 @@ describe('decideEventBackup', () => {
     ['a deleted volume does nothing', { deletedAt: ago(10) }, /deleted/],
     ['a volume in maintenance does nothing', { status: 'maintenance' }, /status is "maintenance"/],
     ['an open backup job is enough', { hasOpenBackupJob: true }, /already open/],
+    [
+      'a project over its quota (as the last scheduler pass recorded) does nothing',
+      { quotaError: 'project p1 stores 5 bytes of backups, at or over its quota of 4 bytes' },
+      /at or over its quota/,
+    ],
     [
       'a success within the minimum interval (1 h) holds the event back',
       { lastSuccessAt: ago(3599), lastAttemptAt: ago(3700) },

@@ -208,7 +208,8 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
           'Queues a backup of the volume (202 with the job). While a backup job of the ' +
           'volume is open, answers that same job. Needs the action role. Without the admin ' +
           "role, a new job waits the minimum interval after the volume's last backup: 429 " +
-          'RATE_LIMITED with Retry-After (seconds) until then.',
+          "RATE_LIMITED with Retry-After (seconds) until then. While the volume's project is " +
+          'at or over its byte quota (quota_error), 409 QUOTA_EXCEEDED without the admin role.',
         tags: ['backups'],
         params: volumeIdParams,
         body: noBody,
