@@ -555,6 +555,11 @@ export const SETTINGS_SCHEMA = {
         default: 'true',
         help: "Hold a restore's target volume in Cinder's maintenance status from enqueue to the end of the job (os-reset_status, so the service user needs the admin role), so nobody can attach it while it is overwritten; a restore Cinder will not hold is refused (TARGET_MAINTENANCE_FAILED). false: the target is only checked available and detached at enqueue, and by the agent's exclusive open.",
       }),
+      release_interval: opt(duration(1, 3600), {
+        env: ['CLB_RESTORE_RELEASE_INTERVAL'],
+        default: '30',
+        help: 'How often the leader controller looks for restores that have ended and puts their targets back from maintenance.',
+      }),
     },
   },
   metrics: {

@@ -34,6 +34,8 @@ export interface ControllerConfig {
   scheduleIntervalSeconds: number;
   /** Seconds between leadership attempts by a follower. */
   leaderRetrySeconds: number;
+  /** Seconds between the leader's passes that put ended restores' targets back. */
+  restoreReleaseIntervalSeconds: number;
   timeZone: string;
   retryAfterSeconds: number;
   /** Days a processed message id is remembered (idempotency horizon). */
@@ -116,6 +118,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     pollIntervalSeconds: c.pollInterval,
     scheduleIntervalSeconds: c.scheduleInterval,
     leaderRetrySeconds: c.leaderRetry,
+    restoreReleaseIntervalSeconds: config.restore.releaseInterval,
     timeZone: config.general.timeZone,
     retryAfterSeconds: c.retryAfter,
     processedRetentionDays: n.processedRetentionDays,

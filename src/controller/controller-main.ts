@@ -16,9 +16,6 @@ import { parseAddressSources } from '../openstack/nova.js';
 import { Controller, type ControllerDeps } from './controller.js';
 import { controllerConfigOf, type ControllerConfig } from './controller-config.js';
 
-/** How often the leader looks for restore targets to put back out of maintenance. */
-const RESTORE_RELEASE_INTERVAL_SECONDS = 30;
-
 /** The OpenStack side: Cinder lookups for the consumer and the poller for the leader. */
 function openstackDeps(
   config: ControllerConfig,
@@ -57,7 +54,7 @@ function openstackDeps(
       restoreTargetReleaseTask({
         pool,
         cinder: { lookup, resetStatus: resetVolumeStatus },
-        intervalSeconds: RESTORE_RELEASE_INTERVAL_SECONDS,
+        intervalSeconds: config.restoreReleaseIntervalSeconds,
         logger,
       }),
     ],

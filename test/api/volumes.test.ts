@@ -8,6 +8,10 @@ import { markBackupPruned } from '../../src/db/backups.js';
 import { claimJobs, completeJob } from '../../src/jobs/queue.js';
 import { addFailedBackup, addGoodBackup } from './backup-fixtures.js';
 import { useApiTestbed } from './api-testbed.js';
+import { buildApiServer } from '../../src/api/api-server.js';
+import { readinessProbe } from '../../src/api/readiness.js';
+import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
+import { clientsFromEnv } from '../openstack/clients-from-env.js';
 
 const tb = useApiTestbed();
 let alice = '';
@@ -413,6 +417,52 @@ describe('backups, verify, restore, jobs', () => {
     expect(refused.json<{ error: { code: string } }>().error.code).toBe('TARGET_REFUSED');
     const missingBody = await post(`/v1/backups/${backup}/restore`, ada, {});
     expect(missingBody.statusCode).toBe(400);
+  });
+
+  it('refuses a restore Cinder will not hold in maintenance (502), leaving nothing held', async () => {
+    const demo = tb.emu.credentials.demo;
+    const adminClients = await clientsFromEnv(tb.emu.env());
+    const memberClients = await clientsFromEnv({
+      ...tb.emu.env(),
+      OS_USERNAME: demo.username,
+      OS_PASSWORD: demo.password,
+      OS_PROJECT_NAME: demo.projectName,
+    });
+    // The same API, but its service user may read volumes and not reset their status.
+    const app = await buildApiServer(
+      { keystoneUrl: tb.emu.keystoneUrl },
+      {
+        db: tb.db.pool,
+        tokens: tb.tokens,
+        cinderLookup: cinderVolumeLookup(adminClients.cinder),
+        cinderResetStatus: (id, status) => memberClients.cinder.resetStatus(id, status),
+        readiness: readinessProbe([]),
+      },
+    );
+    try {
+      const src = await tb.addVolume(demo.projectId, { sizeGb: 1 });
+      const backup = await addGoodBackup(tb.db.pool, src.id, { sizeBytes: 1024 ** 3 });
+      const target = await tb.addVolume(demo.projectId, { sizeGb: 1 });
+      const r = await app.inject({
+        method: 'POST',
+        url: `/v1/backups/${backup}/restore`,
+        headers: { 'x-auth-token': ada },
+        payload: { target_volume_id: target.id },
+      });
+      expect(r.statusCode).toBe(502);
+      const error = r.json<{ error: { code: string; message: string } }>().error;
+      expect(error.code).toBe('TARGET_MAINTENANCE_FAILED');
+      expect(error.message).toContain('admin role');
+      expect(tb.emu.control.volume(target.id)?.status).toBe('available');
+      const open = await tb.db.pool.query(
+        `SELECT 1 FROM jobs WHERE volume_id = $1 AND state IN ('queued', 'running')
+         UNION ALL SELECT 1 FROM restore_target_holds WHERE volume_id = $2 AND released_at IS NULL`,
+        [src.id, target.id],
+      );
+      expect(open.rowCount).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 
   it('cancels a queued job at once and asks a running one to stop', async () => {
