@@ -47,7 +47,7 @@ export const spec: CommandSpec<typeof OPTIONS> = {
   examples: [
     "policy check backup=daily 'backup:retention=last=10'",
     "policy check 'backup=30 2 * * *' --next 3 --time-zone Europe/Paris",
-    "policy check backup=hourly 'backup:exclude=/var/cache/*' --json",
+    "policy check backup=hourly backup:full=daily 'backup:exclude=/var/cache/*' --json",
   ],
 };
 

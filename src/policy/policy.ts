@@ -31,6 +31,7 @@ import { parseSchedule, type Schedule } from './schedule.js';
 import { parseTriggerEvents, type TriggerEvent } from './trigger-events.js';
 import {
   DEFAULT_INCREMENTAL,
+  MAX_CHAIN_LENGTH,
   parseFullEvery,
   parseIncrementalSwitch,
   type IncrementalPolicy,
@@ -229,16 +230,6 @@ export function parsePolicy(
     else problems.push({ key: 'backup:freeze', reason: parsed.reason });
   }
 
-  if (schedule !== null && !problems.some((p) => p.key === 'backup:retention')) {
-    const most = mostKept(retention, schedule);
-    if (most > limits.maxBackupsPerVolume) {
-      problems.push({
-        key: 'backup:retention',
-        reason: `retention with schedule "${scheduleText}" could keep ${most} backups; the maximum per volume is ${limits.maxBackupsPerVolume}`,
-      });
-    }
-  }
-
   let consistency: Level | null = null;
   const consistencyValue = values.get('backup:consistency');
   if (consistencyValue !== undefined) {
@@ -268,6 +259,25 @@ export function parsePolicy(
     else problems.push({ key: 'backup:full', reason: parsed.reason });
   }
 
+  // Checked last: chains depend on backup:incremental and backup:full.
+  if (
+    schedule !== null &&
+    !problems.some((p) => ['backup:retention', 'backup:incremental', 'backup:full'].includes(p.key))
+  ) {
+    const chain = longestChain(incremental, scheduleGapSeconds(schedule));
+    const most = mostKept(retention, schedule, chain);
+    if (most > limits.maxBackupsPerVolume) {
+      const chains =
+        chain > 1
+          ? ` and incremental chains of up to ${chain} backups (backup:full=${incremental.fullEvery.text}; a kept backup keeps its chain)`
+          : '';
+      problems.push({
+        key: 'backup:retention',
+        reason: `retention with schedule "${scheduleText}"${chains} could keep ${most} backups; the maximum per volume is ${limits.maxBackupsPerVolume}`,
+      });
+    }
+  }
+
   if (problems.length > 0 || schedule === null) return failure(problems);
   return {
     kind: 'policy',
@@ -285,23 +295,52 @@ export function parsePolicy(
   };
 }
 
-/** The most backups `retention` can keep with `schedule`: each rule's count, added up. */
-function mostKept(retention: RetentionSpec, schedule: Schedule): number {
+/** The shortest time between two firings of the schedule, in seconds (at least 1). */
+function scheduleGapSeconds(schedule: Schedule): number {
   const every =
     schedule.kind === 'interval'
       ? schedule.everySeconds
       : shortestCronGapSeconds(parseCron(schedule.expr));
-  const byAge =
-    retention.maxAgeDays === undefined
-      ? 0
-      : Math.ceil((retention.maxAgeDays * 86_400) / Math.max(every, 1)) + 1;
-  return (
-    (retention.keepLast ?? 0) +
-    (retention.daily ?? 0) +
-    (retention.weekly ?? 0) +
-    (retention.monthly ?? 0) +
-    byAge
-  );
+  return Math.max(every, 1);
+}
+
+/**
+ * The most backups one incremental chain (its full backup included) can hold when backups
+ * come every `every` seconds: `every=N` holds N; `daily`/`weekly`/`monthly` start a new chain
+ * once the full backup is that old less an hour (chooseLevel's slack), and chainOf takes a
+ * chain longer than 2 × MAX_CHAIN_LENGTH for a loop, which also starts a new one.
+ */
+export function longestChain(inc: IncrementalPolicy, every: number): number {
+  if (!inc.enabled) return 1;
+  if (inc.fullEvery.kind === 'count') return inc.fullEvery.count;
+  const span = inc.fullEvery.days * 86_400 - 3600;
+  return Math.min(Math.max(1, Math.ceil(span / every)), 2 * MAX_CHAIN_LENGTH + 2);
+}
+
+/**
+ * The most backups `retention` can keep with `schedule` when each kept backup also keeps
+ * the `chain - 1` backups it may depend on (see retention.ts). An upper bound, rule by rule:
+ * - `last=N` and `Nd` keep the newest backups, one run: the longer of the two, plus the
+ *   ancestors of its oldest;
+ * - `daily`/`weekly`/`monthly=N` keep one backup per day/week/month: at most N chains, and
+ *   at most every backup of those N periods plus the ancestors of the oldest.
+ * Without chains (`chain` 1) this is each rule's count, the two runs counted once.
+ */
+function mostKept(retention: RetentionSpec, schedule: Schedule, chain: number): number {
+  const every = scheduleGapSeconds(schedule);
+  const firings = (days: number): number => Math.ceil((days * 86_400) / every);
+  const byAge = retention.maxAgeDays === undefined ? 0 : firings(retention.maxAgeDays) + 1;
+  const run = Math.max(retention.keepLast ?? 0, byAge);
+  let most = run === 0 ? 0 : run + chain - 1;
+  for (const [count, days] of [
+    [retention.daily, 1],
+    [retention.weekly, 7],
+    [retention.monthly, 31],
+  ] as const) {
+    if (count === undefined || count === 0) continue;
+    most += Math.min(count * chain, firings(count * days) + chain - 1);
+  }
+  return most;
 }
 
 function failure(problems: PolicyProblem[]): PolicyResult {

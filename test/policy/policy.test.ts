@@ -176,10 +176,19 @@ describe('parsePolicy: policy errors', () => {
 describe('operator ceilings and hostile values', () => {
   it('refuses a retention that could keep more backups than the per-volume ceiling', () => {
     // 1098 days of hourly backups: ~26,000 full backups of one volume.
+    const full = parsePolicy({
+      backup: 'hourly',
+      'backup:retention': '1098d',
+      'backup:incremental': 'off',
+    });
+    expect(full.kind === 'error' ? full.message : '').toBe(
+      'retention with schedule "hourly" could keep 26353 backups; the maximum per volume is 500',
+    );
+    // Incremental (the default, weekly fulls): the oldest kept one keeps its chain too.
     const r = parsePolicy({ backup: 'hourly', 'backup:retention': '1098d' });
     expect(r.kind).toBe('error');
     expect(r.kind === 'error' ? r.message : '').toMatch(
-      /could keep 26353 backups; the maximum per volume is 500/,
+      /and incremental chains of up to 167 backups \(backup:full=weekly; .*\) could keep 26519 backups; the maximum per volume is 500/,
     );
     // The same age with a daily schedule keeps 1099 at most: still too many.
     expect(parsePolicy({ backup: 'daily', 'backup:retention': '1098d' }).kind).toBe('error');
@@ -189,9 +198,43 @@ describe('operator ceilings and hostile values', () => {
 
   it('counts a cron schedule by its shortest gap', () => {
     const limits = { ...DEFAULT_POLICY_LIMITS, maxBackupsPerVolume: 100 };
-    const every2h = { backup: '0 */2 * * *', 'backup:retention': '7d' };
+    const every2h = {
+      backup: '0 */2 * * *',
+      'backup:retention': '7d',
+      'backup:incremental': 'off',
+    };
     expect(parsePolicy(every2h, limits).kind).toBe('policy'); // 85
     expect(parsePolicy({ ...every2h, 'backup:retention': '9d' }, limits).kind).toBe('error'); // 109
+  });
+
+  it('counts the chains a kept incremental backup keeps', () => {
+    // Daily backups, weekly fulls (the defaults): chains of 7. The default retention
+    // (daily=7, weekly=4, monthly=6) keeps 17 picks, each weekly or monthly one with up to 6
+    // ancestors: 13 + 28 + 42 = 83 at most.
+    const limits = { ...DEFAULT_POLICY_LIMITS, maxBackupsPerVolume: 83 };
+    expect(parsePolicy({ backup: 'daily' }, limits).kind).toBe('policy');
+    const tight = parsePolicy({ backup: 'daily' }, { ...limits, maxBackupsPerVolume: 82 });
+    expect(tight.kind === 'error' ? tight.message : '').toBe(
+      'retention with schedule "daily" and incremental chains of up to 7 backups (backup:full=weekly; a kept backup keeps its chain) could keep 83 backups; the maximum per volume is 82',
+    );
+    // The same without chains keeps 17.
+    expect(
+      parsePolicy(
+        { backup: 'daily', 'backup:incremental': 'off' },
+        { ...limits, maxBackupsPerVolume: 17 },
+      ).kind,
+    ).toBe('policy');
+    // Hourly with weekly fulls: six monthly picks may each hold a week of hourly backups.
+    const hourly = parsePolicy({ backup: 'hourly' });
+    expect(hourly.kind === 'error' ? hourly.message : '').toMatch(/could keep 2004 backups/);
+    // A shorter chain fits: every=24 → 7 × 24 + 4 × 24 + 6 × 24 = 408.
+    expect(parsePolicy({ backup: 'hourly', 'backup:full': 'every=24' }).kind).toBe('policy');
+    // last=N and Nd overlap: the longer run plus its oldest one's chain, counted once.
+    const lastAndAge = parsePolicy(
+      { backup: 'daily', 'backup:retention': 'last=10,30d' },
+      { ...limits, maxBackupsPerVolume: 37 },
+    );
+    expect(lastAndAge.kind).toBe('policy'); // 31 + 6
   });
 
   it('refuses control characters in a backup value', () => {
