@@ -231,6 +231,11 @@ export const SETTINGS_SCHEMA = {
         default: '2000',
         help: "How long a volume's first hint waits before its Cinder read, so a burst of events (attach.start, attach.end) costs one read.",
       }),
+      max_unknown_hints: opt(integer(1, 10_000_000), {
+        env: ['CLB_MAX_UNKNOWN_HINTS'],
+        default: '10000',
+        help: 'Most waiting hints of volumes the inventory does not hold (each forged event with a made-up volume id adds one until its Cinder read). Past it such new hints are dropped and logged; the inventory poll still finds real new volumes.',
+      }),
       processed_retention_days: opt(integer(1, 366), {
         env: ['CLB_PROCESSED_RETENTION_DAYS'],
         default: '14',

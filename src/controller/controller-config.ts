@@ -28,6 +28,8 @@ export interface ControllerConfig {
   lookupRate: number;
   lookupConcurrency: number;
   hintDelayMs: number;
+  /** Most waiting hints of volumes not in the inventory ([notifications] max_unknown_hints). */
+  maxUnknownHints: number;
   /** Seconds between inventory polls (leader only). */
   pollIntervalSeconds: number;
   /** Seconds between scheduler passes (leader only). */
@@ -115,6 +117,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
     lookupRate: n.lookupRate,
     lookupConcurrency: n.lookupConcurrency,
     hintDelayMs: n.hintDelayMs,
+    maxUnknownHints: n.maxUnknownHints,
     pollIntervalSeconds: c.pollInterval,
     scheduleIntervalSeconds: c.scheduleInterval,
     leaderRetrySeconds: c.leaderRetry,

@@ -143,6 +143,12 @@ export class Controller {
             ...(lookup === undefined ? {} : { lookup }),
             confirmSteering: confirmer !== null,
             hintDelayMs: c.hintDelayMs,
+            maxUnknownHints: c.maxUnknownHints,
+            onHintsDropped: (ids) =>
+              this.log.warn(
+                { dropped: ids.length, maxUnknownHints: c.maxUnknownHints },
+                'hints of volumes the inventory does not hold are at their bound; new ones dropped',
+              ),
           });
           if (ds.some((d) => d.action === 'ack' && d.result.outcome === 'hinted')) {
             setTimeout(() => confirmer?.kick(), c.hintDelayMs).unref();

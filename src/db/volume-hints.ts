@@ -29,10 +29,20 @@ export interface VolumeHint {
 /**
  * Records hints; a volume's existing hint takes the newer claim, adds the triggers and
  * the count, and stays due no later than before.
+ *
+ * `maxUnknown` bounds the hints of volumes the inventory does not hold: a forged event
+ * with a made-up volume id adds such a hint, and the confirmer settles them no faster than
+ * its Cinder lookup rate. Past the bound, new hints of unknown volumes are dropped (a real
+ * new volume is still found by the next inventory poll); hints of inventory volumes, and
+ * hints that already wait, are always recorded. Returns the ids dropped.
  */
-export async function recordVolumeHints(q: Queryable, hints: readonly VolumeHint[]): Promise<void> {
-  if (hints.length === 0) return;
-  const input = hints.map((h) => ({
+export async function recordVolumeHints(
+  q: Queryable,
+  hints: readonly VolumeHint[],
+  options: { maxUnknown?: number } = {},
+): Promise<string[]> {
+  if (hints.length === 0) return [];
+  const input = hints.map((h, ord) => ({
     volume_id: h.volumeId,
     event_type: h.eventType,
     event_at: h.eventAt.toISOString(),
@@ -40,14 +50,29 @@ export async function recordVolumeHints(q: Queryable, hints: readonly VolumeHint
     triggers: h.triggers,
     events: h.events,
     due_at: h.dueAt.toISOString(),
+    ord,
   }));
-  await q.query(
-    `INSERT INTO volume_hints AS h (volume_id, event_type, event_at, claims, triggers, events,
+  const res = await q.query<{ volume_id: string }>(
+    `WITH r AS (
+       SELECT r.*, NOT EXISTS (SELECT 1 FROM volumes v WHERE v.id = r.volume_id)
+                   AND NOT EXISTS (SELECT 1 FROM volume_hints w WHERE w.volume_id = r.volume_id)
+                   AS new_unknown
+         FROM jsonb_to_recordset($1::jsonb) AS r(volume_id uuid, event_type text,
+                event_at timestamptz, claims jsonb, triggers jsonb, events integer,
+                due_at timestamptz, ord integer)),
+     room AS (
+       SELECT $2::bigint - count(*) AS n FROM volume_hints w
+        WHERE $2::bigint IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM volumes v WHERE v.id = w.volume_id)),
+     numbered AS (
+       SELECT r.*, CASE WHEN r.new_unknown
+                        THEN row_number() OVER (PARTITION BY r.new_unknown ORDER BY r.ord) END AS k
+         FROM r)
+     INSERT INTO volume_hints AS h (volume_id, event_type, event_at, claims, triggers, events,
                                     next_try_at)
      SELECT volume_id, event_type, event_at, claims, triggers, events, due_at
-       FROM jsonb_to_recordset($1::jsonb) AS r(volume_id uuid, event_type text,
-              event_at timestamptz, claims jsonb, triggers jsonb, events integer,
-              due_at timestamptz)
+       FROM numbered
+      WHERE k IS NULL OR $2::bigint IS NULL OR k <= (SELECT n FROM room)
      ON CONFLICT (volume_id) DO UPDATE SET
        event_type = CASE WHEN EXCLUDED.event_at >= h.event_at THEN EXCLUDED.event_type
                          ELSE h.event_type END,
@@ -56,9 +81,12 @@ export async function recordVolumeHints(q: Queryable, hints: readonly VolumeHint
        triggers = h.triggers || EXCLUDED.triggers,
        events = h.events + EXCLUDED.events,
        updated_at = clock_timestamp(), version = h.version + 1,
-       next_try_at = LEAST(h.next_try_at, EXCLUDED.next_try_at)`,
-    [JSON.stringify(input)],
+       next_try_at = LEAST(h.next_try_at, EXCLUDED.next_try_at)
+     RETURNING h.volume_id::text AS volume_id`,
+    [JSON.stringify(input), options.maxUnknown ?? null],
   );
+  const kept = new Set(res.rows.map((r) => r.volume_id));
+  return hints.map((h) => h.volumeId).filter((id) => !kept.has(id.toLowerCase()));
 }
 
 /** A hint taken for a lookup. */
@@ -128,6 +156,15 @@ export async function postponeHint(
       WHERE volume_id = $1`,
     [volumeId, seconds, error.slice(0, 500)],
   );
+}
+
+/** How many hints of volumes the inventory does not hold wait (for the bound and tests). */
+export async function countUnknownHints(q: Queryable): Promise<number> {
+  const res = await q.query<{ n: string }>(
+    `SELECT count(*) AS n FROM volume_hints h
+      WHERE NOT EXISTS (SELECT 1 FROM volumes v WHERE v.id = h.volume_id)`,
+  );
+  return Number(res.rows[0]?.n ?? 0);
 }
 
 /** How many hints wait (for metrics and tests). */

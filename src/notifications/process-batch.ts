@@ -56,6 +56,10 @@ export interface BatchOptions extends ProcessOptions {
   confirmSteering?: boolean;
   /** How long a new hint waits before its lookup, so a burst of events needs one (default 2 s). */
   hintDelayMs?: number;
+  /** Most waiting hints of volumes the inventory does not hold (volume-hints.ts); none: unbounded. */
+  maxUnknownHints?: number;
+  /** Told the volume ids whose new hints the bound dropped. */
+  onHintsDropped?: (volumeIds: string[]) => void;
 }
 
 interface Ready {
@@ -219,7 +223,12 @@ async function applyBatch(
     written.filter((r) => !current.has(r.id)),
     { newerOnly: true },
   );
-  await recordVolumeHints(client, hints);
+  const dropped = await recordVolumeHints(
+    client,
+    hints,
+    options.maxUnknownHints === undefined ? {} : { maxUnknown: options.maxUnknownHints },
+  );
+  if (dropped.length > 0) options.onHintsDropped?.(dropped);
 
   const records = todo
     .map((r, at) => ({ r, outcome: outcomes[at] as ApplyOutcome }))
