@@ -4,7 +4,8 @@
  * against the same database. Within the grace nothing is deleted (even by a prune job
  * that asks); after it every backup of the deleted volume goes, each incremental before
  * what it depends on, with the reason on its row; a volume re-tagged before its prune runs
- * loses nothing; a backup another host holds is refused with PRUNE_WRONG_HOST and left.
+ * loses nothing; a backup another host holds is refused with PRUNE_WRONG_HOST and left,
+ * and the agent of the host that holds it prunes it though the volume is on another host.
  */
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
@@ -83,7 +84,7 @@ const succeeded = async (volumeId: string): Promise<BackupRecord[]> =>
 describe('backups of deleted and switched-off volumes', () => {
   it(
     'are kept within the grace, pruned whole after it, and never on a host that does not hold them',
-    { timeout: 240_000 },
+    { timeout: 480_000 },
     async () => {
       const host = 'orphan@lvm';
       const dest = path.join(bed.work, 'dest');
@@ -231,7 +232,8 @@ describe('backups of deleted and switched-off volumes', () => {
       ]);
       expect(await onDisk(movedAfter)).toEqual([true, false]);
 
-      // The pass routes what is left to the host that holds it.
+      // The pass routes what is left to the host that holds it, whose agent prunes it though
+      // the volume is not on its host (its own role: it sees the volume through the job).
       await pool.query(`UPDATE jobs SET finished_at = now() - interval '2 days' WHERE id = $1`, [
         foreign?.id,
       ]);
@@ -241,9 +243,28 @@ describe('backups of deleted and switched-off volumes', () => {
         'elsewhere@lvm',
         [newer?.id],
       ]);
-      await pool.query(`UPDATE jobs SET state = 'cancelled', finished_at = now() WHERE id = $1`, [
-        rerouted?.id,
+      const other = await bed.start({
+        hosts: ['elsewhere@lvm'],
+        dest,
+        runDir: path.join(bed.work, 'run-elsewhere'),
+        args: ['--poll-seconds', '1', '--lease-seconds', '10'],
+      });
+      const there = await finished(rerouted?.id ?? -1);
+      expect([there.state, there.lastErrorCode, there.result?.['pruned']]).toEqual([
+        'succeeded',
+        null,
+        [newer?.id],
       ]);
+      const movedGone = await succeeded(moved.id);
+      expect(movedGone.every((b) => b.prunedAt !== null)).toBe(true);
+      expect(await onDisk(movedGone)).toEqual([false, false]);
+      const seen = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM events WHERE job_id = $1 AND kind = 'prune.removed'`,
+        [rerouted?.id],
+      );
+      expect(Number(seen.rows[0]?.n)).toBe(1);
+      other.child.kill('SIGTERM');
+      expect(await other.exited).toBe(0);
 
       agent.child.kill('SIGTERM');
       expect(await agent.exited).toBe(0);
