@@ -841,6 +841,8 @@ export interface VolumeBackupAge {
   lastSuccessAgeSeconds: number | null;
   overdue: boolean;
   policyError: boolean;
+  /** Its project is at or over its byte quota (no new backups). */
+  overQuota: boolean;
 }
 
 /** Every tagged volume with the age of its last good backup (one query, for a scrape). */
@@ -854,9 +856,11 @@ export async function listVolumeBackupAges(
     age: number | null;
     overdue: boolean;
     policy_error: boolean;
+    over_quota: boolean;
   }>(
     `SELECT v.id, v.project_id, extract(epoch FROM now() - ok.last)::float8 AS age,
-            ${overdueSql('ok.last', '$1')} AS overdue, v.policy_error IS NOT NULL AS policy_error
+            ${overdueSql('ok.last', '$1')} AS overdue, v.policy_error IS NOT NULL AS policy_error,
+            v.quota_error IS NOT NULL AS over_quota
        FROM volumes v
        LEFT JOIN (SELECT volume_id, max(finished_at) AS last FROM backups
                    WHERE status = 'succeeded' GROUP BY volume_id) ok ON ok.volume_id = v.id
@@ -869,6 +873,7 @@ export async function listVolumeBackupAges(
     lastSuccessAgeSeconds: r.age,
     overdue: r.overdue,
     policyError: r.policy_error,
+    overQuota: r.over_quota,
   }));
 }
 

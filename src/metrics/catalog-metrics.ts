@@ -136,7 +136,7 @@ export function registerCatalogMetrics(o: CatalogMetricsOptions): () => void {
   });
   new Gauge({
     name: 'clb_volumes',
-    help: 'Tagged volumes by state: tagged (all), never_backed_up, overdue, policy_error',
+    help: 'Tagged volumes by state: tagged (all), never_backed_up, overdue, policy_error, over_quota (their project is at or over its byte quota)',
     labelNames: ['state'],
     registers: [registry],
     async collect() {
@@ -148,6 +148,7 @@ export function registerCatalogMetrics(o: CatalogMetricsOptions): () => void {
       );
       this.set({ state: 'overdue' }, rows.filter((v) => v.overdue).length);
       this.set({ state: 'policy_error' }, rows.filter((v) => v.policyError).length);
+      this.set({ state: 'over_quota' }, rows.filter((v) => v.overQuota).length);
     },
   });
   new Gauge({

@@ -271,6 +271,27 @@ x = 1
     ]);
   });
 
+  it('reads the project quota and per-project overrides, and names a bad entry', () => {
+    expect(settingsOf({}).retention).toMatchObject({ maxProjectBytes: 0 });
+    expect(settingsOf({}).retention.projectQuotas).toBeUndefined();
+    const r = settingsOf({
+      CLB_MAX_PROJECT_BYTES: '500G',
+      CLB_PROJECT_QUOTAS: 'a1b2=2T, c3d4=0',
+    }).retention;
+    expect(r.maxProjectBytes).toBe(500 * 1024 ** 3);
+    expect(r.projectQuotas).toEqual([
+      ['a1b2', 2 * 1024 ** 4],
+      ['c3d4', 0],
+    ]);
+    const bad = problemsOf(() => settingsOf({ CLB_PROJECT_QUOTAS: 'a1b2=lots' }));
+    expect(bad).toEqual([
+      expect.objectContaining({
+        setting: '[retention] project_quotas',
+        reason: expect.stringContaining('"a1b2=lots" is not PROJECT_ID=SIZE') as string,
+      }),
+    ]);
+  });
+
   it('refuses [service_credentials] and [keystone_authtoken] together', () => {
     const problems = problemsOf(() =>
       settingsOf(

@@ -17,6 +17,7 @@ import { runCommand } from '../../src/exec/run-command.js';
 import { AppError } from '../../src/errors.js';
 import { attach, detach, detachAll, requireRoot } from './helpers/host-images.js';
 
+const ROOT = join(import.meta.dirname, '..', '..');
 const MiB = 1024 ** 2;
 const NONE: ArchiveBounds = { timeoutMs: 0, minBytesPerSecond: 0, maxRatio: 0, slackBytes: 0 };
 
@@ -167,6 +168,32 @@ describe('archive bounds on loop devices', () => {
     expect(m.partitions[0]?.archive?.uncompressedBytes).toBeGreaterThan(31 * 8 * MiB);
     await nothingLeft();
   }, 180_000);
+
+  it('takes its bounds from the [agent] settings in `backup --device` and reports the code and figures', async () => {
+    const dev = await attach(reflinked, true);
+    const dest = join(work, 'dest-cli');
+    const r = await runCommand(
+      'npx',
+      ['tsx', 'src/cli.ts', 'backup', '--device', dev, '--dest', dest, '--json'],
+      {
+        cwd: ROOT,
+        okExitCodes: [0, 1, 2],
+        env: { CLB_RUN_DIR: runRoot(), CLB_ARCHIVE_MAX_RATIO: '2', CLB_ARCHIVE_SLACK: '4M' },
+      },
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout) as {
+      status: string;
+      error: { code: string; message: string };
+    };
+    expect(out.status).toBe('failed');
+    expect(out.error.code).toBe('ARCHIVE_TOO_LARGE');
+    expect(out.error.message).toMatch(
+      /^p0\.tar\.zst: the tar stream reached \d+ bytes, over its limit of \d+ for a filesystem using \d+ bytes in \d+ files; stopped, nothing kept$/,
+    );
+    expect(existsSync(dest) ? await readdir(dest) : []).toEqual([]);
+    await nothingLeft();
+  }, 120_000);
 
   it('stops an archive step that outlasts its time bound with ARCHIVE_TIMEOUT and keeps nothing', async () => {
     const dev = await attach(reflinked, true);

@@ -150,6 +150,9 @@ describe('/metrics', () => {
     await db.pool.query(`UPDATE volumes SET policy_error = 'backup=sometimes' WHERE id = $1`, [
       broken.id,
     ]);
+    await db.pool.query(`UPDATE volumes SET quota_error = 'project p over quota' WHERE id = $1`, [
+      stale.id,
+    ]);
     await enqueueJob(db.pool, {
       kind: 'backup',
       volumeId: stale.id,
@@ -160,6 +163,7 @@ describe('/metrics', () => {
     const m = await scrape();
     expect(m.value('clb_volumes', { state: 'overdue' })).toBe(1);
     expect(m.value('clb_volumes', { state: 'policy_error' })).toBe(1);
+    expect(m.value('clb_volumes', { state: 'over_quota' })).toBe(1);
     expect(m.value('clb_volumes', { state: 'tagged' })).toBe(3);
     expect(m.value('clb_volume_oldest_last_success_age_seconds')).toBeGreaterThan(3 * 86_400 - 60);
     expect(m.value('clb_jobs', { kind: 'backup', state: 'queued' })).toBe(1);
