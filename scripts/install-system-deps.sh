@@ -19,6 +19,7 @@ PACKAGES=(
   qemu-system-x86 linux-image-amd64 busybox-static socat   # the storage-node guest
   cpio gzip xz-utils kmod                                    # its initramfs and modules
   lvm2 dmeventd kpartx fdisk util-linux                      # LVM, partitions (sfdisk)
+  thin-provisioning-tools                                    # thin_check: LVM checks thin pools with it
   e2fsprogs xfsprogs btrfs-progs dosfstools                  # filesystems we back up and restore
   tar zstd acl attr                                          # archives, ACL/xattr test tools
   openssh-client openssh-server                              # ssh into instances; sshd as the test instance
@@ -33,7 +34,7 @@ PACKAGES=(
 TOOLS=(
   qemu-system-x86_64 busybox socat cpio gzip xz modprobe
   lvm lvs lvcreate lvremove lvchange vgs vgcreate pvcreate dmsetup dmeventd kpartx
-  sfdisk partx losetup blkid wipefs blockdev mount umount flock setsid
+  thin_check sfdisk partx losetup blkid wipefs blockdev mount umount flock setsid
   mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.vfat mkswap e2fsck
   tar zstd getfattr setfattr getfacl setfacl
   find xargs diff awk sed grep sha256sum truncate mkfifo pgrep ps ip
