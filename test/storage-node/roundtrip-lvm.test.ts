@@ -3,14 +3,22 @@
  * costs ~6-15 s and TCG makes everything inside several times slower): scenarios/roundtrip.sh
  * populates each volume, describes it with an independent walk, runs `backup --lv --json`
  * and `restore --json` through dist/cli.js, and compares. Needs `npm run build` first.
+ * The same boot runs the consistency case: `backup --lv … --ssh … --mysqldump all --freeze
+ * MOUNT` against an instance on this host (guest-instance.ts: sshd through the forward,
+ * MariaDB, a loop-device filesystem to freeze); its dump, streamed out with `restore
+ * --dump-to`, is loaded here into a fresh MariaDB database and compared with the source.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/exec/run-command.js';
+import { sql, tableChecksums } from '../consistency/helpers/mariadb.js';
 import { guestUnavailableReason, PROJECT_ROOT, runInGuest, type GuestResult } from './guest.js';
+import { startGuestInstance, type GuestInstance } from './guest-instance.js';
 
 const SCENARIO = 'test/storage-node/scenarios/roundtrip.sh';
 let run: GuestResult | null = null;
+let instance: GuestInstance | null = null;
 
 function results(caseName: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -51,20 +59,24 @@ beforeAll(async () => {
   if (!existsSync(join(PROJECT_ROOT, 'dist', 'cli.js'))) {
     throw new Error('dist/cli.js is missing: run `npm run build` first (npm test does)');
   }
+  instance = await startGuestInstance();
   run = await runInGuest({
-    command: ['bash', SCENARIO, 'gpt', 'plain', 'thin', 'fsmix', 'refuse'],
+    command: ['bash', SCENARIO, 'gpt', 'plain', 'thin', 'fsmix', 'refuse', 'consistency'],
     disks: [4096],
     memMiB: 1024,
-    timeoutSec: 2700,
+    timeoutSec: 3000,
+    env: instance.env,
+    forwards: [instance.forward],
     echo: process.env['CLB_GUEST_ECHO'] === '1',
   });
   console.log(
     `round-trip guest: ${(run.durationMs / 1000).toFixed(1)} s wall, exit ${run.exitCode}`,
   );
-}, 2_800_000);
+}, 3_100_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (run !== null) rmSync(run.outDir, { recursive: true, force: true });
+  await instance?.stop();
 });
 
 describe('round trips on LVM in the guest', () => {
@@ -132,5 +144,67 @@ describe('round trips on LVM in the guest', () => {
       'identity-p1',
       'tree-p1',
     ]);
+  });
+
+  it('backs up with the instance made consistent over SSH (dump, freeze): application, dump checksummed, thawed, nothing left on either side', async () => {
+    expectAllPass('consistency', [
+      'tool-ssh',
+      'tool-thin_check',
+      'backup',
+      'manifest-application',
+      'freeze-window',
+      'dump-in-sha256sums',
+      'leftovers',
+      'dump-to',
+    ]);
+    const figures = (run?.stdout ?? '').match(/^FIGURE consistency .*$/m)?.[0];
+    console.log(figures ?? 'no consistency figures');
+    const i = instance as GuestInstance;
+    // Thawed (fsfreeze -u finds nothing frozen), and no thaw guard or dump still running.
+    expect(await i.wasFrozen()).toBe(false);
+    const ps = await runCommand('ps', ['-ww', '-eo', 'args']);
+    expect(ps.stdout.split('\n').filter((l) => l.includes(i.freezeMount))).toEqual([]);
+    expect(ps.stdout.split('\n').filter((l) => l.includes(i.db.optionFile))).toEqual([]);
+    // The guest's SSH sessions reached this sshd through the forward, with the client key.
+    expect(i.sshd.log()).toMatch(/Accepted publickey for root/);
+    // The dump user's password reached neither the console nor the dump.
+    expect(run?.stdout).not.toContain(i.db.password);
+  });
+
+  it('the dump streamed out of the backup restores into a fresh MariaDB database with identical content', async () => {
+    const i = instance as GuestInstance;
+    const file = join(run?.outDir ?? '', 'consistency-dump.sql');
+    expect(existsSync(file), 'the guest wrote no /out/consistency-dump.sql').toBe(true);
+    const dump = readFileSync(file, 'utf8');
+    expect(dump).not.toContain(i.db.password);
+    // `--mysqldump all` as the dump user dumps what it may see: the test database.
+    expect(dump).toContain(`CREATE DATABASE /*!32312 IF NOT EXISTS*/ \`${i.db.name}\``);
+    const fresh = `${i.db.name}_guest`;
+    await sql(`CREATE DATABASE ${fresh};`);
+    try {
+      // Into another database: without the dump's own CREATE DATABASE and USE lines.
+      await sql(
+        dump
+          .replace(/^CREATE DATABASE .*$/gm, '')
+          .replace(new RegExp(`^USE \`${i.db.name}\`;$`, 'gm'), ''),
+        fresh,
+      );
+      const restored = await tableChecksums(fresh, 1e9);
+      expect(restored).toEqual(await tableChecksums(i.db.name, 1e9));
+      expect(Object.values(restored).every((v) => Number(v.split('\t')[0]) > 0)).toBe(true);
+      // The trigger and the routine came along.
+      expect(
+        await sql(
+          `SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '${fresh}';`,
+        ),
+      ).toBe('1\n');
+      expect(
+        await sql(
+          `SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${fresh}';`,
+        ),
+      ).toBe('1\n');
+    } finally {
+      await sql(`DROP DATABASE ${fresh};`);
+    }
   });
 });

@@ -6,10 +6,14 @@
 #   fsmix  thick LV, GPT: vfat (EFI system) + btrfs + swap (skipped at backup, remade)
 #   refuse restore failures on LVs: a corrupted archive (CHECKSUM_MISMATCH, no maps or
 #          mounts left), a smaller target (TARGET_TOO_SMALL), a target in use (TARGET_IN_USE)
+#   consistency  `backup --lv ... --ssh ... --mysqldump all --freeze MOUNT` against an
+#          instance reached through the guest's forward (an sshd with MariaDB behind it, set
+#          up by the caller; see case_consistency), then `restore --dump-to` into /out
 # Each: populate (lib.sh), describe with the independent walk, `backup --lv ... --json`,
 # `restore --manifest ... --target ... --json`, describe the restored copy, compare.
 # Prints "RESULT <case> <check> PASS|FAIL [detail]" and "TIME <case> <step> <seconds>" lines.
-# usage: roundtrip.sh [CASE...]   (default: gpt plain thin fsmix refuse)
+# usage: roundtrip.sh [CASE...]   (default: gpt plain thin fsmix refuse; consistency only
+#        when named, as it needs an instance)
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -282,6 +286,73 @@ case_refuse() {
   restore_code "$c" good-after-failures "$manifest" "/dev/$VG/$dst" ok
   check_restored "$c" "$dst" 1 1
   clb_unmap "/dev/$VG/$dst"
+}
+
+# The instance is the caller's: CLB_CT_SSH (USER@HOST[:PORT], e.g. root@10.0.2.100 through
+# the forward), CLB_CT_KEY and CLB_CT_KNOWN_HOSTS (files readable here), CLB_CT_DEFAULTS (the
+# MariaDB option file inside the instance) and CLB_CT_FREEZE (a mount point inside it). The
+# dump comes back as /out/consistency-dump.sql for the caller to load and compare.
+case_consistency() {
+  local c=consistency src m dir v t
+  for v in CLB_CT_SSH CLB_CT_KEY CLB_CT_KNOWN_HOSTS CLB_CT_DEFAULTS CLB_CT_FREEZE; do
+    if [ -z "${!v:-}" ]; then
+      result "$c" setup FAIL "$v is not set (the case needs an instance)"
+      return 1
+    fi
+  done
+  # The programs the steps run on this side of the SSH connection.
+  for v in ssh thin_check; do
+    if command -v "$v" >/dev/null; then result "$c" "tool-$v" PASS; else result "$c" "tool-$v" FAIL; fi
+  done
+  src=volume-$(clb_new_uuid)
+  clb_log "consistency: source $src, instance $CLB_CT_SSH"
+  clb_thick_lv "$src" 64 >/dev/null
+  mkfs.ext4 -q -L db-volume "/dev/$VG/$src"
+  # The window covers lvcreate, which takes seconds under TCG on a loaded machine: a bound
+  # well above it, so that the guard's early thaw (which fails the step) cannot happen here.
+  t=$(date +%s.%N)
+  if ! "${CLI[@]}" backup --lv "$VG/$src" --dest "$DEST" --ssh "$CLB_CT_SSH" \
+    --ssh-key "$CLB_CT_KEY" --known-hosts "$CLB_CT_KNOWN_HOSTS" \
+    --mysqldump all --mysqldump-defaults "$CLB_CT_DEFAULTS" --freeze "$CLB_CT_FREEZE" \
+    --freeze-bound 60 --json >"$WORK/$c-backup.json" 2>"$WORK/$c-backup.err"; then
+    result "$c" backup FAIL "$(cat "$WORK/$c-backup.json" "$WORK/$c-backup.err" | tail -c 1500)"
+    return 1
+  fi
+  echo "TIME $c backup $(clb_elapsed "$t")"
+  m=$(jq -r .manifest "$WORK/$c-backup.json")
+  dir=$(dirname "$m")
+  result "$c" backup PASS "$m"
+  v=$(jq -r '[.consistency, .consistencyReport.demanded, .consistencyReport.reached,
+    (.consistencyReport.steps | map(.step + "=" + (.ok | tostring)) | join(","))] | join(" ")' "$m")
+  if [ "$v" = "application application application mysqldump=true,fsfreeze=true" ]; then
+    result "$c" manifest-application PASS
+  else
+    result "$c" manifest-application FAIL "$v"
+  fi
+  # The figures: the freeze window as the storage node saw it, the dump's size and rate.
+  jq -r '"FIGURE consistency freeze-window-ms=\(.consistencyReport.freezeWindowMs)" +
+    " dump-bytes=\(.dump.uncompressedBytes) stored=\(.dump.bytes) dump-ms=\(.dump.durationMs)" +
+    " dump-MiB/s=\(if .dump.durationMs > 0 then (.dump.uncompressedBytes / 1048576 / (.dump.durationMs / 1000) * 100 | round / 100) else "n/a" end)"' "$m"
+  if [ "$(jq -r .consistencyReport.freezeWindowMs "$m")" -gt 0 ] 2>/dev/null; then
+    result "$c" freeze-window PASS
+  else
+    result "$c" freeze-window FAIL "$(jq -c .consistencyReport "$m")"
+  fi
+  # The dump is stored with its checksum in SHA256SUMS, and every listed file checks out.
+  if [ -f "$dir/mysqldump.sql.zst" ] &&
+    grep -qE "^$(jq -r .dump.sha256 "$m")  mysqldump\.sql\.zst\$" "$dir/SHA256SUMS" &&
+    (cd "$dir" && sha256sum -c --quiet SHA256SUMS); then
+    result "$c" dump-in-sha256sums PASS
+  else
+    result "$c" dump-in-sha256sums FAIL "$(ls "$dir"; cat "$dir/SHA256SUMS")"
+  fi
+  leftovers_check "$c"
+  if "${CLI[@]}" restore --manifest "$m" --dump-to - >/out/consistency-dump.sql 2>"$WORK/$c-dump.err" &&
+    tail -n 1 /out/consistency-dump.sql | grep -q '^-- Dump completed'; then
+    result "$c" dump-to PASS "$(wc -c </out/consistency-dump.sql) bytes"
+  else
+    result "$c" dump-to FAIL "$(tail -c 600 "$WORK/$c-dump.err")"
+  fi
 }
 
 clb_make_vg /dev/vda
