@@ -11,6 +11,7 @@ import { getVolume } from '../db/volumes.js';
 import { policyInputs } from '../policy/stored-policy.js';
 import { AppError } from '../errors.js';
 import { selectForPruning } from '../policy/retention.js';
+import { orphanBackupsToPrune, orphanState } from '../policy/orphans.js';
 import { isValidTimeZone } from '../policy/time-zone.js';
 import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import { printJson, type CommandContext } from './output.js';
@@ -68,12 +69,41 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
       throw new AppError('VOLUME_NOT_FOUND', `volume ${volumeId} is not in the inventory`);
     const { retention } = policyInputs(volume.policy);
     const backups = await listBackupsOfVolume(pool, volumeId);
-    const decision = selectForPruning(backups, retention, { now: new Date(), timeZone });
+    const now = new Date();
+    const decision = selectForPruning(backups, retention, { now, timeZone });
+    // A deleted or switched-off volume: the controller's orphan pass prunes all of it once
+    // the grace has passed (src/policy/orphans.ts); retention no longer runs for it.
+    const state = orphanState(
+      {
+        deletedAt: volume.deletedAt,
+        policyOffAt: volume.policyOffAt,
+        hasPolicy: volume.policy !== null || volume.policyError !== null,
+      },
+      config.retention.orphanGrace,
+      now,
+    );
+    const orphan =
+      state.kind === 'live'
+        ? null
+        : {
+            gone: state.gone,
+            since: state.since,
+            pruneAt: state.pruneAt,
+            due: state.kind === 'due',
+            reason: state.reason,
+            prune: orphanBackupsToPrune(backups),
+          };
     if (ctx.json) {
-      printJson({ status: 'ok', volumeId, retention, timeZone, ...decision });
+      printJson({ status: 'ok', volumeId, retention, timeZone, ...decision, orphan });
       return 0;
     }
     const why = new Map(decision.keep.map((k) => [k.id, k.reasons.join(',')]));
+    if (orphan !== null) {
+      process.stdout.write(
+        `${orphan.reason}: all ${orphan.prune.length} backups ${orphan.due ? 'are due for pruning' : 'are kept until'} ` +
+          `${orphan.pruneAt.toISOString()} (the controller queues the prune)\n`,
+      );
+    }
     process.stdout.write(`retention ${JSON.stringify(retention)} in ${timeZone}\n`);
     process.stdout.write(
       textTable(
@@ -84,13 +114,17 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           b.startedAt,
           b.prunedAt === null ? b.status : 'pruned',
           b.verifyOk,
-          decision.prune.includes(b.id)
-            ? 'prune'
-            : why.get(b.id)
-              ? `keep (${why.get(b.id)})`
-              : why.has(b.id)
-                ? 'keep'
-                : '-',
+          orphan?.prune.includes(b.id) === true
+            ? orphan.due
+              ? 'prune (volume gone)'
+              : 'keep (grace)'
+            : decision.prune.includes(b.id)
+              ? 'prune'
+              : why.get(b.id)
+                ? `keep (${why.get(b.id)})`
+                : why.has(b.id)
+                  ? 'keep'
+                  : '-',
         ]),
       ),
     );
