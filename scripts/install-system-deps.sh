@@ -22,6 +22,7 @@ PACKAGES=(
   thin-provisioning-tools                                    # thin_check: LVM checks thin pools with it
   e2fsprogs xfsprogs btrfs-progs dosfstools                  # filesystems we back up and restore
   tar zstd acl attr                                          # archives, ACL/xattr test tools
+  guestfish libguestfs-xfs                                   # isolation = appliance (libguestfs VM)
   openssh-client openssh-server                              # ssh into instances; sshd as the test instance
   coreutils findutils diffutils gawk sed grep procps iproute2 # scenarios (awk, diff, pgrep, ip)
   jq time openssl                                            # scenarios, bench, TLS test certs
@@ -36,7 +37,7 @@ TOOLS=(
   lvm lvs lvcreate lvremove lvchange vgs vgcreate pvcreate dmsetup dmeventd kpartx
   thin_check sfdisk partx losetup blkid wipefs blockdev mount umount flock setsid
   mkfs.ext4 mkfs.xfs mkfs.btrfs mkfs.vfat mkswap e2fsck
-  tar zstd getfattr setfattr getfacl setfacl
+  tar zstd getfattr setfattr getfacl setfacl guestfish
   find xargs diff awk sed grep sha256sum truncate mkfifo pgrep ps ip
   jq /usr/bin/time openssl psql pg_isready pg_ctlcluster rabbitmqctl rabbitmq-server
   mariadb mariadbd mysqldump ssh sshd ssh-keygen systemd-analyze

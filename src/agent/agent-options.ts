@@ -32,6 +32,8 @@ export interface AgentOptions {
   /** Time zone for retention's day/week/month buckets. */
   timeZone: string;
   snapshotSize?: string;
+  /** Where filesystems are read: this kernel (`host`) or a libguestfs appliance. */
+  isolation?: 'host' | 'appliance';
   /** The `[ssh]` settings, for the consistency steps a volume's policy asks for. */
   ssh?: AgentSshSettings;
   /** Time and byte bounds of the archive step (`[agent] archive_*`). */
@@ -96,6 +98,7 @@ export function resolveAgentOptions(over: AgentOverrides, defaults: AgentDefault
     timeZone,
     ...(snapshotSize === undefined ? {} : { snapshotSize }),
     archiveBounds: archiveBoundsOf(a),
+    ...(a.isolation === 'appliance' ? { isolation: 'appliance' as const } : {}),
   };
 }
 

@@ -109,6 +109,7 @@ export const runBackup: JobHandler = async (ctx) => {
         policy: volume.policy,
       },
       ...(ctx.options.snapshotSize === undefined ? {} : { snapshotSize: ctx.options.snapshotSize }),
+      ...(ctx.options.isolation === 'appliance' ? { isolation: 'appliance' as const } : {}),
       level,
       ...(ctx.options.archiveBounds === undefined
         ? {}

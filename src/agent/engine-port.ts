@@ -26,6 +26,8 @@ export interface EngineBackupRequest {
   level?: LevelRequest;
   /** Time and byte bounds of the archive step (the agent's `[agent] archive_*`). */
   archiveBounds?: ArchiveBounds;
+  /** `appliance`: filesystems read inside a libguestfs appliance (full backups only). */
+  isolation?: 'host' | 'appliance';
   signal: AbortSignal;
   logger: Logger;
   onProgress?: (p: Progress) => void;

@@ -38,13 +38,18 @@ const OPTIONS = {
     help: 'only what changed since the newest good backup of this source under DIR (full if none)',
   },
   full: { kind: 'boolean', help: 'a full backup that starts a new chain (the default)' },
+  isolation: {
+    kind: 'string',
+    arg: 'host|appliance',
+    help: 'where filesystems are read: host (default: [agent] isolation) or appliance (a libguestfs VM; this kernel parses no tenant filesystem; full only)',
+  },
   ...CONSISTENCY_OPTIONS,
 } as const;
 
 export const spec: CommandSpec<typeof OPTIONS> = {
   name: 'backup',
   usage: [
-    'backup (--lv VG/LV | --device DEV) --dest DIR [--incremental | --full] [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID]',
+    'backup (--lv VG/LV | --device DEV) --dest DIR [--incremental | --full] [--isolation host|appliance] [--snapshot-size SIZE|PCT%] [--exclude GLOB]... [--run-id ID]',
     ...CONSISTENCY_USAGE,
   ],
   description:
@@ -61,6 +66,7 @@ export const spec: CommandSpec<typeof OPTIONS> = {
     'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --snapshot-size 20% --exclude "/var/cache/*"',
     'backup --device /dev/loop3 --dest /tmp/out --json',
     'backup --lv cinder-volumes/volume-0b1c… --dest /var/backups/cinder --incremental',
+    'backup --device /dev/loop3 --dest /tmp/out --isolation appliance',
     ...CONSISTENCY_EXAMPLES,
   ],
 };
@@ -78,6 +84,16 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
   if (v.incremental === true && v.full === true) {
     throw usageError(spec, 'give at most one of --incremental or --full');
   }
+  const isolation = v.isolation ?? config.agent.isolation;
+  if (isolation !== 'host' && isolation !== 'appliance') {
+    throw usageError(spec, '--isolation is host or appliance');
+  }
+  if (isolation === 'appliance' && v.incremental === true) {
+    throw usageError(
+      spec,
+      '--incremental is not available with isolation appliance (no listed-incremental inside the appliance): make a full backup, or use --isolation host',
+    );
+  }
   const consistency = consistencyFromFlags(v, config.ssh);
   const logger = createLogger({ level: config.general.logLevel ?? 'warn' });
   const bar = createProgressBar(ctx.interactive && !ctx.json);
@@ -90,6 +106,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     ...(v['run-id'] !== undefined ? { runId: v['run-id'] } : {}),
     ...(consistency ? { consistency } : {}),
     archiveBounds: archiveBoundsOf(config.agent),
+    ...(isolation === 'appliance' ? { isolation: 'appliance' as const } : {}),
     level:
       v.incremental === true
         ? ({ kind: 'newest' } as const)
@@ -134,6 +151,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           }
         : null,
       snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+      isolation: m.isolation ?? 'host',
       level: m.chain?.level ?? 0,
       parentId: m.chain?.parentId ?? null,
       chainRootId: m.chain?.rootId ?? m.backupId,

@@ -528,6 +528,11 @@ export const SETTINGS_SCHEMA = {
         default: '1G',
         help: "Bytes a filesystem's tar stream may hold beyond archive_max_ratio × its used bytes.",
       }),
+      isolation: opt(oneOf(['host', 'appliance'] as const), {
+        env: ['CLB_AGENT_ISOLATION'],
+        default: 'host',
+        help: "Where the tenant's filesystems are probed, mounted and read: host (this node's kernel, in a private mount namespace) or appliance (a throw-away libguestfs VM: no tenant filesystem is parsed by this kernel; needs guestfish; full backups only, slower).",
+      }),
     },
   },
   api: {

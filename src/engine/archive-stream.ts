@@ -4,7 +4,8 @@
  * then fsync, rename, fsync of the directory. The sha256 is of the bytes as stored, computed
  * as they are written, so no second read is needed.
  */
-import { unlink } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,7 +34,14 @@ export type ArchiveSource =
   | { kind: 'file'; path: string; sizeBytes: number }
   | { kind: 'buffer'; data: Buffer }
   /** A stream from a program we do not run here (a dump over SSH); `sql+zstd` when stored. */
-  | { kind: 'stream'; stream: Readable };
+  | { kind: 'stream'; stream: Readable }
+  /**
+   * A tar stream another process writes into a FIFO we make (`write` is given its path and
+   * resolves when the writer is done): the appliance's tar-out. Stored as `tar+zstd`.
+   */
+  | { kind: 'producer'; write: (fifo: string) => Promise<void> }
+  /** Bytes `offset` .. `offset + sizeBytes` of a device, read here; stored as `raw+zstd`. */
+  | { kind: 'range'; device: string; offset: number; sizeBytes: number };
 
 export interface ArchiveOptions {
   dir: string;
@@ -47,7 +55,8 @@ export interface ArchiveOptions {
   onProgress?: (bytesRead: number) => void;
   /**
    * A tree's tar stream may not grow past `limitBytes` (see archive-bounds.ts): zstd's read
-   * counter is watched, and past it tar and zstd are stopped and `error(bytesRead)` thrown.
+   * counter is watched (a producer's stream: its byte count), and past it tar and zstd are
+   * stopped and `error(bytesRead)` thrown.
    */
   maxInput?: { limitBytes: number; error: (bytesRead: number) => AppError };
   /**
@@ -119,7 +128,22 @@ const FORMATS: Record<ArchiveSource['kind'], ArchiveFile['format']> = {
   buffer: 'raw+zstd',
   stream: 'sql+zstd',
   file: 'snar+zstd',
+  producer: 'tar+zstd',
+  range: 'raw+zstd',
 };
+
+/**
+ * Ends a reader still waiting in open() on `fifo` (its writer failed before opening it):
+ * opening the other end and closing it gives the reader an immediate end of file.
+ */
+async function releaseFifo(fifo: string): Promise<void> {
+  try {
+    const fh = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    await fh.close();
+  } catch {
+    // no reader waiting (ENXIO) or the FIFO is gone: nothing to release
+  }
+}
 
 /** Runs the pass and returns what the manifest records about the stored file. */
 export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
@@ -130,7 +154,10 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
 
   const { source } = opts;
   // tar writes into a FIFO that zstd reads: the uncompressed stream never enters Node.
-  const fifo = source.kind === 'tree' ? join(opts.cwd, `${opts.file}.fifo`) : null;
+  const fifo =
+    source.kind === 'tree' || source.kind === 'producer'
+      ? join(opts.cwd, `${opts.file}.fifo`)
+      : null;
   const out = createPartialStream(opts.dir, opts.file);
   const children: { name: string; child: Child }[] = [];
   let poll: NodeJS.Timeout | undefined;
@@ -139,7 +166,13 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   try {
     if (fifo !== null) await runCommand('mkfifo', ['-m', '600', '--', fifo]);
     const zstdInput =
-      source.kind === 'device' ? source.device : source.kind === 'file' ? source.path : fifo;
+      source.kind === 'device'
+        ? source.device
+        : source.kind === 'file'
+          ? source.path
+          : source.kind === 'tree'
+            ? fifo
+            : null;
     const zstd = spawnCommand(
       'zstd',
       zstdCompressArgs({ ...opts.compression, ...(zstdInput ? { input: zstdInput } : {}) }),
@@ -171,6 +204,37 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     } else if (source.kind === 'stream') {
       uncompressed = meterOf(opts.onProgress);
       streams.push(stopOnError(pipeline(source.stream, uncompressed, zstd.stdin)));
+    } else if (source.kind === 'producer' && fifo !== null) {
+      // The bytes pass through Node here (counted as they go, which is also the byte bound);
+      // the writer is in a VM anyway.
+      const bound = opts.maxInput;
+      const report = opts.onProgress;
+      uncompressed = new ByteTap({
+        onBytes: (_n, total) => {
+          report?.(total);
+          if (bound !== undefined && total > bound.limitBytes && over.error === null) {
+            over.error = bound.error(total);
+            local.abort(over.error);
+          }
+        },
+      });
+      const reader = createReadStream(fifo);
+      streams.push(stopOnError(pipeline(reader, uncompressed, zstd.stdin)));
+      streams.push(
+        stopOnError(
+          source.write(fifo).catch(async (err: unknown) => {
+            await releaseFifo(fifo);
+            throw err;
+          }),
+        ),
+      );
+    } else if (source.kind === 'range') {
+      uncompressed = meterOf(opts.onProgress);
+      const reader = createReadStream(source.device, {
+        start: source.offset,
+        end: source.offset + source.sizeBytes - 1,
+      });
+      streams.push(stopOnError(pipeline(reader, uncompressed, zstd.stdin)));
     } else {
       zstd.stdin?.end();
     }
@@ -216,6 +280,10 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     if (writeCode === 'ENOSPC' || writeCode === 'EDQUOT') {
       throw destError(streamError?.reason, opts.file);
     }
+    // The producer's own error (the appliance's tar-out failed) is the cause, not zstd's end.
+    if (source.kind === 'producer' && streamError?.reason instanceof AppError) {
+      throw streamError.reason;
+    }
     const failed = await firstFailure(children);
     if (failed !== null) throw failed;
     if (streamError !== undefined) throw destError(streamError.reason, opts.file);
@@ -239,7 +307,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       sha256: stored.digest(),
       format: FORMATS[source.kind],
       uncompressedBytes:
-        source.kind === 'device' || source.kind === 'file'
+        source.kind === 'device' || source.kind === 'file' || source.kind === 'range'
           ? source.sizeBytes
           : (uncompressed?.bytes ?? 0),
     };

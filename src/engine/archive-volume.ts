@@ -19,6 +19,7 @@ import {
   treeByteLimit,
   type ArchiveBounds,
 } from './archive-bounds.js';
+import { archiveVolumeInAppliance } from './archive-appliance.js';
 import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-device.js';
 import type { ChainBase, ChainLink } from './backup-chain.js';
 import { identityChange, volumeIdentity } from './chain-rules.js';
@@ -60,7 +61,15 @@ export interface ArchiveVolumeRequest {
   frozenAt: Date;
   /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
   bounds?: ArchiveBounds;
+  /**
+   * `host` (the default): partitions mapped, filesystems mounted in a private namespace of
+   * this node's kernel. `appliance`: probed, mounted and read inside a libguestfs appliance
+   * (archive-appliance.ts).
+   */
+  isolation?: Isolation;
 }
+
+export type Isolation = 'host' | 'appliance';
 
 export type ArchivedVolume = Pick<Manifest, 'partitionTable' | 'head' | 'partitions' | 'totals'> & {
   deviceInfo: BlockDeviceInfo;
@@ -84,6 +93,7 @@ function checkAbort(signal?: AbortSignal): void {
 
 /** Archives `req.device` into `req.workDir`; returns the manifest's volume sections. */
 export async function archiveVolume(req: ArchiveVolumeRequest): Promise<ArchivedVolume> {
+  if (req.isolation === 'appliance') return archiveVolumeInAppliance(req);
   const run: RunOptions = { logger: req.logger, ...(req.signal ? { signal: req.signal } : {}) };
   // Undo steps run after a cancel too: they must not carry the (aborted) signal.
   const undoRun: RunOptions = { logger: req.logger };
@@ -223,8 +233,15 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   const parentLink = parentChain?.[parentChain.length - 1];
   if (parentLink !== undefined) {
     const before = parentLink.manifest.chain?.identity;
+    const noSnar = parentLink.manifest.partitions.some(
+      (x) => x.action === 'archived' && x.snapshotFile === undefined,
+    );
     const changed =
-      before === undefined ? 'the parent has no chain record' : identityChange(before, identity);
+      before === undefined
+        ? 'the parent has no chain record'
+        : noSnar
+          ? 'the parent has no tar snapshot files (made with isolation appliance)'
+          : identityChange(before, identity);
     if (changed !== null) {
       req.logger.warn({ parent: parentLink.manifest.backupId, reason: changed }, 'new full chain');
       parentChain = null;

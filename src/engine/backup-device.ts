@@ -10,8 +10,9 @@ import {
   type ConsistencyRequest,
 } from '../consistency/consistency-steps.js';
 import { AppError } from '../errors.js';
-import { archiveVolume } from './archive-volume.js';
 import type { ArchiveBounds } from './archive-bounds.js';
+import { archiveVolume, type Isolation } from './archive-volume.js';
+import { checkApplianceRequest } from './appliance.js';
 import { startConsistency } from './backup-frame.js';
 import { inspectBlockDevice } from './block-device.js';
 import { runBackupFrame, type BackupResult } from './backup-frame.js';
@@ -37,6 +38,8 @@ export interface DeviceBackupRequest {
   consistency?: ConsistencyRequest;
   /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
   archiveBounds?: ArchiveBounds;
+  /** Where the filesystems are probed, mounted and read (see ArchiveVolumeRequest). */
+  isolation?: Isolation;
 }
 
 export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResult> {
@@ -56,10 +59,11 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
           }
         }
         await inspectBlockDevice(req.device);
+        if (req.isolation === 'appliance') await checkApplianceRequest(req.excludes ?? []);
       },
     },
     async (ctx) => {
-      const tools = toolVersions(false);
+      const tools = toolVersions(false, {}, req.isolation);
       const steps = await startConsistency(req.consistency, ctx);
       const vol = await archiveVolume({
         device: req.device,
@@ -78,6 +82,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         // A device handed to us was frozen before we started; when exactly, we cannot know.
         frozenAt: ctx.startedAt,
         ...(req.archiveBounds ? { bounds: req.archiveBounds } : {}),
+        ...(req.isolation ? { isolation: req.isolation } : {}),
       });
       return {
         source: {
@@ -97,6 +102,7 @@ export async function backupDevice(req: DeviceBackupRequest): Promise<BackupResu
         ...consistencyFields(steps, 'as-provided'),
         tools: await tools,
         totals: vol.totals,
+        ...(req.isolation === 'appliance' ? { isolation: 'appliance' as const } : {}),
       };
     },
   );

@@ -11,8 +11,9 @@ import type { RunOptions } from '../exec/run-command.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
-import { archiveVolume } from './archive-volume.js';
 import type { ArchiveBounds } from './archive-bounds.js';
+import { archiveVolume, type Isolation } from './archive-volume.js';
+import { checkApplianceRequest } from './appliance.js';
 import { runBackupFrame, startConsistency, type BackupResult } from './backup-frame.js';
 import type { Progress } from './progress.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
@@ -42,6 +43,8 @@ export interface LvBackupRequest {
   consistency?: ConsistencyRequest;
   /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
   archiveBounds?: ArchiveBounds;
+  /** Where the filesystems are probed, mounted and read (see ArchiveVolumeRequest). */
+  isolation?: Isolation;
 }
 
 /** Thin pools this full refuse new snapshots: a pool that fills up fails every thin LV in it. */
@@ -187,6 +190,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       source: { kind: 'lv', vg, lv, device: '' },
       validate: async () => {
         if (req.consistency) checkRequest(req.consistency);
+        if (req.isolation === 'appliance') await checkApplianceRequest(req.excludes ?? [], baseRun);
         origin = await preflight({ ...req, vg, lv }, baseRun);
       },
       explainFailure: async (err) => {
@@ -209,7 +213,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       const run: RunOptions = { logger: ctx.logger, ...(ctx.signal ? { signal: ctx.signal } : {}) };
       const name = snapshotLvName(ctx.runId);
       const tags = [SERVICE_TAG, runTag(ctx.runId)];
-      const tools = toolVersions(true, run);
+      const tools = toolVersions(true, run, req.isolation);
       // The dump runs first, as the mission says: a consistent copy the snapshot cannot give.
       const steps = await startConsistency(req.consistency, ctx);
 
@@ -272,6 +276,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
           backupId: ctx.backupId,
           frozenAt,
           ...(req.archiveBounds ? { bounds: req.archiveBounds } : {}),
+          ...(req.isolation ? { isolation: req.isolation } : {}),
         });
       } catch (err) {
         if (poolAlarm.signal.aborted && !(ctx.signal?.aborted ?? false)) {
@@ -305,6 +310,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         ...consistencyFields(steps, 'crash'),
         tools: await tools,
         totals: vol.totals,
+        ...(req.isolation === 'appliance' ? { isolation: 'appliance' as const } : {}),
       };
     },
   );

@@ -213,6 +213,11 @@ export interface Manifest {
   totals: { archivedBytes: number; storedBytes: number; fileCount: number };
   /** The backup's place in its chain; absent in manifests written before chains. */
   chain?: ManifestChain;
+  /**
+   * `appliance` when the filesystems were probed, mounted and archived inside a libguestfs
+   * appliance instead of this node's kernel (archive-appliance.ts); absent for host mode.
+   */
+  isolation?: 'appliance';
   /** Catalog facts for a rebuild; absent in older manifests and hand-run backups. */
   catalog?: ManifestCatalog;
 }

@@ -30,21 +30,28 @@ async function serviceVersion(): Promise<string> {
   return 'unknown';
 }
 
-/** tar, zstd, kernel, node and service versions; lvm's too when `withLvm`. */
+/**
+ * tar, zstd, kernel, node and service versions; lvm's too when `withLvm`, guestfish's with
+ * isolation `appliance` (whose appliance is built from this node's packages: its tar is
+ * the node's).
+ */
 export async function toolVersions(
   withLvm: boolean,
   run: RunOptions = {},
+  isolation: 'host' | 'appliance' = 'host',
 ): Promise<Record<string, string>> {
-  const [tar, zstd, lvm, service] = await Promise.all([
+  const [tar, zstd, lvm, guestfish, service] = await Promise.all([
     firstLine('tar', ['--version'], run),
     firstLine('zstd', ['--version'], run),
     withLvm ? firstLine('lvm', ['version'], run) : Promise.resolve(null),
+    isolation === 'appliance' ? firstLine('guestfish', ['--version'], run) : Promise.resolve(null),
     serviceVersion(),
   ]);
   return {
     tar,
     zstd,
     ...(lvm !== null ? { lvm } : {}),
+    ...(guestfish !== null ? { guestfish } : {}),
     kernel: release(),
     node: process.version,
     'cinder-lvm-backup': service,
