@@ -2,6 +2,7 @@
  * The backup job: opens the backup row, runs the engine on the volume's LV, and closes the
  * row with the manifest's figures or the error; then queues a prune of the volume.
  */
+import { APPLIANCE_FULL_REASON } from '../engine/archive-appliance.js';
 import { randomBytes } from 'node:crypto';
 import {
   listBackupsOfVolume,
@@ -72,6 +73,8 @@ export const runBackup: JobHandler = async (ctx) => {
   let level: LevelRequest;
   if (job.payload['full'] === true)
     level = { kind: 'full', reason: 'full backup asked by the job' };
+  else if (ctx.options.isolation === 'appliance')
+    level = { kind: 'full', reason: APPLIANCE_FULL_REASON };
   else {
     const history = await listBackupsOfVolume(pool, job.volumeId);
     const choice = chooseLevel(inputs.incremental, history, ctx.options.dest, new Date());
