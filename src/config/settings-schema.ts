@@ -340,8 +340,8 @@ export const SETTINGS_SCHEMA = {
       }),
       max_backups_per_volume: opt(integer(1, 100_000), {
         env: ['CLB_MAX_BACKUPS_PER_VOLUME'],
-        default: '500',
-        help: 'Most backups a volume may keep: a retention that, with its schedule and its incremental chains (a kept backup keeps the backups it depends on), could keep more is a policy error (7d with an hourly cron keeps 169 full backups; with weekly chains 335).',
+        default: '2500',
+        help: 'Most backups a volume may keep: a retention that, with its schedule and its incremental chains (a kept backup keeps the backups it depends on), could keep more is a policy error (7d with an hourly cron keeps 169 full backups; with weekly chains 335; hourly with the default retention and weekly fulls 2,004, so the default admits it while 1098d hourly, 26,000, is refused).',
       }),
       orphan_grace: opt(duration(3600, 3660 * 86_400), {
         env: ['CLB_ORPHAN_GRACE'],

@@ -94,7 +94,7 @@ export const DEFAULT_POLICY_LIMITS: PolicyLimits = {
   maxWeekly: 52,
   maxMonthly: 36,
   maxAgeDays: 3 * 366,
-  maxBackupsPerVolume: 500,
+  maxBackupsPerVolume: 2500,
   maxExcludePatterns: 32,
   maxExcludePatternLength: 255,
   maxValueLength: 1024,

@@ -182,16 +182,23 @@ describe('operator ceilings and hostile values', () => {
       'backup:incremental': 'off',
     });
     expect(full.kind === 'error' ? full.message : '').toBe(
-      'retention with schedule "hourly" could keep 26353 backups; the maximum per volume is 500',
+      'retention with schedule "hourly" could keep 26353 backups; the maximum per volume is 2500',
     );
     // Incremental (the default, weekly fulls): the oldest kept one keeps its chain too.
     const r = parsePolicy({ backup: 'hourly', 'backup:retention': '1098d' });
     expect(r.kind).toBe('error');
     expect(r.kind === 'error' ? r.message : '').toMatch(
-      /and incremental chains of up to 167 backups \(backup:full=weekly; .*\) could keep 26519 backups; the maximum per volume is 500/,
+      /and incremental chains of up to 167 backups \(backup:full=weekly; .*\) could keep 26519 backups; the maximum per volume is 2500/,
     );
-    // The same age with a daily schedule keeps 1099 at most: still too many.
-    expect(parsePolicy({ backup: 'daily', 'backup:retention': '1098d' }).kind).toBe('error');
+    // The same age with a daily schedule keeps 1099 (and the oldest one's chain) at most:
+    // within the default ceiling, over a lower one.
+    expect(parsePolicy({ backup: 'daily', 'backup:retention': '1098d' }).kind).toBe('policy');
+    expect(
+      parsePolicy(
+        { backup: 'daily', 'backup:retention': '1098d' },
+        { ...DEFAULT_POLICY_LIMITS, maxBackupsPerVolume: 500 },
+      ).kind,
+    ).toBe('error');
     // Within the ceiling: accepted.
     expect(parsePolicy({ backup: 'hourly', 'backup:retention': '7d,last=10' }).kind).toBe('policy');
   });
@@ -224,9 +231,13 @@ describe('operator ceilings and hostile values', () => {
         { ...limits, maxBackupsPerVolume: 17 },
       ).kind,
     ).toBe('policy');
-    // Hourly with weekly fulls: six monthly picks may each hold a week of hourly backups.
-    const hourly = parsePolicy({ backup: 'hourly' });
+    // Hourly with weekly fulls: six monthly picks may each hold a week of hourly backups. The
+    // default ceiling (2500) admits it; a lower one refuses it.
+    expect(parsePolicy({ backup: 'hourly' }).kind).toBe('policy');
+    const hourly = parsePolicy({ backup: 'hourly' }, { ...limits, maxBackupsPerVolume: 2003 });
     expect(hourly.kind === 'error' ? hourly.message : '').toMatch(/could keep 2004 backups/);
+    // A year of hourly backups is refused by the default ceiling.
+    expect(parsePolicy({ backup: 'hourly', 'backup:retention': '366d' }).kind).toBe('error');
     // A shorter chain fits: every=24 → 7 × 24 + 4 × 24 + 6 × 24 = 408.
     expect(parsePolicy({ backup: 'hourly', 'backup:full': 'every=24' }).kind).toBe('policy');
     // last=N and Nd overlap: the longer run plus its oldest one's chain, counted once.
