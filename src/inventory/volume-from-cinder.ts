@@ -2,11 +2,13 @@
  * A Cinder `volumes/detail` entry → an inventory row (`volumes` table, 0001_catalog.sql):
  * backend_host is the host with its `#pool` stripped, the LV is `volume-<name_id ?? id>`,
  * attachments keep the server ids, bootable is Cinder's "true"/"false" string, dates are
- * Cinder's naive UTC. Validates what it reads: a tenant's metadata is data, not trusted.
- * Pure: no I/O.
+ * Cinder's naive UTC. Validates what it reads: a tenant's metadata is data, not trusted; NUL
+ * and lone surrogates, which Postgres cannot keep, are replaced (storable-text.ts; the entry
+ * is changed in place). Pure: no I/O.
  */
 import { backendHostOf, type InventoryAttachment, type InventoryVolume } from '../db/volumes.js';
 import { isRecord } from '../is-record.js';
+import { makeStorable } from '../storable-text.js';
 
 export type MapResult =
   { ok: true; value: InventoryVolume } | { ok: false; id: string | null; reason: string };
@@ -65,6 +67,8 @@ function metadataOf(v: unknown): Record<string, string> | string {
 /** Maps and validates one volume of the detail list. */
 export function inventoryVolumeOf(v: unknown): MapResult {
   if (!isRecord(v)) return { ok: false, id: null, reason: 'not an object' };
+  // A NUL or a lone surrogate in a name or a tag failed the write of the whole poll.
+  makeStorable(v);
   const id = v['id'];
   if (typeof id !== 'string' || !UUID.test(id))
     return { ok: false, id: null, reason: 'id is not a UUID' };

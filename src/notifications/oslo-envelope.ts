@@ -7,10 +7,12 @@
  * The inner dict carries message_id, publisher_id, event_type, priority (upper case),
  * payload and timestamp (`2026-11-26 14:12:47.638669`, UTC), plus `_context_*` keys we ignore.
  * Every failure returns a reason meant for logs and dead-letter headers: it never quotes the
- * body (attachment rows carry target credentials).
+ * body (attachment rows carry target credentials). NUL and lone surrogates in any string are
+ * replaced (storable-text.ts): Postgres cannot keep them.
  */
 import { parseOsloTimestamp } from './oslo-timestamp.js';
 import { isRecord } from '../is-record.js';
+import { makeStorable } from '../storable-text.js';
 
 /** A decoded notification; `payload` is still unvalidated JSON. */
 export interface OsloNotification {
@@ -87,6 +89,8 @@ export function decodeNotification(
     envelopeVersion = '1.0';
   }
 
+  // Strings Postgres cannot keep (NUL, lone surrogates) would fail the batch's transaction.
+  makeStorable(inner);
   const { message_id: messageId, event_type: eventType, priority, payload } = inner;
   const publisherId = inner['publisher_id'];
   const timestampText = inner['timestamp'];

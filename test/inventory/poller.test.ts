@@ -111,6 +111,30 @@ describe('one poll', () => {
     expect(r?.cinder_updated_at?.getTime()).toBe(v.updatedAt?.getTime());
   });
 
+  it('keeps polling when a tenant puts a NUL or a lone surrogate in a name or a tag', async () => {
+    // Postgres text and jsonb cannot hold either: one such volume failed the whole poll.
+    const plain = await emu.control.createVolume({ name: 'plain', metadata: { backup: 'daily' } });
+    const odd = await emu.control.createVolume({
+      name: 'db\u0000x',
+      metadata: {
+        backup: 'dai\u0000ly',
+        'backup:exclude': '/var/cache/*\ud800',
+        'note\u0000': '\udc00',
+      },
+    });
+    const result = await pollInventory({ pool: db.pool, cinder });
+    expect(result).toMatchObject({ volumes: 2, inserted: 2, skipped: [] });
+    expect((await row(plain.id))?.metadata).toEqual({ backup: 'daily' });
+    const r = await row(odd.id);
+    expect(r?.name).toBe('db\u001ax');
+    // NUL as SUBSTITUTE (still a control character for the policy), lone surrogates as U+FFFD.
+    expect(r?.metadata).toEqual({
+      backup: 'dai\u001aly',
+      'backup:exclude': '/var/cache/*\ufffd',
+      'note\u001a': '\ufffd',
+    });
+  });
+
   it('names the LV from name_id after a migration and reports the change', async () => {
     const v = await emu.control.createVolume({ name: 'moving' });
     await pollInventory({ pool: db.pool, cinder });

@@ -156,12 +156,16 @@ describe('processBatch', () => {
     const at = new Date(Date.now() - 5000);
     const bodies = [
       volumeEvent({ eventType: 'volume.create.end', volumeId: good[0] as string, at }).body,
-      // Valid to the decoder, refused by Postgres: text cannot hold a NUL character.
-      volumeEvent({ eventType: 'volume.create.end', volumeId: poisonId, at, name: 'bad\u0000name' })
-        .body,
+      // Valid to the decoder, refused by Postgres (a constraint this test adds).
+      volumeEvent({ eventType: 'volume.create.end', volumeId: poisonId, at, name: 'poison' }).body,
       volumeEvent({ eventType: 'volume.create.end', volumeId: good[1] as string, at }).body,
     ];
-    const ds = await processBatch(bodies.map(item), { pool: batched.pool, limits });
+    await batched.pool.query(
+      `ALTER TABLE volumes ADD CONSTRAINT test_poison CHECK (name IS DISTINCT FROM 'poison')`,
+    );
+    const ds = await processBatch(bodies.map(item), { pool: batched.pool, limits }).finally(() =>
+      batched.pool.query('ALTER TABLE volumes DROP CONSTRAINT test_poison'),
+    );
     expect(ds.map((d) => d.action)).toEqual(['ack', 'dead-letter', 'ack']);
     expect(ds[1]).toMatchObject({
       reason: expect.stringMatching(/database refused the change/) as string,
@@ -171,6 +175,28 @@ describe('processBatch', () => {
       [[...good, poisonId]],
     );
     expect(r.rows.map((x) => x.id)).toEqual([...good].sort());
+  });
+
+  it('keeps a NUL or a lone surrogate of a name or tag as a character Postgres can hold', async () => {
+    // Once the poison of its batch: text and jsonb refuse both.
+    const id = randomUUID();
+    const body = volumeEvent({
+      eventType: 'volume.create.end',
+      volumeId: id,
+      at: new Date(Date.now() - 5000),
+      name: 'bad\u0000name',
+      metadata: { backup: 'dai\u0000ly', 'backup:exclude': '/tmp/*\ud800' },
+    }).body;
+    const ds = await processBatch([item(body)], { pool: batched.pool, limits });
+    expect(ds.map((d) => d.action)).toEqual(['ack']);
+    const r = await batched.pool.query<{ name: string; metadata: Record<string, string> }>(
+      'SELECT name, metadata FROM volumes WHERE id = $1',
+      [id],
+    );
+    expect(r.rows[0]).toEqual({
+      name: 'bad\u001aname',
+      metadata: { backup: 'dai\u001aly', 'backup:exclude': '/tmp/*\ufffd' },
+    });
   });
 
   it('retries the whole batch, writing nothing, when the database is unavailable', async () => {
