@@ -74,7 +74,7 @@ export const ERROR_CODES = {
   FORBIDDEN: 'the token lacks the role this action needs',
   BACKUP_NOT_FOUND: 'no such backup',
   ROUTE_NOT_FOUND: 'no such API path or method',
-  REQUEST_TOO_LARGE: 'the request body is larger than the API accepts',
+  REQUEST_TOO_LARGE: 'the request body (or its line and headers) is larger than the API accepts',
   BACKUP_NOT_USABLE: 'the backup did not succeed or was pruned: it cannot be verified or restored',
   JOB_CONFLICT: 'the volume already has an open job of that kind for something else',
   RATE_LIMITED:

@@ -13,10 +13,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Queryable } from '../db/queryable.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { AppError } from '../errors.js';
+import { isRecord } from '../is-record.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { ApiContext } from './api-context.js';
 import { DEFAULT_ROLES, type RoleNames } from './caller.js';
-import { errorHandlers } from './http-errors.js';
+import { clientErrorHandler, errorHandlers } from './http-errors.js';
 import type { Readiness } from './readiness.js';
 import { backupRoutes } from './routes/backup-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -56,9 +57,17 @@ export async function buildApiServer(
   deps: ApiServerDeps,
 ): Promise<FastifyInstance> {
   const logger = (deps.logger ?? silentLogger).child({ component: 'api' });
+  const wwwAuthenticate = `Keystone uri="${options.keystoneUrl}"`;
+  const handlers = errorHandlers(logger, wwwAuthenticate);
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes ?? 16 * 1024,
     return503OnClosing: true,
+    // Requests refused before routing answer in the API's error shape too: a URL whose
+    // percent-escapes do not decode (the router), and what Node's HTTP parser refuses.
+    frameworkErrors: (err, req, reply) => {
+      handlers.onError(err, req, reply);
+    },
+    clientErrorHandler: clientErrorHandler(logger),
     ajv: {
       // Refuse what is not in a schema instead of silently dropping it.
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },
@@ -75,8 +84,6 @@ export async function buildApiServer(
     restoreSetsMaintenance: options.restoreSetsMaintenance ?? true,
     logger,
   };
-  const wwwAuthenticate = `Keystone uri="${options.keystoneUrl}"`;
-  const handlers = errorHandlers(logger, wwwAuthenticate);
   app.setErrorHandler(handlers.onError);
   app.setNotFoundHandler(handlers.onNotFound);
   app.decorateRequest('caller', null);
@@ -139,6 +146,18 @@ export async function buildApiServer(
           );
         }
         req.caller = caller;
+      });
+      // ajv's coercion turns a query value such as `1e309` into Infinity and then checks
+      // minimum and maximum only on finite numbers, so `?limit=1e309` passed validation
+      // and failed in SQL: a 500 (test/reliability/bad-input.test.ts).
+      v1.addHook('preHandler', (req, _reply, done) => {
+        const query: unknown = req.query;
+        const bad = isRecord(query)
+          ? Object.entries(query).find(([, v]) => typeof v === 'number' && !Number.isFinite(v))
+          : undefined;
+        if (bad === undefined) done();
+        else
+          done(new AppError('INVALID_ARGUMENT', `querystring/${bad[0]} must be a finite number`));
       });
       v1.addHook('onRoute', (route) => {
         route.schema = { ...route.schema, security: [{ keystone: [] }] };

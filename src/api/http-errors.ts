@@ -3,6 +3,8 @@
  * src/errors.ts and the HTTP status that code means. Internal failures say only that
  * something failed (details go to the log, never to the caller).
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -102,5 +104,37 @@ export function errorHandlers(
         .code(404)
         .send(errorBody('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
     },
+  };
+}
+
+/**
+ * What Node's HTTP parser refuses before any route runs (a garbage request line, an unknown
+ * method, a NUL or newline in a header, a bad or doubled length, headers over 16 KiB, a
+ * client that hangs up mid-body) answered in the API's error shape on the raw socket, then
+ * the connection closed. Fastify's default answered `{"error": "Bad Request", ...}`: JSON
+ * without a code (test/reliability/bad-input.test.ts).
+ */
+export function clientErrorHandler(
+  logger: Logger,
+): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    // A reset connection has no one to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const code = typeof err.code === 'string' ? err.code : 'unknown';
+    const [status, body] =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? [431, errorBody('REQUEST_TOO_LARGE', 'the request line and headers exceed 16 KiB')]
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, errorBody('INVALID_ARGUMENT', 'the request did not arrive in time')]
+          : [400, errorBody('INVALID_ARGUMENT', `malformed HTTP request (${code})`)];
+    logger.debug({ code, status }, 'malformed HTTP request refused');
+    if (socket.writable) {
+      const text = JSON.stringify(body);
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    }
+    socket.destroy();
   };
 }

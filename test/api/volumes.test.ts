@@ -147,6 +147,12 @@ describe('GET /v1/volumes', () => {
     for (const url of [
       '/v1/volumes?limit=0',
       '/v1/volumes?limit=5000',
+      // ajv coerces these to Infinity and skips its limits for them (a 500 from SQL once).
+      '/v1/volumes?limit=1e309',
+      '/v1/volumes?limit=Infinity',
+      '/v1/volumes/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/backups?limit=1e400',
+      // A percent-escape that does not decode is refused by the router, in the API's shape.
+      '/v1/volumes/%E0%A4%A',
       '/v1/volumes?marker=nope',
       '/v1/volumes?status=great',
       '/v1/volumes?sort=name',
