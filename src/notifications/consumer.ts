@@ -352,6 +352,7 @@ export class NotificationConsumer {
               outcome: d.result.outcome,
               jobId: d.result.jobId,
               triggerSkipped: d.result.triggerSkipped,
+              ...(d.result.ignoredReason === null ? {} : { reason: d.result.ignoredReason }),
             },
             'notification applied',
           );

@@ -254,6 +254,7 @@ async function applyBatch(
       outcome,
       volumeId,
       ...(await triggerFor(client, r, outcome, finalRows, options, now)),
+      ignoredReason: r.change.kind === 'ignored' ? r.change.reason : null,
     });
   }
   return results;

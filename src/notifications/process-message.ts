@@ -25,6 +25,8 @@ export interface MessageResult {
   jobId: number | null;
   /** Why the event's trigger enqueued no backup (policy, state, minimum interval...). */
   triggerSkipped: string | null;
+  /** Why the message was acknowledged without a change (outcome `ignored`), for the log. */
+  ignoredReason: string | null;
 }
 
 export type Disposition =
@@ -152,6 +154,7 @@ export async function processMessage(
       return {
         ...applied,
         ...(await triggerEventBackup(client, notification, change, applied.outcome, options, now)),
+        ignoredReason: change.kind === 'ignored' ? change.reason : null,
       };
     });
     return { action: 'ack', notification, result };

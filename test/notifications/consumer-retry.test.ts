@@ -53,7 +53,13 @@ describe('consumer retries', () => {
       return Promise.resolve({
         action: 'ack',
         notification: d.notification,
-        result: { outcome: 'applied', volumeId: null, jobId: null, triggerSkipped: null },
+        result: {
+          outcome: 'applied',
+          volumeId: null,
+          jobId: null,
+          triggerSkipped: null,
+          ignoredReason: null,
+        },
       });
     });
     await consumer.start();

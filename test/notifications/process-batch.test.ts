@@ -199,6 +199,22 @@ describe('processBatch', () => {
     });
   });
 
+  it('says why it ignores an event that says nothing about volumes', async () => {
+    const ev = volumeEvent({
+      eventType: 'volume.usage.audit',
+      volumeId: randomUUID(),
+      at: new Date(Date.now() - 5000),
+    });
+    const [d] = await processBatch([item(ev.body)], { pool: batched.pool, limits });
+    expect(d).toMatchObject({
+      action: 'ack',
+      result: {
+        outcome: 'ignored',
+        ignoredReason: 'volume.usage.audit does not change the volume inventory',
+      },
+    });
+  });
+
   it('retries the whole batch, writing nothing, when the database is unavailable', async () => {
     const pg = await import('pg');
     const dead = new pg.default.Pool({
