@@ -64,6 +64,7 @@ export function backupJson(b: BackupRecord, admin: boolean): Json {
     verified_at: iso(b.verifiedAt),
     verify_ok: b.verifyOk,
     pruned_at: iso(b.prunedAt),
+    prune_reason: b.pruneReason,
     error: errorOf(b.errorCode, b.errorMessage),
     node: admin ? b.node : null,
     location: admin ? b.location : null,

@@ -97,6 +97,10 @@ export const SHARED_SCHEMAS = [
       verified_at: time,
       verify_ok: nullable('boolean'),
       pruned_at: time,
+      prune_reason: nullable('string', {
+        description:
+          "why its archives were deleted: 'retention', or its volume deleted or switched off past the grace ('volume deleted 2026-10-01, grace 30 d')",
+      }),
       error: errorRef,
       node: nullable('string', { description: 'agent that ran it (admins only)' }),
       location: nullable('string', { description: 'backup directory (admins only)' }),

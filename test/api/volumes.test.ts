@@ -331,7 +331,12 @@ describe('backups, verify, restore, jobs', () => {
     const other = await addGoodBackup(tb.db.pool, v.id);
     const failed = await addFailedBackup(tb.db.pool, v.id);
     const pruned = await addGoodBackup(tb.db.pool, v.id);
-    await markBackupPruned(tb.db.pool, pruned);
+    await markBackupPruned(tb.db.pool, pruned, 'volume deleted 2026-10-01, grace 30 d');
+    const shown = (await get(`/v1/backups/${pruned}`, alice)).json<{
+      backup: { pruned_at: string | null; prune_reason: string | null };
+    }>();
+    expect(shown.backup.prune_reason).toBe('volume deleted 2026-10-01, grace 30 d');
+    expect(shown.backup.pruned_at).not.toBeNull();
     const j = await post(`/v1/backups/${good}/verify`, alice);
     expect(j.statusCode).toBe(202);
     expect(j.json<JobBody>().job.kind).toBe('verify');
