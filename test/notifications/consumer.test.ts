@@ -321,6 +321,12 @@ describe('notification consumer', () => {
     ]);
     await waitFor('good message after the corpus applied', () => volumeRow(good));
     const expectedDead = corpus.filter((m) => m.expect === 'dead-letter');
+    // The good message's row is committed with its batch, before the consumer dead-letters
+    // (one confirmed publish each) and records the refused messages of that same batch.
+    await waitFor('the dead letters recorded', async () => {
+      const r = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM dead_notifications');
+      return Number(r.rows[0]?.n) >= expectedDead.length;
+    });
     expect(consumer.stats.deadLettered - deadBefore).toBe(expectedDead.length);
 
     // Every dead letter is in the dead-letter queue with its reason, and recorded in Postgres.
