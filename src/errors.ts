@@ -39,6 +39,8 @@ export const ERROR_CODES = {
     'the archive step outlasted its time limit ([agent] archive_timeout, archive_min_rate); tar and zstd were stopped and nothing was kept',
   PRUNE_WRONG_HOST:
     "a prune named a backup that this job's backend host does not hold (another storage node's destination has it); it was not touched",
+  DEST_GONE:
+    'the destination went away during the backup (unmounted, or its directory removed or replaced)',
   // restore and verify
   MANIFEST_INVALID: 'a backup manifest is missing, unreadable or malformed',
   CHECKSUM_MISMATCH: 'an archive does not match the checksum in its manifest',
@@ -103,6 +105,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CLEANUP_FAILED',
   'COMMAND_TIMEOUT',
   'DEST_FULL',
+  'DEST_GONE',
   'DB_UNAVAILABLE',
   'DB_CONFLICT',
   'CONNECTION_LOST',

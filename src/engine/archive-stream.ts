@@ -4,7 +4,7 @@
  * then fsync, rename, fsync of the directory. The sha256 is of the bytes as stored, computed
  * as they are written, so no second read is needed.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, type WriteStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -158,13 +158,16 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
     source.kind === 'tree' || source.kind === 'producer'
       ? join(opts.cwd, `${opts.file}.fifo`)
       : null;
-  const out = createPartialStream(opts.dir, opts.file);
   const children: { name: string; child: Child }[] = [];
   let poll: NodeJS.Timeout | undefined;
   // Set from the poll's callback: an object, so the compiler does not narrow it to null.
   const over: { error: AppError | null } = { error: null };
+  let out: WriteStream | null = null;
   try {
     if (fifo !== null) await runCommand('mkfifo', ['-m', '600', '--', fifo]);
+    // Made only now, and piped within the same tick: its open can fail (the destination
+    // unmounted under the run), and an 'error' with no listener yet kills the process.
+    out = createPartialStream(opts.dir, opts.file);
     const zstdInput =
       source.kind === 'device'
         ? source.device
@@ -276,9 +279,13 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
         cause: opts.signal.reason,
       });
     }
-    const writeCode = (streamError?.reason as NodeJS.ErrnoException | undefined)?.code;
-    if (writeCode === 'ENOSPC' || writeCode === 'EDQUOT') {
-      throw destError(streamError?.reason, opts.file);
+    // A destination that filled up or went away is the cause; zstd, killed for it, is not.
+    const written = settled[0];
+    if (written?.status === 'rejected') {
+      const e = destError(written.reason, opts.file);
+      if (e.code === 'DEST_FULL' || e.code === 'DEST_GONE' || e.code === 'DEST_NOT_WRITABLE') {
+        throw e;
+      }
     }
     // The producer's own error (the appliance's tar-out failed) is the cause, not zstd's end.
     if (source.kind === 'producer' && streamError?.reason instanceof AppError) {
@@ -314,7 +321,7 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
   } catch (err) {
     local.abort(err);
     await Promise.allSettled(children.map((c) => c.child));
-    out.destroy();
+    out?.destroy();
     await discardPartial(opts.dir, opts.file);
     throw err;
   } finally {

@@ -2,8 +2,15 @@
  * The destination of one backup: `<dest>/<source>/<backupId>/`. Work happens in
  * `<backupId>.partial/`; only a finished backup (archives, manifest, SHA256SUMS all durable)
  * is renamed to its final name, so a crash never leaves something that looks like a backup.
+ *
+ * The run holds the destination directory open from start to end. When the destination is
+ * unmounted under it (`umount -l` while archives are open) or its path is replaced, the
+ * unfinished work directory is still removed through that descriptor
+ * (`/proc/self/fd/N/...`): it does not wait on the detached filesystem for the next backup of
+ * the source to sweep it.
  */
 import {
+  constants,
   mkdir,
   open,
   readdir,
@@ -13,8 +20,9 @@ import {
   rmdir,
   unlink,
   writeFile,
+  type FileHandle,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { destError, fsyncDir, makeDirs, PARTIAL_SUFFIX } from './durable-file.js';
 import { runDirOwnerAlive, runRoot } from './run-dir.js';
@@ -23,6 +31,8 @@ export interface BackupDir {
   sourceDir: string;
   workDir: string;
   finalDir: string;
+  /** The destination directory, open for the run (closed by commit or discard). */
+  anchor: FileHandle | null;
 }
 
 const SOURCE_NAME = /^[A-Za-z0-9+_.-]{1,255}$/;
@@ -46,8 +56,10 @@ export async function prepareBackupDir(
   const sourceDir = join(dest, source);
   const workDir = join(sourceDir, backupId + PARTIAL_SUFFIX);
   const finalDir = join(sourceDir, backupId);
+  let anchor: FileHandle | null = null;
   try {
     await makeDirs(sourceDir, 0o700);
+    anchor = await open(dest, constants.O_RDONLY | constants.O_DIRECTORY);
     await mkdir(workDir, { mode: 0o700 });
     // A directory can be creatable on a filesystem that has no room for data; write a block.
     const probe = join(workDir, '.probe');
@@ -63,8 +75,10 @@ export async function prepareBackupDir(
   } catch (err) {
     await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     await rmdir(sourceDir).catch(() => undefined);
+    await anchor?.close().catch(() => undefined);
     const e = destError(err, `the destination ${dest}`);
-    if (e.code === 'ARCHIVE_FAILED') {
+    // ENOENT here is a filesystem that refuses the directory (procfs), not one that went away.
+    if (e.code === 'ARCHIVE_FAILED' || e.code === 'DEST_GONE') {
       throw new AppError('DEST_NOT_WRITABLE', `cannot use ${dest} as destination: ${String(err)}`, {
         cause: err,
       });
@@ -72,7 +86,7 @@ export async function prepareBackupDir(
     throw e;
   }
   await sweepStalePartials(sourceDir, workDir);
-  return { sourceDir, workDir, finalDir };
+  return { sourceDir, workDir, finalDir, anchor };
 }
 
 /** Names the run that owns a work directory; removed before the directory is committed. */
@@ -104,10 +118,27 @@ export async function commitBackupDir(dir: BackupDir): Promise<void> {
   } catch (err) {
     throw destError(err, dir.finalDir);
   }
+  await releaseAnchor(dir);
 }
 
-/** Removes an unfinished backup (and the source directory if it is left empty). */
+/**
+ * Removes an unfinished backup (and the source directory if it is left empty), through the
+ * destination the run opened, so that a destination unmounted or moved away under the run
+ * is cleaned as well as one still in place.
+ */
 export async function discardBackupDir(dir: BackupDir): Promise<void> {
-  await rm(dir.workDir, { recursive: true, force: true });
-  await rmdir(dir.sourceDir).catch(() => undefined);
+  try {
+    const root = dir.anchor === null ? null : `/proc/self/fd/${dir.anchor.fd}`;
+    const sourceDir = root === null ? dir.sourceDir : join(root, basename(dir.sourceDir));
+    await rm(join(sourceDir, basename(dir.workDir)), { recursive: true, force: true });
+    await rmdir(sourceDir).catch(() => undefined);
+  } finally {
+    await releaseAnchor(dir);
+  }
+}
+
+async function releaseAnchor(dir: BackupDir): Promise<void> {
+  const anchor = dir.anchor;
+  dir.anchor = null;
+  await anchor?.close().catch(() => undefined);
 }

@@ -9,7 +9,11 @@ import { AppError } from '../errors.js';
 
 export const PARTIAL_SUFFIX = '.partial';
 
-/** Maps a filesystem error on the destination to DEST_FULL / DEST_NOT_WRITABLE. */
+/**
+ * Maps a filesystem error on the destination to DEST_FULL / DEST_NOT_WRITABLE / DEST_GONE.
+ * ENOENT inside a work directory this run created means the directory went away under it:
+ * the filesystem was unmounted (lazily, while files were open) or the tree removed.
+ */
 export function destError(err: unknown, what: string): AppError {
   if (err instanceof AppError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -20,6 +24,13 @@ export function destError(err: unknown, what: string): AppError {
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
     return new AppError('DEST_NOT_WRITABLE', `cannot write ${what}: ${code}`, { cause: err });
+  }
+  if (code === 'ENOENT' || code === 'ESTALE' || code === 'ENODEV') {
+    return new AppError(
+      'DEST_GONE',
+      `the destination went away while writing ${what} (${code}: unmounted or removed)`,
+      { cause: err },
+    );
   }
   return new AppError('ARCHIVE_FAILED', `writing ${what} failed: ${String(err)}`, { cause: err });
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,37 @@ describe('backup --device on the host', () => {
     // The kernel partitions the backup added for the read-only loop device are gone again.
     const base = dev.replace('/dev/', '');
     expect(existsSync(`/sys/class/block/${base}/${base}p1`)).toBe(false);
+  }, 60_000);
+
+  it('fails with DEST_GONE when the destination is unmounted mid-archive and leaves nothing on it', async () => {
+    const dev = await attach(gpt.image, true);
+    const gone = join(work, 'gone-dest');
+    await mkdir(gone);
+    await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', gone]);
+    // The test keeps the filesystem reachable after the lazy unmount, to look at what is left.
+    const held = await open(gone, 'r');
+    let unmounted = false;
+    try {
+      const err = await backupDevice({
+        device: dev,
+        dest: gone,
+        onProgress: (p) => {
+          if (!unmounted && p.phase.startsWith('archive')) {
+            unmounted = true;
+            execFileSync('umount', ['-l', gone]);
+          }
+        },
+      }).catch((e: unknown) => e);
+      expect(unmounted).toBe(true);
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('DEST_GONE');
+      // Neither the unfinished backup nor its source directory stays on the detached filesystem.
+      expect(await readdir(`/proc/self/fd/${held.fd}`)).toEqual([]);
+    } finally {
+      await held.close();
+      if (!unmounted) await runCommand('umount', [gone]);
+    }
+    await nothingLeftIn(runRoot());
   }, 60_000);
 
   it('undoes everything when cancelled mid-archive', async () => {
