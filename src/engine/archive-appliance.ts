@@ -13,7 +13,7 @@
  * stored as zeros (libguestfs' tar-out has no --sparse), mountOptions is `["ro"]` on the
  * appliance's own read-only overlay (a journal is replayed there, never on the device).
  */
-import { toAppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import type { RunOptions } from '../exec/run-command.js';
 import {
   archiveTimeLimitMs,
@@ -44,6 +44,21 @@ import { timed } from './timings.js';
 /** Why an appliance backup is full although a parent was found. */
 export const APPLIANCE_FULL_REASON =
   'isolation appliance makes full backups only (no listed-incremental in the appliance)';
+
+/** `mount-ro DEV /` in the appliance; its failure is the partition's MOUNT_FAILED. */
+async function mountIn(session: ApplianceSession, gdev: string): Promise<void> {
+  try {
+    await session.command('mount-ro', [gdev, '/']);
+  } catch (err) {
+    const e = toAppError(err);
+    if (e.code !== 'ARCHIVE_FAILED') throw e;
+    throw new AppError(
+      'MOUNT_FAILED',
+      `the appliance could not mount ${gdev} read-only: ${e.message}`,
+      { cause: err },
+    );
+  }
+}
 
 export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promise<ArchivedVolume> {
   const run: RunOptions = { logger: req.logger, ...(req.signal ? { signal: req.signal } : {}) };
@@ -120,7 +135,7 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
         planned.push({ entry, expectedBytes: entry.action === 'raw' ? sizeBytes : 0 });
         continue;
       }
-      await session.command('mount-ro', [gdev, '/']);
+      await mountIn(session, gdev);
       const fig = parseStatvfs(await session.command('statvfs', ['/']));
       await session.command('umount-all');
       entry.mountOptions = ['ro'];
@@ -210,7 +225,7 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
           'archiving filesystem (appliance)',
         );
         const gdev = applianceDevice(p.entry.number);
-        await session.command('mount-ro', [gdev, '/']);
+        await mountIn(session, gdev);
         p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
           write(
             `p${n}.tar.zst`,

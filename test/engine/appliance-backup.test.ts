@@ -8,7 +8,7 @@
  * devices and the restored filesystems compared file by file.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +256,55 @@ describe('backup --device with isolation appliance', () => {
     expect(fromAppliance[2]).toBe(rawSha);
     expect(fromHost[2]).toBe(rawSha);
   }, 1_200_000);
+
+  it('a filesystem the appliance cannot mount fails with MOUNT_FAILED and leaves nothing behind', async () => {
+    // ext4 (4 KiB blocks) whose group descriptors are zeroed: blkid still says ext4, mount fails.
+    const img = join(work, 'broken.img');
+    await sh('truncate', ['-s', '40M', img]);
+    await sh('sfdisk', ['-q', img], 'label: dos\nsize=32MiB, type=83\n');
+    const fs = join(work, 'broken-fs.img');
+    await sh('truncate', ['-s', '32M', fs]);
+    await sh('mkfs.ext4', ['-q', '-b', '4096', fs]);
+    await sh('dd', [
+      `if=/dev/zero`,
+      `of=${fs}`,
+      'bs=4096',
+      'seek=1',
+      'count=1',
+      'conv=notrunc',
+      'status=none',
+    ]);
+    await sh('dd', [`if=${fs}`, `of=${img}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
+    const dev = await attachPlain(img);
+    const dest = join(work, 'dest-broken');
+    try {
+      const err: unknown = await backupDevice({ device: dev, dest, isolation: 'appliance' }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code, (err as AppError).message).toBe('MOUNT_FAILED');
+      expect((err as AppError).message).toMatch(/could not mount \/dev\/sda1 read-only: .*mount/);
+      const leftover = join(dest, dev.replace('/dev/', ''));
+      expect(existsSync(leftover) ? await readdir(leftover) : []).toEqual([]);
+      const runDirs = join(work, 'run');
+      expect(existsSync(runDirs) ? await readdir(runDirs) : []).toEqual([]);
+      // The appliance is gone: no process names the device (guestfish -a) or holds it open
+      // (qemu opens it as its overlay's backing file).
+      const holders: string[] = [];
+      for (const pid of await readdir('/proc')) {
+        if (!/^\d+$/.test(pid)) continue;
+        const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+        const links = await Promise.all(
+          fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')),
+        );
+        if (args.includes(dev) || links.includes(dev)) holders.push(args.join(' '));
+      }
+      expect(holders).toEqual([]);
+    } finally {
+      await detach(dev);
+    }
+  }, 900_000);
 
   it('backup --isolation: appliance with --incremental, or an unknown mode, is a usage error', async () => {
     const cli = (args: string[]) =>
