@@ -86,25 +86,37 @@ export async function listOrphanCandidates(q: Queryable): Promise<OrphanCandidat
 }
 
 /**
- * Starts the grace of a live volume without a policy that holds backups but has no
- * `policy_off_at` yet (never tagged, e.g. backed up by hand). Returns the start in effect.
+ * Starts the grace of live volumes without a policy that hold backups but have no
+ * `policy_off_at` yet (never tagged, e.g. backed up by hand), at `now`. Returns each
+ * volume's start in effect.
  */
-export async function startPolicyOff(q: Queryable, id: string, now: Date): Promise<Date | null> {
-  const res = await q.query<{ policy_off_at: Date }>(
+export async function startPolicyOff(
+  q: Queryable,
+  ids: readonly string[],
+  now: Date,
+): Promise<Map<string, Date>> {
+  if (ids.length === 0) return new Map();
+  const res = await q.query<{ id: string; policy_off_at: Date }>(
     `UPDATE volumes SET policy_off_at = coalesce(policy_off_at, $2)
-      WHERE id = $1 AND deleted_at IS NULL AND policy IS NULL AND policy_error IS NULL
-      RETURNING policy_off_at`,
-    [id, now],
+      WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL AND policy IS NULL
+        AND policy_error IS NULL
+      RETURNING id::text AS id, policy_off_at`,
+    [ids, now],
   );
-  return res.rows[0]?.policy_off_at ?? null;
+  return new Map(res.rows.map((r) => [r.id, r.policy_off_at]));
 }
 
-/** Records when a gone volume's backups are pruned (for the `orphaned_volumes` view). */
-export async function setOrphanPruneAt(q: Queryable, id: string, at: Date | null): Promise<void> {
+/** Records when gone volumes' backups are pruned (for the `orphaned_volumes` view). */
+export async function setOrphanPruneAt(
+  q: Queryable,
+  rows: readonly { id: string; at: Date }[],
+): Promise<void> {
+  if (rows.length === 0) return;
   await q.query(
-    `UPDATE volumes SET orphan_prune_at = $2
-      WHERE id = $1 AND orphan_prune_at IS DISTINCT FROM $2`,
-    [id, at],
+    `UPDATE volumes v SET orphan_prune_at = r.at
+       FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, at timestamptz)
+      WHERE v.id = r.id AND v.orphan_prune_at IS DISTINCT FROM r.at`,
+    [JSON.stringify(rows.map((r) => ({ id: r.id, at: r.at.toISOString() })))],
   );
 }
 

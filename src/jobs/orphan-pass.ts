@@ -56,14 +56,31 @@ export async function runOrphanPass(
     heldAfterFailure: 0,
     unplaced: 0,
   };
-  for (const v of candidates) {
-    let policyOffAt = v.policyOffAt;
-    if (v.deletedAt === null && !v.hasPolicy && policyOffAt === null) {
-      policyOffAt = await startPolicyOff(q, v.id, now);
-    }
-    const state = orphanState({ ...v, policyOffAt }, settings.graceSeconds, now);
+  // One statement each for the grace starts and the prune times: a pass runs every
+  // schedule_interval over every gone volume still holding backups.
+  const starts = await startPolicyOff(
+    q,
+    candidates
+      .filter((v) => v.deletedAt === null && !v.hasPolicy && v.policyOffAt === null)
+      .map((v) => v.id),
+    now,
+  );
+  const decided = candidates.map((v) => ({
+    v,
+    state: orphanState(
+      { ...v, policyOffAt: v.policyOffAt ?? starts.get(v.id) ?? null },
+      settings.graceSeconds,
+      now,
+    ),
+  }));
+  await setOrphanPruneAt(
+    q,
+    decided.flatMap(({ v, state }) =>
+      state.kind === 'live' ? [] : [{ id: v.id, at: state.pruneAt }],
+    ),
+  );
+  for (const { v, state } of decided) {
     if (state.kind === 'live') continue;
-    await setOrphanPruneAt(q, v.id, state.pruneAt);
     if (state.kind === 'grace') {
       result.inGrace += 1;
       continue;
