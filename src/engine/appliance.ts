@@ -90,15 +90,46 @@ export class ApplianceSession {
    * Runs one command (name and arguments, quoted here) and returns the lines it printed.
    * Commands run one after the other.
    */
-  command(name: string, args: readonly string[] = []): Promise<string[]> {
-    return this.send(guestfishLine(name, args), name);
+  command(
+    name: string,
+    args: readonly string[] = [],
+    opts: { timeoutMs?: number } = {},
+  ): Promise<string[]> {
+    return this.send(guestfishLine(name, args), name, opts);
   }
 
-  /** Sends an already built and quoted line (see guestfish-args.ts). */
-  send(line: string, what: string): Promise<string[]> {
-    const next = this.queue.then(() => this.exchange(line, what));
+  /**
+   * Sends an already built and quoted line (see guestfish-args.ts). With `timeoutMs`, an
+   * answer that does not come in time kills guestfish (and so its appliance) and fails
+   * with COMMAND_TIMEOUT.
+   */
+  send(line: string, what: string, opts: { timeoutMs?: number } = {}): Promise<string[]> {
+    const next = this.queue.then(() => this.timed(line, what, opts.timeoutMs));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private async timed(line: string, what: string, timeoutMs?: number): Promise<string[]> {
+    if (timeoutMs === undefined) return this.exchange(line, what);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.child.kill('SIGKILL');
+        reject(
+          new AppError(
+            'COMMAND_TIMEOUT',
+            `guestfish ${what} did not answer in ${timeoutMs} ms; the appliance was stopped`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    const answer = this.exchange(line, what);
+    answer.catch(() => undefined);
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async exchange(line: string, what: string): Promise<string[]> {
