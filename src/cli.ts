@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadSettings } from './config/settings.js';
 import { setRunRoot } from './engine/run-dir.js';
+import { setStepPause } from './lifecycle/step-pause.js';
 import { setLogPriorityPrefix } from './log.js';
 import { AppError } from './errors.js';
 import { asksForHelp, helpText, parseCommandArgs } from './cli/args.js';
@@ -58,6 +59,8 @@ function globalOptions(argv: readonly string[]): {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Crash tests only (lifecycle/step-pause.ts): freeze at a named step to be killed there.
+  setStepPause(process.env['CLB_TEST_PAUSE_AT'], process.env['CLB_TEST_PAUSE_READY']);
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

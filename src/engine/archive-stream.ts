@@ -18,6 +18,7 @@ import { tarCreateArgs, zstdCompressArgs } from './args/archive-args.js';
 import { commitPartial, createPartialStream, destError, discardPartial } from './durable-file.js';
 import { parseTarTotals } from './parse/tar-totals.js';
 import { readProcessReadBytes } from './proc-io.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export type ArchiveSource =
   | {
@@ -182,7 +183,12 @@ export async function writeArchive(opts: ArchiveOptions): Promise<ArchiveFile> {
       { signal: local.signal, cwd: opts.cwd },
     );
     children.push({ name: 'zstd', child: zstd });
-    const stored = new ByteTap({ sha256: true });
+    const point = `archive:${opts.file}`;
+    const stored = new ByteTap({
+      sha256: true,
+      // (a test hook: a no-op unless a crash test armed this point)
+      ...(source.kind === 'tree' ? { onBytes: () => stepPoint(point) } : {}),
+    });
     // Any failure stops the whole pass: a tar that died leaves zstd waiting on the FIFO.
     const stopOnError = (p: Promise<unknown>): Promise<unknown> =>
       p.catch((err: unknown) => {

@@ -37,6 +37,7 @@ import { readPartitionTable } from './partition-table.js';
 import { probeDevice } from './probe.js';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface ArchiveVolumeRequest {
   device: string;
@@ -130,6 +131,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       label = read.table.label;
       dump = read.dump;
       targets = await partitionDevices(dev, read.table.partitions, req.stack, run);
+      stepPoint('kpartx');
     } else {
       targets = [{ partition: null, device: dev.realPath }];
     }
@@ -202,6 +204,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       const dropMount = req.stack.push(`umount ${mountpoint}`, () =>
         unmountAndRemove(mountpoint, undoRun, false, space),
       );
+      stepPoint(`mount:p${n}`);
       if (btrfsFsid !== null) {
         const post = await btrfsAfterMount(btrfsFsid, t.device);
         if (post !== null) {

@@ -26,6 +26,7 @@ import { basename, join } from 'node:path';
 import { AppError } from '../errors.js';
 import { destError, fsyncDir, makeDirs, PARTIAL_SUFFIX } from './durable-file.js';
 import { runDirOwnerAlive, runRoot } from './run-dir.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface BackupDir {
   sourceDir: string;
@@ -113,6 +114,7 @@ export async function commitBackupDir(dir: BackupDir): Promise<void> {
   try {
     await unlink(join(dir.workDir, RUN_MARKER)).catch(() => undefined);
     await fsyncDir(dir.workDir);
+    stepPoint('commit-dir');
     await rename(dir.workDir, dir.finalDir);
     await fsyncDir(dir.sourceDir);
   } catch (err) {

@@ -33,6 +33,7 @@ import { createRunDir, removeRunDir } from './run-dir.js';
 import { join } from 'node:path';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface BackupResult {
   manifestPath: string;
@@ -157,7 +158,9 @@ export async function runBackupFrame(
       }
       throw req.explainFailure ? await req.explainFailure(e) : e;
     }
-    const outcomes = await timed(timings, 'cleanup', () => stack.unwind());
+    const outcomes = await timed(timings, 'cleanup', () =>
+      stack.unwind((name) => stepPoint(`cleanup:${name.split(' ')[0] ?? ''}`)),
+    );
     const failed = outcomes.filter((o) => !o.ok);
     if (failed.length > 0) {
       throw new AppError(

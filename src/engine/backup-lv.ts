@@ -24,6 +24,7 @@ import type { ManifestCatalog } from './manifest.js';
 import type { LevelRequest } from './backup-chain.js';
 import { toolVersions } from './tool-versions.js';
 import { timed } from './timings.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface LvBackupRequest {
   vg: string;
@@ -230,6 +231,7 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
         steps ? steps.aroundSnapshot(makeSnapshot) : makeSnapshot(),
       );
       snapName = name;
+      stepPoint('snapshot');
       ctx.logger.info(
         { snapshot: `${vg}/${name}`, kind: o.kind, cowBytes: o.cowBytes },
         'snapshot made',

@@ -6,6 +6,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export const PARTIAL_SUFFIX = '.partial';
 
@@ -91,6 +92,7 @@ export async function commitPartial(dir: string, name: string): Promise<void> {
     } finally {
       await handle.close();
     }
+    stepPoint(`commit:${name}`);
     await rename(partialPath(dir, name), join(dir, name));
     await fsyncDir(dir);
   } catch (err) {

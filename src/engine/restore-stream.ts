@@ -13,6 +13,7 @@ import { spawnCommand, stderrTail } from '../exec/run-command.js';
 import { ByteTap } from './checksums.js';
 import type { ArchiveFile } from './manifest.js';
 import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export type ArchiveSink =
   /** `incremental`: a level of a chain, whose directory listings tar applies (deletions). */
@@ -114,7 +115,9 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
     if (tar.stdin === null || tar.stdout === null)
       throw new AppError('INTERNAL', 'tar without pipes');
     tar.stdout.resume();
-    const counter = new ByteTap();
+    const point = `extract:${archive.file}`;
+    // (a test hook: a no-op unless a crash test armed this point)
+    const counter = new ByteTap({ onBytes: () => stepPoint(point) });
     deliver = pipeline(zstd.stdout, counter, tar.stdin).then(
       () => counter.bytes,
       (err: unknown) => {

@@ -44,6 +44,7 @@ import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
 import { holdExclusive, inspectTarget, type TargetDevice } from './restore-target.js';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
+import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface RestoreRequest {
   manifestPath: string;
@@ -434,7 +435,11 @@ async function restoreFilesystem(
   const fsType = p.fsType as string;
   const inodes = fsType.startsWith('ext') ? extInodeCount(p.sizeBytes, p.fileCount) : null;
   const mkfs = mkfsCommand(fsType, device, p.uuid, p.label, inodes);
-  await timed(`mkfs:${tag}`, () => runCommand(mkfs.program, mkfs.args, run));
+  await timed(`mkfs:${tag}`, () => {
+    const made = runCommand(mkfs.program, mkfs.args, run);
+    stepPoint(`mkfs:${tag}`);
+    return made;
+  });
   await mkdir(mountpoint, { mode: 0o700 });
   const dropDir = stack.push(`rmdir ${mountpoint}`, () => rmdir(mountpoint));
   await runCommand(

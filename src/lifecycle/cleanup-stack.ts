@@ -32,8 +32,11 @@ export class CleanupStack {
     return this.entries.length;
   }
 
-  /** Runs every registered step, newest first; never throws. */
-  async unwind(): Promise<CleanupOutcome[]> {
+  /**
+   * Runs every registered step, newest first; never throws. `afterStep` is told each step
+   * that was undone (the crash tests' hook, lifecycle/step-pause.ts).
+   */
+  async unwind(afterStep?: (name: string) => void): Promise<CleanupOutcome[]> {
     const outcomes: CleanupOutcome[] = [];
     while (this.entries.length > 0) {
       const entry = this.entries.pop() as Entry;
@@ -41,6 +44,7 @@ export class CleanupStack {
       try {
         await entry.undo();
         outcomes.push({ name: entry.name, ok: true, durationMs: Date.now() - started });
+        afterStep?.(entry.name);
       } catch (error) {
         outcomes.push({ name: entry.name, ok: false, error, durationMs: Date.now() - started });
       }
