@@ -472,33 +472,52 @@ export async function setVolumeStatus(
 
 // ---- the scheduler's reads and records -----------------------------------------------
 
+/** What the metadata made of one volume, for recordPolicies. */
+export interface PolicyRecord {
+  volumeId: string;
+  result: PolicyResult;
+}
+
 /**
- * Records what the metadata makes: the policy (or null) and the policy error (or null).
- * A volume that loses its policy (untagged, or `backup=off`) is off from `now` on
- * (`policy_off_at`, where the grace of its backups starts); a policy or a policy error
- * clears it.
+ * Records what the metadata makes of each volume, in one statement: the policy (or null)
+ * and the policy error (or null). A volume that loses its policy (untagged, or `backup=off`)
+ * is off from `now` on (`policy_off_at`, where the grace of its backups starts); a policy or
+ * a policy error clears it. Rows that would not change are not written.
  */
-export async function recordPolicy(
+export async function recordPolicies(
+  q: Queryable,
+  records: readonly PolicyRecord[],
+  now: Date = new Date(),
+): Promise<void> {
+  if (records.length === 0) return;
+  const policies = records.map((r) =>
+    r.result.kind === 'policy' ? JSON.stringify(r.result.policy) : null,
+  );
+  const errors = records.map((r) => (r.result.kind === 'error' ? r.result.message : null));
+  await q.query(
+    `UPDATE volumes v SET policy = u.policy, policy_error = u.error,
+            next_due_at = CASE WHEN u.policy IS NULL THEN NULL ELSE v.next_due_at END,
+            skip_reason = CASE WHEN u.policy IS NULL THEN NULL ELSE v.skip_reason END,
+            policy_off_at = CASE WHEN u.policy IS NULL AND u.error IS NULL
+                                 THEN coalesce(v.policy_off_at, $4) END,
+            orphan_prune_at = CASE WHEN u.policy IS NULL AND u.error IS NULL
+                                   THEN v.orphan_prune_at END,
+            quota_error = CASE WHEN u.policy IS NULL THEN NULL ELSE v.quota_error END
+       FROM unnest($1::uuid[], $2::jsonb[], $3::text[]) AS u(id, policy, error)
+      WHERE v.id = u.id
+        AND (v.policy IS DISTINCT FROM u.policy OR v.policy_error IS DISTINCT FROM u.error)`,
+    [records.map((r) => r.volumeId), policies, errors, now],
+  );
+}
+
+/** recordPolicies for one volume. */
+export function recordPolicy(
   q: Queryable,
   volumeId: string,
   result: PolicyResult,
   now: Date = new Date(),
 ): Promise<void> {
-  const policy = result.kind === 'policy' ? JSON.stringify(result.policy) : null;
-  const error = result.kind === 'error' ? result.message : null;
-  await q.query(
-    `UPDATE volumes SET policy = $2::jsonb, policy_error = $3,
-            next_due_at = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE next_due_at END,
-            skip_reason = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE skip_reason END,
-            policy_off_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
-                                 THEN coalesce(policy_off_at, $4) END,
-            orphan_prune_at = CASE WHEN $2::jsonb IS NULL AND $3::text IS NULL
-                                   THEN orphan_prune_at END,
-            quota_error = CASE WHEN $2::jsonb IS NULL THEN NULL ELSE quota_error END
-      WHERE id = $1
-        AND (policy IS DISTINCT FROM $2::jsonb OR policy_error IS DISTINCT FROM $3)`,
-    [volumeId, policy, error, now],
-  );
+  return recordPolicies(q, [{ volumeId, result }], now);
 }
 
 /** A volume as the scheduler sees it, with the history it needs. */
@@ -600,20 +619,44 @@ export async function getSchedulableVolume(
   return row === undefined ? null : schedulableFromRow(row);
 }
 
-/** Records the scheduler's decision for one volume (and its project's quota verdict). */
-export async function recordSchedule(
+/** The scheduler's decision for one volume (and its project's quota verdict). */
+export interface ScheduleRecord {
+  volumeId: string;
+  nextDueAt: Date | null;
+  skipReason: string | null;
+  quotaError: string | null;
+}
+
+/** Records the scheduler's decisions in one statement; unchanged rows are not written. */
+export async function recordSchedules(
+  q: Queryable,
+  records: readonly ScheduleRecord[],
+): Promise<void> {
+  if (records.length === 0) return;
+  await q.query(
+    `UPDATE volumes v SET next_due_at = u.due, skip_reason = u.skip, quota_error = u.quota
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[]) AS u(id, due, skip, quota)
+      WHERE v.id = u.id
+        AND (v.next_due_at IS DISTINCT FROM u.due OR v.skip_reason IS DISTINCT FROM u.skip
+             OR v.quota_error IS DISTINCT FROM u.quota)`,
+    [
+      records.map((r) => r.volumeId),
+      records.map((r) => r.nextDueAt),
+      records.map((r) => r.skipReason),
+      records.map((r) => r.quotaError),
+    ],
+  );
+}
+
+/** recordSchedules for one volume. */
+export function recordSchedule(
   q: Queryable,
   volumeId: string,
   nextDueAt: Date | null,
   skipReason: string | null,
   quotaError: string | null = null,
 ): Promise<void> {
-  await q.query(
-    `UPDATE volumes SET next_due_at = $2, skip_reason = $3, quota_error = $4
-      WHERE id = $1 AND (next_due_at IS DISTINCT FROM $2 OR skip_reason IS DISTINCT FROM $3
-                         OR quota_error IS DISTINCT FROM $4)`,
-    [volumeId, nextDueAt, skipReason, quotaError],
-  );
+  return recordSchedules(q, [{ volumeId, nextDueAt, skipReason, quotaError }]);
 }
 
 /**

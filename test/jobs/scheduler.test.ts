@@ -131,4 +131,42 @@ describe('runSchedulerPass', () => {
     expect(await jobsOf(gone)).toHaveLength(0);
     expect(await jobsOf(live)).toHaveLength(1);
   });
+
+  it('records every volume of a pass longer than one write chunk (1,100 volumes)', async () => {
+    // Three kinds in turn across the 500-volume chunks: due, policy error, switched off.
+    const kinds = ['daily', 'every 7 minutes', 'off'] as const;
+    const ids: string[] = [];
+    for (let i = 0; i < 1100; i += 1) ids.push(await volume({ backup: kinds[i % 3]! }));
+    const r = await runSchedulerPass(db.pool, settings);
+    const rows = await db.pool.query<{
+      id: string;
+      policy: unknown;
+      policy_error: string | null;
+      next_due_at: Date | null;
+      jobs: string;
+    }>(
+      `SELECT v.id, v.policy, v.policy_error, v.next_due_at,
+              (SELECT count(*) FROM jobs j WHERE j.volume_id = v.id) AS jobs
+         FROM volumes v WHERE v.id = ANY($1::uuid[])`,
+      [ids],
+    );
+    const byId = new Map(rows.rows.map((x) => [x.id, x]));
+    ids.forEach((id, i) => {
+      const x = byId.get(id)!;
+      if (i % 3 === 0) {
+        expect(x.policy).not.toBeNull();
+        expect(x.next_due_at).not.toBeNull();
+        expect(x.jobs).toBe('1');
+      } else if (i % 3 === 1) {
+        expect(x.policy_error).not.toBeNull();
+        expect(x.jobs).toBe('0');
+      } else {
+        expect(x.policy).toBeNull();
+        expect(x.policy_error).toBeNull();
+        expect(x.jobs).toBe('0');
+      }
+    });
+    expect(r.enqueued).toBe(367);
+    expect(r.policyErrors).toBeGreaterThanOrEqual(367);
+  });
 });
