@@ -53,6 +53,7 @@ export const runBackup: JobHandler = async (ctx) => {
     consistencyInputs(volume.policy),
     volume.instance,
     ctx.options.ssh,
+    volume.projectId,
   );
   const rowId = await startBackup(pool, {
     volumeId: job.volumeId,

@@ -2,7 +2,8 @@
  * The consistency steps the agent asks of an instance for one backup, from three sources:
  * the volume's policy (what to dump, what to freeze, the level demanded), the instance the
  * controller resolved through Nova (volumes.instance: the address, or why there is none)
- * and this node's `[ssh]` settings (user, key, known_hosts, port, timeouts, jump host).
+ * and this node's `[ssh]` settings (user and key, or the volume's project's own login from
+ * `project_logins`; known_hosts, port, timeouts, jump host).
  * Pure. When the policy asks for a step but the instance cannot be reached, the request
  * still carries the steps with the reason, so the backup fails (the policy demands the
  * level) or goes on and records the lower level reached and why.
@@ -19,6 +20,7 @@ import type { ConsistencyInputs } from '../policy/stored-policy.js';
 export type AgentSshSettings = Pick<
   Settings['ssh'],
   | 'user'
+  | 'projectLogins'
   | 'keyFile'
   | 'knownHosts'
   | 'port'
@@ -33,18 +35,32 @@ function unavailable(code: SshUnavailable['unavailable']['code'], message: strin
   return { unavailable: { code, message } };
 }
 
+/** The login for instances of `projectId`: its `[ssh] project_logins` entry, else the
+ * node's user and key; undefined when neither names a user. */
+function loginFor(
+  ssh: AgentSshSettings | undefined,
+  projectId: string,
+): { user: string; keyFile: string } | undefined {
+  const own = ssh?.projectLogins?.find(([p]) => p === projectId)?.[1];
+  const user = own?.user ?? ssh?.user;
+  if (user === undefined) return undefined;
+  return { user, keyFile: own?.keyFile ?? ssh?.keyFile ?? DEFAULT_SSH_KEY_FILE };
+}
+
 /** Null when the policy asks for no step (a crash-consistent backup, as before). */
 export function consistencyRequestFor(
   inputs: ConsistencyInputs,
   instance: VolumeInstance | null,
   ssh: AgentSshSettings | undefined,
+  projectId: string,
 ): ConsistencyRequest | null {
   if (inputs.mysqldump === null && inputs.freeze === null) return null;
   let target: ConsistencyRequest['ssh'];
-  if (ssh?.user === undefined) {
+  const login = loginFor(ssh, projectId);
+  if (ssh === undefined || login === undefined) {
     target = unavailable(
       'CONFIG_INVALID',
-      '[ssh] user is not set on this storage node, so no instance can be reached',
+      `neither [ssh] user nor a project_logins entry for project ${projectId} is set on this storage node, so no instance can be reached`,
     );
   } else if (instance === null) {
     target = unavailable(
@@ -56,10 +72,10 @@ export function consistencyRequestFor(
   } else {
     try {
       target = checkTarget({
-        user: ssh.user,
+        user: login.user,
         host: instance.address,
         port: ssh.port,
-        keyFile: ssh.keyFile ?? DEFAULT_SSH_KEY_FILE,
+        keyFile: login.keyFile,
         knownHostsFile: ssh.knownHosts,
         connectTimeoutSeconds: Math.round(ssh.connectTimeout),
         ...(ssh.proxyJump === undefined ? {} : { proxyJump: ssh.proxyJump }),

@@ -118,15 +118,39 @@ function scheduleText(): TextSchema<string> {
 }
 
 /** `PROJECT_ID=SIZE` → [project id, bytes]. */
-function projectQuota(): TextSchema<[string, number]> {
+/** `PROJECT_ID=VALUE`, the value read by `parse` (null: not one), for per-project overrides. */
+function projectPair<T>(what: string, parse: (value: string) => T | null): TextSchema<[string, T]> {
   return z.string().transform((s, ctx) => {
     const m = /^([A-Za-z0-9_-]{1,64})\s*=\s*(\S+)$/.exec(s.trim());
-    const bytes = m === null ? null : parseByteSize(m[2] as string);
-    if (m === null || bytes === null) {
-      ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 80)}" is not PROJECT_ID=SIZE` });
+    const value = m === null ? null : parse(m[2] as string);
+    if (m === null || value === null) {
+      ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 80)}" is not PROJECT_ID=${what}` });
       return z.NEVER;
     }
-    return [m[1] as string, bytes];
+    return [m[1] as string, value];
+  });
+}
+
+function projectQuota(): TextSchema<[string, number]> {
+  return projectPair('SIZE', parseByteSize);
+}
+
+/** The SSH login of one project's instances: a user, and the key file it takes if not the
+ * node's. */
+export interface SshLogin {
+  user: string;
+  keyFile?: string;
+}
+
+const SSH_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+function projectSshLogin(): TextSchema<[string, SshLogin]> {
+  return projectPair('USER[:/KEY/FILE]', (v) => {
+    const [user = '', key, ...rest] = v.split(':');
+    if (!SSH_USER.test(user) || rest.length > 0) return null;
+    if (key === undefined) return { user };
+    if (!/^\/[A-Za-z0-9._/-]{1,4095}$/.test(key) || key.split('/').includes('..')) return null;
+    return { user, keyFile: key };
   });
 }
 
@@ -626,9 +650,13 @@ export const SETTINGS_SCHEMA = {
     name: 'ssh',
     help: 'SSH into instances for application-consistent backups (mysqldump, fsfreeze).',
     options: {
-      user: opt(text({ max: 32, pattern: /^[a-z_][a-z0-9_-]*$/, describe: 'a user name' }), {
+      user: opt(text({ max: 32, pattern: SSH_USER, describe: 'a user name' }), {
         env: ['CLB_SSH_USER'],
         help: 'User to log in as on instances.',
+      }),
+      project_logins: opt(list(projectSshLogin(), { max: 1000 }), {
+        env: ['CLB_SSH_PROJECT_LOGINS'],
+        help: 'Per-project logins overriding user (and key_file): comma list of PROJECT_ID=USER or PROJECT_ID=USER:/KEY/FILE, for projects whose images log in as another user (debian, ubuntu, cloud-user) or whose instances trust another key.',
       }),
       key_file: opt(absolutePath(), {
         env: ['CLB_SSH_KEY_FILE'],

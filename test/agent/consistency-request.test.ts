@@ -3,11 +3,13 @@ import {
   consistencyRequestFor,
   type AgentSshSettings,
 } from '../../src/agent/consistency-request.js';
+import { settingsOf } from '../../src/config/settings.js';
 import { chooseInstance, parseAddressSources, type NovaServer } from '../../src/openstack/nova.js';
 import { consistencyInputs } from '../../src/policy/stored-policy.js';
 
 const SSH: AgentSshSettings = {
   user: 'backup',
+  projectLogins: undefined,
   keyFile: '/etc/clb/id_ed25519',
   knownHosts: '/var/lib/clb/known_hosts',
   port: 22,
@@ -23,11 +25,13 @@ const DUMP = consistencyInputs({ mysqldump: { databases: ['shop'] } });
 
 describe('the consistency request of a backup job', () => {
   it('asks nothing when the policy asks no step', () => {
-    expect(consistencyRequestFor(consistencyInputs({ excludes: [] }), RESOLVED, SSH)).toBeNull();
+    expect(
+      consistencyRequestFor(consistencyInputs({ excludes: [] }), RESOLVED, SSH, 'p1'),
+    ).toBeNull();
   });
 
   it("reaches the resolved address with the node's user, key and known_hosts", () => {
-    expect(consistencyRequestFor(DUMP, RESOLVED, SSH)).toMatchObject({
+    expect(consistencyRequestFor(DUMP, RESOLVED, SSH, 'p1')).toMatchObject({
       ssh: {
         user: 'backup',
         host: '203.0.113.7',
@@ -63,12 +67,52 @@ describe('the consistency request of a backup job', () => {
   ] as const)(
     'keeps the steps and says why the instance is out of reach: %s',
     (_, inputs, inst, ssh, code) => {
-      const req = consistencyRequestFor(inputs, inst, ssh);
+      const req = consistencyRequestFor(inputs, inst, ssh, 'p1');
       // The steps stay asked, so the demanded level still decides (fail, or a lower level).
       expect(req?.mysqldump).toMatchObject({ databases: ['shop'] });
       expect(req?.ssh).toMatchObject({ unavailable: { code } });
     },
   );
+
+  it("logs in to a project's instances as its [ssh] project_logins entry says", () => {
+    const logins = settingsOf({
+      CLB_SSH_USER: 'backup',
+      CLB_SSH_PROJECT_LOGINS: 'p-debian=debian, p-rhel=cloud-user:/etc/clb/rhel_key',
+    }).ssh.projectLogins;
+    const ssh = { ...SSH, projectLogins: logins };
+    expect(consistencyRequestFor(DUMP, RESOLVED, ssh, 'p-debian')?.ssh).toMatchObject({
+      user: 'debian',
+      keyFile: '/etc/clb/id_ed25519',
+    });
+    expect(consistencyRequestFor(DUMP, RESOLVED, ssh, 'p-rhel')?.ssh).toMatchObject({
+      user: 'cloud-user',
+      keyFile: '/etc/clb/rhel_key',
+    });
+    // Other projects: the node's user and key.
+    expect(consistencyRequestFor(DUMP, RESOLVED, ssh, 'p1')?.ssh).toMatchObject({
+      user: 'backup',
+      keyFile: '/etc/clb/id_ed25519',
+    });
+    // A project's own login works without a node-wide user; others then have none.
+    const only = { ...ssh, user: undefined };
+    expect(consistencyRequestFor(DUMP, RESOLVED, only, 'p-debian')?.ssh).toMatchObject({
+      user: 'debian',
+    });
+    expect(consistencyRequestFor(DUMP, RESOLVED, only, 'p1')?.ssh).toMatchObject({
+      unavailable: { code: 'CONFIG_INVALID' },
+    });
+  });
+
+  it.each([
+    'p1=Root',
+    'p1=backup:relative/key',
+    'p1=backup:/etc/../key',
+    'p1=a:b:c',
+    'p1=$(touch x)',
+    'not a pair',
+  ])('refuses the project login %j', (entry) => {
+    expect(() => settingsOf({ CLB_SSH_PROJECT_LOGINS: entry })).toThrow(/project_logins/);
+  });
 
   it('re-checks the stored policy with the tag grammar', () => {
     const altered = consistencyInputs({
