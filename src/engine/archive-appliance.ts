@@ -16,9 +16,8 @@
 import { AppError, toAppError } from '../errors.js';
 import type { RunOptions } from '../exec/run-command.js';
 import {
-  archiveTimeLimitMs,
   DEFAULT_ARCHIVE_BOUNDS,
-  timeoutError,
+  withArchiveTimeLimit,
   tooLargeError,
   treeByteLimit,
 } from './archive-bounds.js';
@@ -188,33 +187,19 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
     };
   };
   // The time bound runs from here, as in host mode: the bytes to read are known.
-  const limitMs = archiveTimeLimitMs(bounds, total);
-  const clock = new AbortController();
-  const armedAt = performance.now();
-  const timer =
-    limitMs === null
-      ? undefined
-      : setTimeout(() => {
-          const error = timeoutError({
-            elapsedMs: performance.now() - armedAt,
-            limitMs,
-            bytesRead: Math.max(readSoFar, done),
-            expectedBytes: total,
-          });
-          req.logger.warn({ ...error.details }, 'archive step over its time limit; stopping it');
-          clock.abort(error);
-        }, limitMs);
-  signal = req.signal === undefined ? clock.signal : AbortSignal.any([req.signal, clock.signal]);
-  try {
-    return await archivePlanned();
-  } catch (err) {
-    if (clock.signal.aborted && !(req.signal?.aborted ?? false)) {
-      throw toAppError(clock.signal.reason);
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withArchiveTimeLimit(
+    {
+      bounds,
+      expectedBytes: total,
+      signal: req.signal,
+      logger: req.logger,
+      bytesRead: () => Math.max(readSoFar, done),
+    },
+    (limited) => {
+      signal = limited;
+      return archivePlanned();
+    },
+  );
 
   async function archivePlanned(): Promise<ArchivedVolume> {
     const headData = await readHead(dev.realPath, dev.sizeBytes);

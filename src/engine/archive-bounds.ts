@@ -1,7 +1,8 @@
 /**
  * How long the archive step of one volume may take and how many bytes a filesystem's tar
- * stream may hold, decided from what the step expects to read. Pure: the operator's
- * `[agent] archive_*` settings and the filesystem's figures in, limits and errors out.
+ * stream may hold, decided from what the step expects to read: the operator's `[agent]
+ * archive_*` settings and the filesystem's figures in, limits and errors out (pure), and
+ * the one timer that holds the step to its time limit (withArchiveTimeLimit).
  *
  * Why: the tenant writes the filesystem. One that reports little usage can still yield a
  * huge tar stream (reflinked or deduplicated copies on XFS or btrfs, btrfs compression, a
@@ -9,7 +10,8 @@
  * volume group's backup slot and the snapshot for as long as it runs. Sparse files are not
  * such a case: the archive is made with `--sparse`, and tar skips holes (SEEK_DATA).
  */
-import { AppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
+import type { Logger } from '../log.js';
 
 export interface ArchiveBounds {
   /** Longest the archive step of one volume may take, in ms; 0: no ceiling. */
@@ -98,4 +100,48 @@ export function timeoutError(f: {
     `the archive step ran ${Math.round(f.elapsedMs)} ms, over its limit of ${f.limitMs} ms, having read ${f.bytesRead} of ${f.expectedBytes} expected bytes; stopped, nothing kept`,
     { details: { ...f } },
   );
+}
+
+/**
+ * Runs the archive step `step` under its time limit (host and appliance mode alike): past
+ * it, the signal `step` gets is aborted (its tar and zstd are stopped) and the step fails
+ * with ARCHIVE_TIMEOUT; a cancel of the caller's own `signal` stays a cancel.
+ */
+export async function withArchiveTimeLimit<T>(
+  o: {
+    bounds: ArchiveBounds;
+    expectedBytes: number;
+    signal: AbortSignal | undefined;
+    logger: Logger;
+    /** Bytes read so far, for the error's figures. */
+    bytesRead: () => number;
+  },
+  step: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const limitMs = archiveTimeLimitMs(o.bounds, o.expectedBytes);
+  const clock = new AbortController();
+  const armedAt = performance.now();
+  const timer =
+    limitMs === null
+      ? undefined
+      : setTimeout(() => {
+          const error = timeoutError({
+            elapsedMs: performance.now() - armedAt,
+            limitMs,
+            bytesRead: o.bytesRead(),
+            expectedBytes: o.expectedBytes,
+          });
+          o.logger.warn({ ...error.details }, 'archive step over its time limit; stopping it');
+          clock.abort(error);
+        }, limitMs);
+  const signal = o.signal === undefined ? clock.signal : AbortSignal.any([o.signal, clock.signal]);
+  try {
+    return await step(signal);
+  } catch (err) {
+    if (clock.signal.aborted && !(o.signal?.aborted ?? false))
+      throw toAppError(clock.signal.reason);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }

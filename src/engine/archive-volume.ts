@@ -8,13 +8,12 @@ import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunOptions } from '../exec/run-command.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
-import { AppError, toAppError } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { writeArchive } from './archive-stream.js';
 import {
-  archiveTimeLimitMs,
   DEFAULT_ARCHIVE_BOUNDS,
-  timeoutError,
+  withArchiveTimeLimit,
   tooLargeError,
   treeByteLimit,
   type ArchiveBounds,
@@ -392,30 +391,17 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   };
 
   // The time bound runs from here: everything is mounted and the bytes to read are known.
-  const limitMs = archiveTimeLimitMs(bounds, total);
-  const clock = new AbortController();
-  const armedAt = performance.now();
-  const timer =
-    limitMs === null
-      ? undefined
-      : setTimeout(() => {
-          const error = timeoutError({
-            elapsedMs: performance.now() - armedAt,
-            limitMs,
-            bytesRead: Math.max(readSoFar, done),
-            expectedBytes: total,
-          });
-          req.logger.warn({ ...error.details }, 'archive step over its time limit; stopping it');
-          clock.abort(error);
-        }, limitMs);
-  signal = req.signal === undefined ? clock.signal : AbortSignal.any([req.signal, clock.signal]);
-  try {
-    return await archivePlanned();
-  } catch (err) {
-    if (clock.signal.aborted && !(req.signal?.aborted ?? false))
-      throw toAppError(clock.signal.reason);
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withArchiveTimeLimit(
+    {
+      bounds,
+      expectedBytes: total,
+      signal: req.signal,
+      logger: req.logger,
+      bytesRead: () => Math.max(readSoFar, done),
+    },
+    (limited) => {
+      signal = limited;
+      return archivePlanned();
+    },
+  );
 }
