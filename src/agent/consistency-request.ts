@@ -29,6 +29,7 @@ export type AgentSshSettings = Pick<
   | 'proxyJump'
   | 'freezeBound'
   | 'mysqldumpDefaults'
+  | 'binlogPosition'
 >;
 
 function unavailable(code: SshUnavailable['unavailable']['code'], message: string): SshUnavailable {
@@ -93,7 +94,7 @@ export function consistencyRequestFor(
         : {
             databases: inputs.mysqldump.databases,
             optionFile: assertRemotePath(ssh?.mysqldumpDefaults ?? '.my.cnf'),
-            binlogPosition: false,
+            binlogPosition: ssh?.binlogPosition ?? false,
             program: 'mysqldump',
           },
     freeze:

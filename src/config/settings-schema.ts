@@ -720,6 +720,11 @@ export const SETTINGS_SCHEMA = {
           help: "mysqldump's option file on the instance, with the credentials (relative to the SSH user's home).",
         },
       ),
+      binlog_position: opt(boolean(), {
+        env: ['CLB_SSH_BINLOG_POSITION'],
+        default: 'false',
+        help: "Record the server's binlog position with each dump (mysqldump --master-data=2, as a comment): for point-in-time recovery or a replica. Needs binary logging on and the RELOAD privilege in the option file's account; without them the dump fails.",
+      }),
     },
   },
 } as const satisfies Record<string, SectionSpec>;

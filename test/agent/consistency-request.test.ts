@@ -18,6 +18,7 @@ const SSH: AgentSshSettings = {
   proxyJump: undefined,
   freezeBound: 10,
   mysqldumpDefaults: '.my.cnf',
+  binlogPosition: false,
 };
 const AT = '2026-12-01T00:00:00.000Z';
 const RESOLVED = { serverId: 's1', serverName: 'db01', address: '203.0.113.7', resolvedAt: AT };
@@ -73,6 +74,15 @@ describe('the consistency request of a backup job', () => {
       expect(req?.ssh).toMatchObject({ unavailable: { code } });
     },
   );
+
+  it('asks mysqldump for the binlog position only when [ssh] binlog_position is on', () => {
+    expect(consistencyRequestFor(DUMP, RESOLVED, SSH, 'p1')?.mysqldump?.binlogPosition).toBe(false);
+    const on = {
+      ...SSH,
+      binlogPosition: settingsOf({ CLB_SSH_BINLOG_POSITION: 'yes' }).ssh.binlogPosition,
+    };
+    expect(consistencyRequestFor(DUMP, RESOLVED, on, 'p1')?.mysqldump?.binlogPosition).toBe(true);
+  });
 
   it("logs in to a project's instances as its [ssh] project_logins entry says", () => {
     const logins = settingsOf({
