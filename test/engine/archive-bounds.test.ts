@@ -215,7 +215,9 @@ describe('archive bounds on loop devices', () => {
       expectedBytes: number;
     };
     expect(d.limitMs).toBe(300);
-    expect(d.elapsedMs).toBeGreaterThanOrEqual(300);
+    // Node's timers run on libuv's millisecond clock, performance.now() on a finer one: a
+    // 300 ms timer was seen to fire at 299.92 ms by the latter (CI rehearsal 00:17).
+    expect(d.elapsedMs).toBeGreaterThanOrEqual(299);
     // Stopped part-way: less read than the step expected.
     expect(d.bytesRead).toBeLessThan(d.expectedBytes);
     expect(Date.now() - started).toBeLessThan(30_000);
