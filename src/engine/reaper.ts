@@ -5,7 +5,8 @@
  *      private mount namespace (only those: a dmeventd that inherited a backup's
  *      environment is not ours to kill); ending them drops the namespace's mounts,
  *   2. mounts under dead run directories,
- *   3. kpartx maps of snapshots tagged `cinder_lvm_backup`, then the snapshots,
+ *   3. kpartx maps of snapshots tagged `cinder_lvm_backup`, then the snapshots; the
+ *      partition maps of a dead restore's target (the device its run directory names),
  *   4. the dead run directories.
  * A run whose owner process is alive is left alone, so reaping beside a running backup
  * is safe.
@@ -23,7 +24,7 @@ import { parseDmsetupLs } from './parse/dmsetup.js';
 import { isKpartxMapOf } from './parse/kpartx.js';
 import { dmNameOf } from './parse/lvm-names.js';
 import { readProcessInfo, readProcessStartTime } from './proc-io.js';
-import { removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
+import { readRunTarget, removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
 import { withBusyRetries } from './retry.js';
 import { sleep } from '../lifecycle/sleep.js';
 
@@ -194,6 +195,23 @@ export async function reap(
       }
       await attempt(full, async () => {
         if (await removeLvIfPresent(lv.vg, lv.name, run)) removed('snapshot', full);
+      });
+    }
+    // A restore killed after writing the table leaves its target's maps: they hold the
+    // target, so the restore run again would find it in use.
+    for (const dir of deadDirs) {
+      const target = await readRunTarget(dir);
+      if (target === null) continue;
+      const maps = dmNames.filter((n) => isKpartxMapOf(target.dmName, n));
+      if (maps.length === 0) continue;
+      await attempt(`maps of ${target.realPath}`, async () => {
+        await withBusyRetries(async () => {
+          await runCommand('kpartx', kpartxDeleteArgs(target.realPath), run);
+        }).catch(async (err: unknown) => {
+          logger.warn({ err }, 'kpartx -d failed; removing maps with dmsetup');
+          for (const mapName of maps) await runCommand('dmsetup', ['remove', mapName], run);
+        });
+        for (const mapName of maps) removed('map', mapName);
       });
     }
   }

@@ -39,7 +39,7 @@ import { readChain, type ChainLink } from './backup-chain.js';
 import { extInodeCount, mkfsCommand, mkswapCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
-import { createRunDir, removeRunDir } from './run-dir.js';
+import { createRunDir, recordRunTarget, removeRunDir } from './run-dir.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
 import { holdExclusive, inspectTarget, type TargetDevice } from './restore-target.js';
 import type { Progress } from './progress.js';
@@ -248,6 +248,13 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     );
     // The in-use check holds until the wipe is done: claimed exclusively, nothing can mount
     // the old filesystem between the check and the write.
+    // The run directory first, naming the target: a crash after the table was written
+    // leaves the target's partition maps, which only the reaper can then remove.
+    runDir = await createRunDir(runId);
+    stack.push(`remove ${runDir}`, () => removeRunDir(runDir));
+    if (target.dmName !== null) {
+      await recordRunTarget(runDir, { realPath: target.realPath, dmName: target.dmName });
+    }
     const hold = await holdExclusive(target);
     const release = stack.push(`release ${req.target}`, () => hold.close());
     await assertOnlyOpener(target, run);
@@ -273,8 +280,6 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
       );
     }
 
-    runDir = await createRunDir(runId);
-    stack.push(`remove ${runDir}`, () => removeRunDir(runDir));
     for (const p of manifest.partitions) {
       const tag = partitionTag(p);
       phase = `restore ${tag}`;

@@ -9,6 +9,15 @@ import { AppError } from '../errors.js';
 import { readProcessStartTime } from './proc-io.js';
 
 export const OWNER_FILE = 'owner';
+/** A restore's target device, so the reaper can remove its partition maps after a crash. */
+export const TARGET_FILE = 'target';
+
+export interface RunTarget {
+  /** The device kpartx maps (e.g. /dev/mapper/vg-lv). */
+  realPath: string;
+  /** Its device-mapper name: the maps are `<dmName>[p]N`. */
+  dmName: string;
+}
 
 export const DEFAULT_RUN_ROOT = '/run/cinder-lvm-backup';
 
@@ -50,10 +59,28 @@ export async function createRunDir(runId: string): Promise<string> {
   return dir;
 }
 
+/** Records the device-mapper target a restore maps partitions of (see the reaper). */
+export async function recordRunTarget(dir: string, target: RunTarget): Promise<void> {
+  await writeFile(join(dir, TARGET_FILE), JSON.stringify(target), { mode: 0o600 });
+}
+
+/** The target a run recorded, or null (none, or unreadable). */
+export async function readRunTarget(dir: string): Promise<RunTarget | null> {
+  try {
+    const t = JSON.parse(await readFile(join(dir, TARGET_FILE), 'utf8')) as Partial<RunTarget>;
+    if (typeof t.realPath !== 'string' || typeof t.dmName !== 'string') return null;
+    if (!t.realPath.startsWith('/dev/') || t.dmName === '') return null;
+    return { realPath: t.realPath, dmName: t.dmName };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Removes the run directory: empty mountpoint directories (rmdir only, never a recursive
  * delete: a forgotten mount below must not lose its contents), FIFOs, working copies of
- * tar snapshot files (`*.snar`, stored compressed in the backup), the owner file, the dir.
+ * tar snapshot files (`*.snar`, stored compressed in the backup), the target and owner
+ * files, the dir.
  */
 export async function removeRunDir(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
@@ -64,6 +91,7 @@ export async function removeRunDir(dir: string): Promise<void> {
     else if (e.isFIFO()) await unlink(join(dir, e.name));
     else if (e.isFile() && e.name.endsWith('.snar')) await unlink(join(dir, e.name));
   }
+  await unlink(join(dir, TARGET_FILE)).catch(() => undefined);
   await unlink(join(dir, OWNER_FILE)).catch(() => undefined);
   await rmdir(dir);
 }

@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reap } from '../../src/engine/reaper.js';
-import { createRunDir, setRunRoot } from '../../src/engine/run-dir.js';
+import {
+  createRunDir,
+  readRunTarget,
+  recordRunTarget,
+  setRunRoot,
+} from '../../src/engine/run-dir.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { requireRoot } from './helpers/host-images.js';
 
@@ -93,5 +98,22 @@ describe('reap on the host (no LVM here: processes, mounts, run directories)', (
     await runCommand('umount', [liveMnt]);
     const again = await reap();
     expect(again.removed).toEqual([]);
+  });
+
+  it("removes a dead restore's run directory with the target it named (its maps: guest only)", async () => {
+    const dead = await deadRun('restore-0badcafe');
+    const target = {
+      realPath: '/dev/mapper/cinder--volumes-volume--x',
+      dmName: 'cinder--volumes-volume--x',
+    };
+    await recordRunTarget(dead, target);
+    expect(await readRunTarget(dead)).toEqual(target);
+    await writeFile(join(dead, 'target'), JSON.stringify({ realPath: 'x;rm', dmName: 'y' }));
+    expect(await readRunTarget(dead)).toBeNull();
+    await recordRunTarget(dead, target);
+    const result = await reap();
+    expect(result.errors).toEqual([]);
+    expect(result.removed).toEqual([{ kind: 'dir', name: dead }]);
+    expect(existsSync(dead)).toBe(false);
   });
 });
