@@ -10,7 +10,8 @@
 # swept by the next backup of the volume, never counted as one), the rerun must succeed and
 # afterwards nothing at all is left, no `.partial` included.
 # Uses the VG "$VG" if it exists (after backup-lv-failures.sh in the same boot), else makes
-# it on $1 (default /dev/vda). Needs $CLB_CLI (cli.js).
+# it on $1 (default /dev/vda). Needs $CLB_CLI (cli.js). AGENT_KILL_ONLY=restore skips the
+# backup steps (one plain backup to restore from), to try the restore steps alone by hand.
 # Prints "RESULT <name> ok|fail [detail]" lines and a figures line "agent-kill: ...".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -157,15 +158,19 @@ kill_at() {
 }
 
 B=(backup --lv "$VG/$SRC" --dest "$DEST")
-for point in snapshot kpartx mount:p1 mount:p2 archive:p1.tar.zst commit:p1.tar.zst cleanup:umount commit-dir; do
-  kill_at backup "$point" "${B[@]}"
-done
-# Every finished backup checks out, by a tool of its own.
-bad=0
-for d in $(find "$DEST/$SRC" -mindepth 1 -maxdepth 1 -type d ! -name '*.partial'); do
-  (cd "$d" && sha256sum -c --quiet SHA256SUMS) || bad=$((bad + 1))
-done
-[ "$bad" = 0 ] && result backups-check-out ok "$(backups) backups" || result backups-check-out fail "$bad of $(backups)"
+if [ "${AGENT_KILL_ONLY:-}" = restore ]; then
+  "${CLI[@]}" "${B[@]}" --json >"$WORK/plain-backup.json" 2>&1 || setup_failed "backup: $(tail -c 400 "$WORK/plain-backup.json")"
+else
+  for point in snapshot kpartx mount:p1 mount:p2 archive:p1.tar.zst commit:p1.tar.zst cleanup:umount commit-dir; do
+    kill_at backup "$point" "${B[@]}"
+  done
+  # Every finished backup checks out, by a tool of its own.
+  bad=0
+  for d in $(find "$DEST/$SRC" -mindepth 1 -maxdepth 1 -type d ! -name '*.partial'); do
+    (cd "$d" && sha256sum -c --quiet SHA256SUMS) || bad=$((bad + 1))
+  done
+  [ "$bad" = 0 ] && result backups-check-out ok "$(backups) backups" || result backups-check-out fail "$bad of $(backups)"
+fi
 
 M=$(find "$DEST/$SRC" -mindepth 2 -maxdepth 2 -name manifest.json | sort | tail -1)
 R=(restore --manifest "$M" --target "$dst")
