@@ -8,8 +8,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand } from '../../src/exec/run-command.js';
-import { PROJECT_ROOT, runInGuest, type GuestResult } from './guest.js';
+import { runCommand } from '../../../src/exec/run-command.js';
+import { PROJECT_ROOT, runInGuest, type GuestResult } from '../guest.js';
 
 /** A private build of the CLI (dist/ may be stale or mid-rebuild by someone else). */
 const BUILD = join(PROJECT_ROOT, 'node_modules', '.cache', 'clb-agent-kill-guest');
