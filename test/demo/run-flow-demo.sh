@@ -399,9 +399,17 @@ for key in gpt plain thin; do
 done
 
 # ================================================================== 9. the result
-phase "9/9 the result three ways: psql, the API, a verify and a restore round trip"
+phase "9/9 the result: psql, the report, the API, a verify and a restore round trip"
 bold "   backup_status through psql (as an operator would: SELECT * FROM backup_status)"
 "${PSQL[@]}" -d "$DB" -c "SELECT volume_name, policy, last_status, last_success_at::time(0) AS last_success, next_due_at, backups_kept, pg_size_pretty(bytes_kept) AS kept, last_consistency FROM backup_status" | sed 's/^/   /'
+bold "   the morning report, as the on-call mail would carry it (node dist/cli.js report)"
+note "node dist/cli.js --config controller.conf report --since 24h"
+node dist/cli.js --config "$WORK/controller.conf" report --since 24h >"$WORK/report.txt" 2>&1 || true
+sed 's/^/   /' "$WORK/report.txt" | head -n 40
+for key in gpt plain thin; do
+  grep -qF -- "${NAME[$key]}" "$WORK/report.txt" && check "report lists ${NAME[$key]}" PASS ||
+    check "report lists ${NAME[$key]}" FAIL "$(tail -n 1 "$WORK/report.txt")"
+done
 bold "   GET /v1/volumes through curl with the tenant's Keystone token"
 note "curl -H 'X-Auth-Token: <token from the stand-in Keystone>' $API/v1/volumes"
 curl -sS -f -H "X-Auth-Token: $TENANT_TOKEN" "$API/v1/volumes" | tee "$WORK/api-volumes.json" |
