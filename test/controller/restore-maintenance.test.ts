@@ -153,6 +153,8 @@ describe('restore targets held in maintenance, across processes', () => {
       'the target back to available',
       () => emu.control.volume(a.target)?.status === 'available',
     );
+    // The release is recorded after Cinder answers: Cinder can show it a moment before.
+    await waitFor('the release recorded', async () => (await eventKinds(jobId)).length >= 2);
     expect(await eventKinds(jobId)).toEqual([
       'restore.target-maintenance',
       'restore.target-released',
