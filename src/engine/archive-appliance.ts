@@ -21,7 +21,7 @@ import {
   tooLargeError,
   treeByteLimit,
 } from './archive-bounds.js';
-import { writeArchive } from './archive-stream.js';
+import { archiveWriter } from './archive-stream.js';
 import type { ArchivedVolume, ArchiveVolumeRequest } from './archive-volume.js';
 import { ApplianceSession } from './appliance.js';
 import {
@@ -32,7 +32,7 @@ import {
 } from './args/guestfish-args.js';
 import { inspectBlockDevice, readHead } from './block-device.js';
 import { volumeIdentity } from './chain-rules.js';
-import type { ArchiveFile, ManifestChain, ManifestPartition } from './manifest.js';
+import type { ManifestChain, ManifestPartition } from './manifest.js';
 import { partitionDisposition } from './parse/mount-options.js';
 import { assertPartitionLayout } from './parse/partition-layout.js';
 import type { TablePartition } from './parse/sfdisk.js';
@@ -70,22 +70,12 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
   const dev = await inspectBlockDevice(req.device, run);
   // The archive passes' signal: the caller's, and from the archive step on its time bound.
   let signal = req.signal;
-  const write = (
-    file: string,
-    source: Parameters<typeof writeArchive>[0]['source'],
-    onProgress?: (n: number) => void,
-    maxInput?: Parameters<typeof writeArchive>[0]['maxInput'],
-  ): Promise<ArchiveFile> =>
-    writeArchive({
-      dir: req.workDir,
-      file,
-      source,
-      compression: req.compression,
-      cwd: req.runDir,
-      ...(signal ? { signal } : {}),
-      ...(onProgress ? { onProgress } : {}),
-      ...(maxInput ? { maxInput } : {}),
-    });
+  const write = archiveWriter({
+    dir: req.workDir,
+    compression: req.compression,
+    cwd: req.runDir,
+    signal: () => signal,
+  });
 
   // The table, read in user space on the host (what restore recreates it from).
   const whole = await probeDevice(dev.realPath, run);

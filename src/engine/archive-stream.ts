@@ -67,6 +67,40 @@ export interface ArchiveOptions {
   beforeCommit?: () => Promise<void>;
 }
 
+/** Writes one file of a backup: its name, source, and optionally progress and byte bound. */
+export type ArchiveWriter = (
+  file: string,
+  source: ArchiveSource,
+  onProgress?: (bytesRead: number) => void,
+  maxInput?: ArchiveOptions['maxInput'],
+) => Promise<ArchiveFile>;
+
+/**
+ * The writer of one backup's files (host and appliance mode alike): the work directory, the
+ * compression and the run directory fixed; the signal read at each write, since the archive
+ * step's own (with its time bound) replaces the caller's once that step starts.
+ */
+export function archiveWriter(o: {
+  dir: string;
+  compression: ArchiveOptions['compression'];
+  cwd: string;
+  signal: () => AbortSignal | undefined;
+}): ArchiveWriter {
+  return (file, source, onProgress, maxInput) => {
+    const signal = o.signal();
+    return writeArchive({
+      dir: o.dir,
+      file,
+      source,
+      compression: o.compression,
+      cwd: o.cwd,
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+      ...(maxInput ? { maxInput } : {}),
+    });
+  };
+}
+
 type Child = ReturnType<typeof spawnCommand>;
 
 /** How often zstd's read counter is looked at (progress, byte bound). */

@@ -10,7 +10,7 @@ import type { RunOptions } from '../exec/run-command.js';
 import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeArchive } from './archive-stream.js';
+import { archiveWriter } from './archive-stream.js';
 import {
   DEFAULT_ARCHIVE_BOUNDS,
   withArchiveTimeLimit,
@@ -101,22 +101,12 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   const compression = req.compression;
   // The archive step's own signal: the caller's, or the time bound's once it is armed.
   let signal = req.signal;
-  const write = (
-    file: string,
-    source: Parameters<typeof writeArchive>[0]['source'],
-    onProgress?: (n: number) => void,
-    maxInput?: Parameters<typeof writeArchive>[0]['maxInput'],
-  ): Promise<ArchiveFile> =>
-    writeArchive({
-      dir: req.workDir,
-      file,
-      source,
-      compression,
-      cwd: req.runDir,
-      ...(signal ? { signal } : {}),
-      ...(onProgress ? { onProgress } : {}),
-      ...(maxInput ? { maxInput } : {}),
-    });
+  const write = archiveWriter({
+    dir: req.workDir,
+    compression: compression,
+    cwd: req.runDir,
+    signal: () => signal,
+  });
 
   // Discovery: the table (or none), and a device node per partition.
   const whole = await probeDevice(dev.realPath, run);
