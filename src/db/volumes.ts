@@ -648,17 +648,6 @@ export async function recordSchedules(
   );
 }
 
-/** recordSchedules for one volume. */
-export function recordSchedule(
-  q: Queryable,
-  volumeId: string,
-  nextDueAt: Date | null,
-  skipReason: string | null,
-  quotaError: string | null = null,
-): Promise<void> {
-  return recordSchedules(q, [{ volumeId, nextDueAt, skipReason, quotaError }]);
-}
-
 /**
  * Bytes each project's backups occupy: successful, unpruned backups of all its volumes
  * (deleted ones too: their backups are still stored). Projects without any are absent.

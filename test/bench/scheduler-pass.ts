@@ -17,7 +17,7 @@ import {
   backendHostOf,
   listSchedulableVolumes,
   recordPolicy,
-  recordSchedule,
+  recordSchedules,
   upsertPolledVolumes,
 } from '../../src/db/volumes.js';
 import { enqueueBackup } from '../../src/jobs/enqueue-backup.js';
@@ -70,7 +70,14 @@ async function perVolumePass(q: Queryable, now: Date): Promise<number> {
     const d = decideVolume(v, now, settings, 0);
     await recordPolicy(q, v.id, d.policy, now);
     if (d.policy.kind !== 'policy') continue;
-    await recordSchedule(q, v.id, d.nextDueAt, d.skipReason, d.quotaError);
+    await recordSchedules(q, [
+      {
+        volumeId: v.id,
+        nextDueAt: d.nextDueAt,
+        skipReason: d.skipReason,
+        quotaError: d.quotaError,
+      },
+    ]);
     if (d.enqueue && (await enqueueBackup(q, v, 'schedule')) !== null) enqueued += 1;
   }
   return enqueued;
