@@ -8,7 +8,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { AppError } from '../errors.js';
 
 /** One cloud entry: the keys this service uses (others are ignored). */
@@ -61,8 +60,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The YAML parser, loaded when a clouds.yaml is read (every command loads this module). */
+type ParseYaml = (text: string) => unknown;
+
 /** Parses a clouds.yaml text and returns the named cloud, or null when it is not there. */
-export function parseCloud(text: string, name: string, path: string): CloudConfig | null {
+export function parseCloud(
+  parse: ParseYaml,
+  text: string,
+  name: string,
+  path: string,
+): CloudConfig | null {
   let doc: unknown;
   try {
     doc = parse(text);
@@ -121,7 +128,8 @@ export async function loadCloudFromFiles(
       `OS_CLOUD=${name} but no clouds.yaml found (looked in ${paths.join(', ')})`,
     );
   }
-  const cloud = parseCloud(file.text, name, file.path);
+  const { parse } = await import('yaml');
+  const cloud = parseCloud(parse, file.text, name, file.path);
   if (cloud === null) {
     throw new AppError('CONFIG_INVALID', `${file.path} has no cloud named ${JSON.stringify(name)}`);
   }
@@ -129,7 +137,7 @@ export async function loadCloudFromFiles(
     options.securePaths ??
       (options.paths === undefined ? searchPaths('secure.yaml', options.env) : []),
   );
-  const extra = secure === null ? null : parseCloud(secure.text, name, secure.path);
+  const extra = secure === null ? null : parseCloud(parse, secure.text, name, secure.path);
   if (extra === null) return { path: file.path, cloud };
   return {
     path: file.path,

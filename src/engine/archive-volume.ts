@@ -37,6 +37,7 @@ import { probeDevice } from './probe.js';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
 import { stepPoint } from '../lifecycle/step-pause.js';
+import { settleAll } from '../lifecycle/settle-all.js';
 
 export interface ArchiveVolumeRequest {
   device: string;
@@ -149,7 +150,8 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
 
   await timed(req.timings, 'mount', async () => {
     for (const t of targets) {
-      const probe = await probeDevice(t.device, run);
+      // Without a partition table the one target is the device blkid has just probed.
+      const probe = t.device === dev.realPath ? whole : await probeDevice(t.device, run);
       const p = t.partition;
       const n = p?.number ?? 0;
       const sizeBytes = p ? p.sizeSectors * 512 : dev.sizeBytes;
@@ -304,9 +306,20 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
   };
   const archivePlanned = async (): Promise<ArchivedVolume> => {
     const headData = await readHead(dev.realPath, dev.sizeBytes);
-    const head = await timed(req.timings, 'head', () =>
+    // The head and the parents' snapshot files are small and independent: stored and
+    // unpacked side by side (each is a zstd process) before the first tar starts.
+    const trees = planned.filter((p) => p.entry.action === 'archived' && p.mountpoint);
+    const snarOf = (p: Planned): string => join(req.runDir, `p${p.entry.number ?? 0}.snar`);
+    const storeHead = timed(req.timings, 'head', () =>
       write('head.bin.zst', { kind: 'buffer', data: headData }),
     );
+    await settleAll([
+      storeHead,
+      ...trees.map((p) =>
+        timed(req.timings, `snar:p${p.entry.number ?? 0}`, () => startSnapshot(p.entry, snarOf(p))),
+      ),
+    ]);
+    const head = await storeHead;
     done += headData.length;
 
     // The namespace the trees are mounted in (none when nothing was mounted).
@@ -328,8 +341,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
           { partition: n, fsType: p.entry.fsType, level: chain.level },
           'archiving filesystem',
         );
-        const snar = join(req.runDir, `p${n}.snar`);
-        await timed(req.timings, `snar:p${n}`, () => startSnapshot(p.entry, snar));
+        const snar = snarOf(p);
         p.entry.archive = await timed(req.timings, `archive:p${n}`, () =>
           write(
             `p${n}.tar.zst`,

@@ -109,7 +109,11 @@ async function sweepStalePartials(sourceDir: string, own: string): Promise<void>
   }
 }
 
-/** Renames the finished work directory to its final name and makes that durable. */
+/**
+ * Renames the finished work directory to its final name and makes that durable: the work
+ * directory is fsynced first (the renames of its files into place, which durable-file.ts
+ * leaves to this one fsync), then renamed, then its parent fsynced.
+ */
 export async function commitBackupDir(dir: BackupDir): Promise<void> {
   try {
     await unlink(join(dir.workDir, RUN_MARKER)).catch(() => undefined);

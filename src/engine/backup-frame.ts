@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import type { Progress } from './progress.js';
 import { timed, type Timings } from './timings.js';
 import { stepPoint } from '../lifecycle/step-pause.js';
+import { settleAll } from '../lifecycle/settle-all.js';
 
 export interface BackupResult {
   manifestPath: string;
@@ -182,8 +183,11 @@ export async function runBackupFrame(
       timings,
       ...(req.catalog ? { catalog: req.catalog } : {}),
     };
-    await writeFileDurably(dir.workDir, CHECKSUM_FILE, formatSha256Sums(manifestFiles(manifest)));
-    await writeFileDurably(dir.workDir, MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');
+    // Independent files of the same uncommitted directory: written side by side.
+    await settleAll([
+      writeFileDurably(dir.workDir, CHECKSUM_FILE, formatSha256Sums(manifestFiles(manifest))),
+      writeFileDurably(dir.workDir, MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n'),
+    ]);
     await commitBackupDir(dir);
     committed = true;
     log.info({ storedBytes: manifest.totals.storedBytes, ms: timings['total'] }, 'backup done');

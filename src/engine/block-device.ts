@@ -54,17 +54,43 @@ export async function inspectBlockDevice(
   }
   const major = majorOf(st.rdev);
   const minor = minorOf(st.rdev);
+  const [figures, dmMajor] = await Promise.all([
+    sysfsFigures(major, minor).then((f) => f ?? blockdevFigures(realPath, run)),
+    deviceMapperMajor(),
+  ]);
+  return { path, realPath, major, minor, ...figures, deviceMapper: major === dmMajor };
+}
+
+/**
+ * Size and read-only flag from the kernel's sysfs entry of the device (`size` counts 512-byte
+ * sectors whatever the logical block size): what `blockdev --getsize64 / --getro` ask the
+ * kernel, without two processes. Null when sysfs is not there (then blockdev is asked).
+ */
+async function sysfsFigures(
+  major: number,
+  minor: number,
+): Promise<{ sizeBytes: number; readOnly: boolean } | null> {
+  const dir = `/sys/dev/block/${major}:${minor}`;
+  try {
+    const [size, ro] = await Promise.all([
+      readFile(`${dir}/size`, 'utf8'),
+      readFile(`${dir}/ro`, 'utf8'),
+    ]);
+    const sectors = Number(size.trim());
+    if (!Number.isSafeInteger(sectors) || sectors < 0) return null;
+    return { sizeBytes: sectors * 512, readOnly: ro.trim() === '1' };
+  } catch {
+    return null;
+  }
+}
+
+async function blockdevFigures(
+  realPath: string,
+  run: RunOptions,
+): Promise<{ sizeBytes: number; readOnly: boolean }> {
   const size = await runCommand('blockdev', ['--getsize64', realPath], run);
   const ro = await runCommand('blockdev', ['--getro', realPath], run);
-  return {
-    path,
-    realPath,
-    major,
-    minor,
-    sizeBytes: Number(size.stdout.trim()),
-    deviceMapper: major === (await deviceMapperMajor()),
-    readOnly: ro.stdout.trim() === '1',
-  };
+  return { sizeBytes: Number(size.stdout.trim()), readOnly: ro.stdout.trim() === '1' };
 }
 
 /** Reads the first MiB (or less, for a smaller device). */

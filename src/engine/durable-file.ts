@@ -1,6 +1,9 @@
 /**
- * Durable writes: data goes to `<name>.partial` (0600), is fsynced, renamed into place and
- * the directory fsynced, so after a crash a file either exists complete or not at all.
+ * Durable writes into a backup's work directory: data goes to `<name>.partial` (0600), is
+ * fsynced and renamed into place. The directory itself is fsynced once, when the backup
+ * directory is committed (backup-dir.ts commitBackupDir: fsync of the work directory, then
+ * its rename): until then the whole directory is `<id>.partial` and is discarded after a
+ * crash, so a file either exists complete in a committed backup or not at all.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
@@ -82,7 +85,9 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Makes the closed `<name>.partial` durable (fsync through a fresh descriptor: fsync acts
- * on the file, not the descriptor), renames it to `<name>` and fsyncs the directory.
+ * on the file, not the descriptor) and renames it to `<name>`. The rename becomes durable
+ * with the directory's fsync at commitBackupDir (one for all the backup's files, not one
+ * per file: nothing reads a work directory before it is committed).
  */
 export async function commitPartial(dir: string, name: string): Promise<void> {
   try {
@@ -94,7 +99,6 @@ export async function commitPartial(dir: string, name: string): Promise<void> {
     }
     stepPoint(`commit:${name}`);
     await rename(partialPath(dir, name), join(dir, name));
-    await fsyncDir(dir);
   } catch (err) {
     throw destError(err, name);
   }

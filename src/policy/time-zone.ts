@@ -25,6 +25,9 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 
 /** True when the platform knows the zone name (e.g. `Europe/Paris`, `UTC`). */
 export function isValidTimeZone(timeZone: string): boolean {
+  // The default of every zone setting, checked by every command at start: a formatter's
+  // first construction loads the platform's zone data, which 'UTC' does not need.
+  if (timeZone === 'UTC') return true;
   try {
     formatterFor(timeZone);
     return true;
