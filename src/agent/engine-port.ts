@@ -60,7 +60,10 @@ export interface EngineRestoreResult {
 }
 
 export interface EngineReapResult {
-  removed: { kind: 'process' | 'mount' | 'map' | 'snapshot' | 'dir'; name: string }[];
+  removed: {
+    kind: 'process' | 'tempdir' | 'mount' | 'map' | 'snapshot' | 'dir';
+    name: string;
+  }[];
   errors: { name: string; message: string }[];
 }
 

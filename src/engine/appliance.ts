@@ -10,6 +10,7 @@ import { CommandError } from '../exec/command-error.js';
 import { runCommand, spawnCommand, stderrTail, type RunOptions } from '../exec/run-command.js';
 import type { Logger } from '../log.js';
 import { guestfishArgs, guestfishLine, guestfishList } from './args/guestfish-args.js';
+import { APPLIANCE_RUN_ENV } from './parse/appliance-leftovers.js';
 
 type Child = ReturnType<typeof spawnCommand>;
 
@@ -68,13 +69,18 @@ export class ApplianceSession {
     });
   }
 
-  /** Starts guestfish on `device` (cwd: the run directory, so the reaper can find it). */
+  /**
+   * Starts guestfish on `device` in the run directory `cwd`. guestfish and every process it
+   * starts (qemu, libguestfs's recovery process) carry APPLIANCE_RUN_ENV=`cwd` in their
+   * environment: after the agent is killed, the reaper finds them by it.
+   */
   static start(
     device: string,
     opts: { cwd: string; signal?: AbortSignal; logger?: Logger },
   ): ApplianceSession {
     const child = spawnCommand('guestfish', guestfishArgs(device), {
       cwd: opts.cwd,
+      env: { [APPLIANCE_RUN_ENV]: opts.cwd },
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     return new ApplianceSession(child, opts.logger);

@@ -1,6 +1,6 @@
 /**
- * Reads of /proc for progress and for the reaper: a process's read counter, its cwd and
- * command line.
+ * Reads of /proc for progress and for the reaper: a process's read counter, its cwd,
+ * command line and environment.
  */
 import { readFile, readlink } from 'node:fs/promises';
 
@@ -52,6 +52,18 @@ export async function readProcessStartTime(pid: number): Promise<string | null> 
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (rest[0] === 'Z' || rest[0] === 'X') return null;
     return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A process's environment (`NAME=value` entries), or null when it is gone or unreadable. */
+export async function readProcessEnviron(pid: number): Promise<string[] | null> {
+  try {
+    const raw = await readFile(`/proc/${pid}/environ`);
+    const entries = raw.toString('utf8').split('\0');
+    if (entries.at(-1) === '') entries.pop();
+    return entries;
   } catch {
     return null;
   }

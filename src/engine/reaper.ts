@@ -1,9 +1,12 @@
 /**
  * The reaper: after a crash (SIGKILL, power loss, OOM) it finds what a backup left behind
  * and removes it, newest layer first, reporting each thing:
- *   1. tar/zstd processes still reading from a dead run's directory, and the holder of its
- *      private mount namespace (only those: a dmeventd that inherited a backup's
- *      environment is not ours to kill); ending them drops the namespace's mounts,
+ *   1. tar/zstd processes still reading from a dead run's directory, the holder of its
+ *      private mount namespace, and the processes of its libguestfs appliance (guestfish,
+ *      qemu, libguestfs's recovery process: marked in their environment with the run
+ *      directory, see parse/appliance-leftovers.ts); only those: a dmeventd that inherited
+ *      a backup's environment is not ours to kill. Ending them drops the namespace's mounts;
+ *      then the libguestfs temporary directories the appliance's command lines named,
  *   2. mounts under dead run directories,
  *   3. kpartx maps of snapshots tagged `cinder_lvm_backup`, then the snapshots; the
  *      partition maps of a dead restore's target (the device its run directory names),
@@ -11,7 +14,7 @@
  * A run whose owner process is alive is left alone, so reaping beside a running backup
  * is safe.
  */
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
@@ -23,12 +26,13 @@ import { mountsUnder, unmountAndRemove } from './mounts.js';
 import { parseDmsetupLs } from './parse/dmsetup.js';
 import { isKpartxMapOf } from './parse/kpartx.js';
 import { dmNameOf } from './parse/lvm-names.js';
-import { readProcessInfo, readProcessStartTime } from './proc-io.js';
+import { isApplianceOf, libguestfsTempDirs } from './parse/appliance-leftovers.js';
+import { readProcessEnviron, readProcessInfo, readProcessStartTime } from './proc-io.js';
 import { readRunTarget, removeRunDir, runDirOwnerAlive, runRoot } from './run-dir.js';
 import { withBusyRetries } from './retry.js';
 import { sleep } from '../lifecycle/sleep.js';
 
-export type ReapedKind = 'process' | 'mount' | 'map' | 'snapshot' | 'dir';
+export type ReapedKind = 'process' | 'tempdir' | 'mount' | 'map' | 'snapshot' | 'dir';
 
 export interface ReapResult {
   removed: { kind: ReapedKind; name: string }[];
@@ -75,8 +79,15 @@ function inside(path: string | null | undefined, dir: string): boolean {
   return path !== null && path !== undefined && (path === dir || path.startsWith(dir + '/'));
 }
 
-async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string }[]> {
+interface Leftovers {
+  processes: { pid: number; comm: string }[];
+  /** libguestfs temporary directories named by the command lines of a dead run's appliance. */
+  tempDirs: string[];
+}
+
+async function processesIn(dirs: string[]): Promise<Leftovers> {
   const found: { pid: number; comm: string }[] = [];
+  const tempDirs = new Set<string>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
@@ -87,6 +98,12 @@ async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string 
       found.push({ pid, comm: info.comm });
       continue;
     }
+    const environ = dirs.length > 0 ? await readProcessEnviron(pid) : null;
+    if (environ !== null && dirs.some((d) => isApplianceOf(environ, d))) {
+      found.push({ pid, comm: info.comm });
+      for (const t of libguestfsTempDirs(info.args)) tempDirs.add(t);
+      continue;
+    }
     if (!OUR_PROGRAMS.has(info.comm)) continue;
     const ours = dirs.some(
       (d) =>
@@ -95,7 +112,7 @@ async function processesIn(dirs: string[]): Promise<{ pid: number; comm: string 
     );
     if (ours) found.push({ pid, comm: info.comm });
   }
-  return found;
+  return { processes: found, tempDirs: [...tempDirs] };
 }
 
 /** Whether `pid` still runs; a zombie has ended and only waits for its parent. */
@@ -103,11 +120,32 @@ async function alive(pid: number): Promise<boolean> {
   return (await readProcessStartTime(pid)) !== null;
 }
 
+/** Sends `signal`; a process that has ended meanwhile is not an error. */
+function signalIfThere(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 async function endProcess(pid: number): Promise<void> {
-  process.kill(pid, 'SIGTERM');
+  // An appliance's qemu ends with its guestfish (libguestfs's recovery process kills it):
+  // by the time the reaper comes to it, it may be gone.
+  signalIfThere(pid, 'SIGTERM');
   for (let i = 0; i < 30 && (await alive(pid)); i++) await sleep(100);
-  if (await alive(pid)) process.kill(pid, 'SIGKILL');
+  if (await alive(pid)) signalIfThere(pid, 'SIGKILL');
   for (let i = 0; i < 30 && (await alive(pid)); i++) await sleep(100);
+}
+
+/** Removes a libguestfs temporary directory the killed appliance named, if still there. */
+async function removeTempDir(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => null);
+  if (st === null) return false;
+  // Named by qemu's own command line: a real directory, never a link to follow.
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  await rm(dir, { recursive: true });
+  return true;
 }
 
 async function lvmAvailable(run: RunOptions): Promise<boolean> {
@@ -143,11 +181,17 @@ export async function reap(
   const { live, dead } = await liveAndDeadRuns(root);
   const deadDirs = dead.map((d) => join(root, d));
 
-  // 1. Processes first: they hold the mounts busy.
-  for (const p of await processesIn(deadDirs)) {
+  // 1. Processes first: they hold the mounts busy. Then what the appliance's leave.
+  const leftovers = await processesIn(deadDirs);
+  for (const p of leftovers.processes) {
     await attempt(`${p.comm}[${p.pid}]`, async () => {
       await endProcess(p.pid);
       removed('process', `${p.comm}[${p.pid}]`);
+    });
+  }
+  for (const dir of leftovers.tempDirs) {
+    await attempt(dir, async () => {
+      if (await removeTempDir(dir)) removed('tempdir', dir);
     });
   }
 

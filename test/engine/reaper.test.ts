@@ -100,6 +100,47 @@ describe('reap on the host (no LVM here: processes, mounts, run directories)', (
     expect(again.removed).toEqual([]);
   });
 
+  it("ends a dead run's appliance processes by their environment marker and removes the libguestfs directories they name", async () => {
+    const dead = await deadRun('20261202T000000Z-0appl1ce');
+    const live = await createRunDir('20261202T000001Z-1appl1ce');
+    // Stand-ins for guestfish and qemu: a shell naming a libguestfs temporary directory in
+    // its arguments (as qemu does), its sleep child (inheriting the marker, as qemu does).
+    const temp = join(work, 'libguestfsAbC123');
+    await mkdir(temp);
+    await writeFile(join(temp, 'overlay1.qcow2'), 'overlay');
+    const spawnMarked = (runDir: string | null) =>
+      spawn('sh', ['-c', 'sleep 300; : "$0"', `file=${temp}/overlay1.qcow2`], {
+        cwd: work,
+        stdio: 'ignore',
+        env:
+          runDir === null
+            ? { PATH: process.env['PATH'] }
+            : { PATH: process.env['PATH'], CLB_APPLIANCE_RUN_DIR: runDir },
+      });
+    const ours = spawnMarked(dead);
+    const liveOnes = spawnMarked(live);
+    const unmarked = spawnMarked(null);
+    for (const c of [ours, liveOnes, unmarked]) children.push(c.pid as number);
+    await new Promise((r) => setTimeout(r, 300));
+
+    const result = await reap();
+    expect(result.errors).toEqual([]);
+    const kinds = result.removed.map((r) => `${r.kind}:${r.name.replace(/\[\d+\]/, '')}`);
+    // The shell, its sleep: both carry the marker.
+    expect(kinds.filter((k) => k.startsWith('process:')).sort()).toEqual([
+      'process:sh',
+      'process:sleep',
+    ]);
+    expect(kinds).toContain(`tempdir:${temp}`);
+    expect(kinds).toContain(`dir:${dead}`);
+    expect(alive(ours.pid as number)).toBe(false);
+    expect(existsSync(temp)).toBe(false);
+    expect(alive(liveOnes.pid as number)).toBe(true);
+    expect(alive(unmarked.pid as number)).toBe(true);
+    expect(existsSync(live)).toBe(true);
+    await rm(live, { recursive: true });
+  });
+
   it("removes a dead restore's run directory with the target it named (its maps: guest only)", async () => {
     const dead = await deadRun('restore-0badcafe');
     const target = {
