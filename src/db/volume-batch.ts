@@ -4,8 +4,16 @@
  * statement. Kept apart from volumes.ts, whose per-row statements the one-message path and
  * the poller use.
  */
-import { inventoryColumns, type InventoryAttachment, type InventoryVolume } from './volumes.js';
+import {
+  INVENTORY_COLUMNS,
+  INVENTORY_FIELDS,
+  INVENTORY_FROM_EXCLUDED,
+  INVENTORY_RECORD,
+  inventoryColumns,
+} from './inventory-columns.js';
 import type { Queryable } from './queryable.js';
+import { fieldsFromRow, type RowOf } from './row-fields.js';
+import type { InventoryVolume } from './volumes.js';
 
 /** A whole inventory row, as the batch folds it (notifications/fold-changes.ts). */
 export type VolumeRecord = Omit<InventoryVolume, 'nameId'> & {
@@ -15,25 +23,13 @@ export type VolumeRecord = Omit<InventoryVolume, 'nameId'> & {
   policyError: string | null;
 };
 
-interface RecordRow {
-  id: string;
-  name: string | null;
-  project_id: string;
-  status: string;
-  size_gb: number;
-  host: string | null;
-  backend_host: string | null;
-  lv_name: string;
-  metadata: Record<string, string>;
-  attachments: InventoryAttachment[];
-  bootable: boolean;
-  volume_type: string | null;
-  cinder_updated_at: Date | null;
-  seen_at: Date;
-  deleted_at: Date | null;
-  policy: Record<string, unknown> | null;
-  policy_error: string | null;
-}
+const recordFields = fieldsFromRow<VolumeRecord>()([
+  ...INVENTORY_FIELDS,
+  'seenAt',
+  'deletedAt',
+  'policy',
+  'policyError',
+]);
 
 /**
  * Reads and locks (until the caller's transaction ends) the rows of `ids` that exist. Rows
@@ -45,34 +41,12 @@ export async function lockVolumeRecords(
 ): Promise<Map<string, VolumeRecord>> {
   const out = new Map<string, VolumeRecord>();
   if (ids.length === 0) return out;
-  const res = await q.query<RecordRow>(
-    `SELECT id::text AS id, name, project_id, status, size_gb, host, backend_host, lv_name,
-            metadata, attachments, bootable, volume_type, cinder_updated_at, seen_at,
-            deleted_at, policy, policy_error
+  const res = await q.query<RowOf<VolumeRecord>>(
+    `SELECT ${INVENTORY_COLUMNS}, seen_at, deleted_at, policy, policy_error
        FROM volumes WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
     [ids],
   );
-  for (const r of res.rows) {
-    out.set(r.id, {
-      id: r.id,
-      name: r.name,
-      projectId: r.project_id,
-      status: r.status,
-      sizeGb: r.size_gb,
-      host: r.host,
-      backendHost: r.backend_host,
-      lvName: r.lv_name,
-      metadata: r.metadata,
-      attachments: r.attachments,
-      bootable: r.bootable,
-      volumeType: r.volume_type,
-      cinderUpdatedAt: r.cinder_updated_at,
-      seenAt: r.seen_at,
-      deletedAt: r.deleted_at,
-      policy: r.policy,
-      policyError: r.policy_error,
-    });
-  }
+  for (const r of res.rows) out.set(r.id, recordFields(r));
   return out;
 }
 
@@ -95,25 +69,16 @@ export async function writeVolumeRecords(
     policy_error: v.policyError,
   }));
   await q.query(
-    `INSERT INTO volumes AS v (id, name, project_id, status, size_gb, host, backend_host,
-                               lv_name, metadata, attachments, bootable, volume_type,
-                               cinder_updated_at, seen_at, deleted_at, policy, policy_error)
-     SELECT id, name, project_id, status, size_gb, host, backend_host, lv_name, metadata,
-            attachments, bootable, volume_type, cinder_updated_at, LEAST(seen_at, now()),
+    `INSERT INTO volumes AS v (${INVENTORY_COLUMNS}, seen_at, deleted_at, policy,
+                               policy_error)
+     SELECT ${INVENTORY_COLUMNS}, LEAST(seen_at, now()),
             -- LEAST skips NULLs: a live row's NULL must stay NULL.
             CASE WHEN deleted_at IS NOT NULL THEN LEAST(deleted_at, now()) END, policy,
             policy_error
-       FROM jsonb_to_recordset($1::jsonb) AS r(
-         id uuid, name text, project_id text, status text, size_gb integer, host text,
-         backend_host text, lv_name text, metadata jsonb, attachments jsonb, bootable boolean,
-         volume_type text, cinder_updated_at timestamptz, seen_at timestamptz,
-         deleted_at timestamptz, policy jsonb, policy_error text)
-     ON CONFLICT (id) DO UPDATE SET
-       name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
-       size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
-       lv_name = EXCLUDED.lv_name, metadata = EXCLUDED.metadata,
-       attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
-       volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
+       FROM jsonb_to_recordset($1::jsonb) AS r(${INVENTORY_RECORD}, seen_at timestamptz,
+                                               deleted_at timestamptz, policy jsonb,
+                                               policy_error text)
+     ON CONFLICT (id) DO UPDATE SET ${INVENTORY_FROM_EXCLUDED},
        seen_at = GREATEST(v.seen_at, EXCLUDED.seen_at), deleted_at = EXCLUDED.deleted_at,
        policy = EXCLUDED.policy, policy_error = EXCLUDED.policy_error,
        next_due_at = CASE WHEN EXCLUDED.policy IS NULL

@@ -9,7 +9,14 @@
  * poll began count as gone from Cinder.
  */
 import type { PolicyResult } from '../policy/policy.js';
+import {
+  INVENTORY_COLUMNS,
+  INVENTORY_FROM_EXCLUDED,
+  INVENTORY_RECORD,
+  inventoryColumns,
+} from './inventory-columns.js';
 import type { Queryable } from './queryable.js';
+import { columnList, fieldsFromRow, type RowOf } from './row-fields.js';
 
 export interface Volume {
   id: string;
@@ -35,46 +42,30 @@ export interface Volume {
   instance: VolumeInstance | null;
 }
 
-interface VolumeRow {
-  id: string;
-  name: string | null;
-  project_id: string;
-  status: string;
-  size_gb: number;
-  host: string | null;
-  backend_host: string | null;
-  lv_name: string;
-  metadata: Record<string, string>;
-  policy: Record<string, unknown> | null;
-  policy_error: string | null;
-  quota_error: string | null;
-  next_due_at: Date | null;
-  deleted_at: Date | null;
-  policy_off_at: Date | null;
-  orphan_prune_at: Date | null;
-  instance: unknown;
-}
+/** The stored instance is checked (volumeInstanceOf) on the way out. */
+type VolumeRow = RowOf<Omit<Volume, 'instance'>> & { instance: unknown };
+
+const volumeFields = fieldsFromRow<Volume>()([
+  'id',
+  'name',
+  'projectId',
+  'status',
+  'sizeGb',
+  'host',
+  'backendHost',
+  'lvName',
+  'metadata',
+  'policy',
+  'policyError',
+  'quotaError',
+  'nextDueAt',
+  'deletedAt',
+  'policyOffAt',
+  'orphanPruneAt',
+]);
 
 function volumeFromRow(r: VolumeRow): Volume {
-  return {
-    id: r.id,
-    name: r.name,
-    projectId: r.project_id,
-    status: r.status,
-    sizeGb: r.size_gb,
-    host: r.host,
-    backendHost: r.backend_host,
-    lvName: r.lv_name,
-    metadata: r.metadata,
-    policy: r.policy,
-    policyError: r.policy_error,
-    quotaError: r.quota_error,
-    nextDueAt: r.next_due_at,
-    deletedAt: r.deleted_at,
-    policyOffAt: r.policy_off_at,
-    orphanPruneAt: r.orphan_prune_at,
-    instance: volumeInstanceOf(r.instance),
-  };
+  return { ...volumeFields(r), instance: volumeInstanceOf(r.instance) };
 }
 
 /** Reads one volume of the inventory. */
@@ -118,25 +109,6 @@ export interface InventoryVolume {
   bootable: boolean;
   volumeType: string | null;
   cinderUpdatedAt: Date | null;
-}
-
-/** A volume's inventory columns as the JSON rows a batch write reads (jsonb_to_recordset). */
-export function inventoryColumns(v: Omit<InventoryVolume, 'nameId'>): Record<string, unknown> {
-  return {
-    id: v.id,
-    name: v.name,
-    project_id: v.projectId,
-    status: v.status,
-    size_gb: v.sizeGb,
-    host: v.host,
-    backend_host: v.backendHost,
-    lv_name: v.lvName,
-    metadata: v.metadata,
-    attachments: v.attachments,
-    bootable: v.bootable,
-    volume_type: v.volumeType,
-    cinder_updated_at: v.cinderUpdatedAt?.toISOString() ?? null,
-  };
 }
 
 // ---- the poller's writes -------------------------------------------------------------
@@ -232,21 +204,10 @@ async function upsertChunk(q: Queryable, rows: PolledVolume[]): Promise<UpsertOu
     seen_at: seenAt.toISOString(),
   }));
   const written = await q.query<{ id: string }>(
-    `INSERT INTO volumes AS v (id, name, project_id, status, size_gb, host, backend_host,
-                               lv_name, metadata, attachments, bootable, volume_type,
-                               cinder_updated_at, seen_at, deleted_at)
-     SELECT id, name, project_id, status, size_gb, host, backend_host, lv_name, metadata,
-            attachments, bootable, volume_type, cinder_updated_at, seen_at, NULL
-       FROM jsonb_to_recordset($1::jsonb) AS r(
-         id uuid, name text, project_id text, status text, size_gb integer, host text,
-         backend_host text, lv_name text, metadata jsonb, attachments jsonb, bootable boolean,
-         volume_type text, cinder_updated_at timestamptz, seen_at timestamptz)
-     ON CONFLICT (id) DO UPDATE SET
-       name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
-       size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
-       lv_name = EXCLUDED.lv_name, metadata = EXCLUDED.metadata,
-       attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
-       volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
+    `INSERT INTO volumes AS v (${INVENTORY_COLUMNS}, seen_at, deleted_at)
+     SELECT ${INVENTORY_COLUMNS}, seen_at, NULL
+       FROM jsonb_to_recordset($1::jsonb) AS r(${INVENTORY_RECORD}, seen_at timestamptz)
+     ON CONFLICT (id) DO UPDATE SET ${INVENTORY_FROM_EXCLUDED},
        seen_at = EXCLUDED.seen_at, deleted_at = NULL
      -- A seen_at in the future can only be a pin (an event dated ahead, before events were
      -- clamped to the clock): the poll replaces it rather than deferring to it forever.
@@ -317,35 +278,28 @@ export interface VolumeRowState {
   metadata: Record<string, unknown>;
 }
 
+const ROW_STATE_FIELDS = [
+  'seenAt',
+  'deletedAt',
+  'status',
+  'backendHost',
+  'lvName',
+  'metadata',
+] as const satisfies readonly (keyof VolumeRowState)[];
+const rowStateFields = fieldsFromRow<VolumeRowState>()(ROW_STATE_FIELDS);
+
 /**
  * Reads a volume's row and locks it until the caller's transaction ends. Event times are
  * written no later than the database clock (and events dated beyond the allowed skew are
  * refused before they get here), so `seenAt` is never pinned in the future.
  */
 export async function lockVolume(q: Queryable, id: string): Promise<VolumeRowState | null> {
-  const res = await q.query<{
-    seen_at: Date;
-    deleted_at: Date | null;
-    status: string;
-    backend_host: string | null;
-    lv_name: string;
-    metadata: Record<string, unknown>;
-  }>(
-    `SELECT seen_at, deleted_at, status, backend_host, lv_name, metadata
-       FROM volumes WHERE id = $1 FOR UPDATE`,
+  const res = await q.query<RowOf<VolumeRowState>>(
+    `SELECT ${columnList(ROW_STATE_FIELDS)} FROM volumes WHERE id = $1 FOR UPDATE`,
     [id],
   );
   const r = res.rows[0];
-  return r === undefined
-    ? null
-    : {
-        seenAt: r.seen_at,
-        deletedAt: r.deleted_at,
-        status: r.status,
-        backendHost: r.backend_host,
-        lvName: r.lv_name,
-        metadata: r.metadata,
-      };
+  return r === undefined ? null : rowStateFields(r);
 }
 
 /** A volume as a notification payload describes it (notifications/volume-payload.ts). */
@@ -416,34 +370,14 @@ export async function upsertVolumeFromApi(
   v: InventoryVolume,
   at: Date,
 ): Promise<void> {
+  // One row through the poller's recordset form: the same columns, the same conversions.
   await q.query(
-    `INSERT INTO volumes (id, name, project_id, status, size_gb, host, backend_host, lv_name,
-                          metadata, attachments, bootable, volume_type, cinder_updated_at,
-                          seen_at, deleted_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13, $14, NULL)
-     ON CONFLICT (id) DO UPDATE SET
-       name = EXCLUDED.name, project_id = EXCLUDED.project_id, status = EXCLUDED.status,
-       size_gb = EXCLUDED.size_gb, host = EXCLUDED.host, backend_host = EXCLUDED.backend_host,
-       lv_name = EXCLUDED.lv_name, metadata = EXCLUDED.metadata,
-       attachments = EXCLUDED.attachments, bootable = EXCLUDED.bootable,
-       volume_type = EXCLUDED.volume_type, cinder_updated_at = EXCLUDED.cinder_updated_at,
-       seen_at = GREATEST(volumes.seen_at, EXCLUDED.seen_at), deleted_at = NULL`,
-    [
-      v.id,
-      v.name,
-      v.projectId,
-      v.status,
-      v.sizeGb,
-      v.host,
-      v.backendHost,
-      v.lvName,
-      JSON.stringify(v.metadata),
-      JSON.stringify(v.attachments),
-      v.bootable,
-      v.volumeType,
-      v.cinderUpdatedAt,
-      at,
-    ],
+    `INSERT INTO volumes AS v (${INVENTORY_COLUMNS}, seen_at, deleted_at)
+     SELECT ${INVENTORY_COLUMNS}, seen_at, NULL
+       FROM jsonb_to_recordset($1::jsonb) AS r(${INVENTORY_RECORD}, seen_at timestamptz)
+     ON CONFLICT (id) DO UPDATE SET ${INVENTORY_FROM_EXCLUDED},
+       seen_at = GREATEST(v.seen_at, EXCLUDED.seen_at), deleted_at = NULL`,
+    [JSON.stringify([{ ...inventoryColumns(v), seen_at: at.toISOString() }])],
   );
 }
 
@@ -539,23 +473,6 @@ export interface SchedulableVolume {
   hasOpenBackupJob: boolean;
 }
 
-interface SchedulableRow {
-  id: string;
-  project_id: string;
-  status: string;
-  backend_host: string | null;
-  lv_name: string;
-  metadata: Record<string, unknown>;
-  policy: Record<string, unknown> | null;
-  next_due_at: Date | null;
-  skip_reason: string | null;
-  quota_error: string | null;
-  deleted_at: Date | null;
-  last_success_at: Date | null;
-  last_attempt_at: Date | null;
-  has_open_job: boolean;
-}
-
 const SCHEDULABLE_COLUMNS = `
   v.id, v.project_id, v.status, v.backend_host, v.lv_name, v.metadata, v.policy, v.next_due_at,
   v.skip_reason, v.quota_error, v.deleted_at,
@@ -568,26 +485,26 @@ const SCHEDULABLE_COLUMNS = `
       WHERE j.volume_id = v.id AND j.kind = 'backup' AND j.state = 'failed')
   ) AS last_attempt_at,
   EXISTS (SELECT 1 FROM jobs j WHERE j.volume_id = v.id AND j.kind = 'backup'
-            AND j.state IN ('queued', 'running')) AS has_open_job`;
+            AND j.state IN ('queued', 'running')) AS has_open_backup_job`;
 
-function schedulableFromRow(r: SchedulableRow): SchedulableVolume {
-  return {
-    id: r.id,
-    projectId: r.project_id,
-    status: r.status,
-    backendHost: r.backend_host,
-    lvName: r.lv_name,
-    metadata: r.metadata,
-    policy: r.policy,
-    nextDueAt: r.next_due_at,
-    skipReason: r.skip_reason,
-    quotaError: r.quota_error,
-    deletedAt: r.deleted_at,
-    lastSuccessAt: r.last_success_at,
-    lastAttemptAt: r.last_attempt_at,
-    hasOpenBackupJob: r.has_open_job,
-  };
-}
+type SchedulableRow = RowOf<SchedulableVolume>;
+
+const schedulableFromRow = fieldsFromRow<SchedulableVolume>()([
+  'id',
+  'projectId',
+  'status',
+  'backendHost',
+  'lvName',
+  'metadata',
+  'policy',
+  'nextDueAt',
+  'skipReason',
+  'quotaError',
+  'deletedAt',
+  'lastSuccessAt',
+  'lastAttemptAt',
+  'hasOpenBackupJob',
+]);
 
 /**
  * Every live volume that carries backup metadata or a recorded policy, with its last
@@ -603,7 +520,7 @@ export async function listSchedulableVolumes(q: Queryable): Promise<SchedulableV
              OR EXISTS (SELECT 1 FROM jsonb_object_keys(v.metadata) k WHERE k LIKE 'backup:%'))
       ORDER BY v.id`,
   );
-  return res.rows.map(schedulableFromRow);
+  return res.rows.map((r) => schedulableFromRow(r));
 }
 
 /** One volume as the scheduler sees it (deleted or not), for an event-triggered backup. */
@@ -707,32 +624,11 @@ export interface VolumeStatusFilter {
   overdueGraceSeconds: number;
 }
 
-interface VolumeStatusRow {
-  id: string;
-  name: string | null;
-  project_id: string;
-  status: string;
-  size_gb: number;
-  host: string | null;
-  backend_host: string | null;
-  lv_name: string;
-  attachments: unknown[];
-  policy: Record<string, unknown> | null;
-  policy_text: string | null;
-  policy_error: string | null;
-  quota_error: string | null;
-  skip_reason: string | null;
-  last_success_at: Date | null;
-  last_attempt_at: Date | null;
-  last_status: string | null;
-  last_error_code: string | null;
-  last_error_message: string | null;
-  next_due_at: Date | null;
-  overdue: boolean;
+/** Counts come back as bigint text; they become numbers on the way out. */
+type VolumeStatusRow = RowOf<Omit<VolumeStatus, 'backupsKept' | 'bytesKept'>> & {
   backups_kept: string;
   bytes_kept: string;
-  open_jobs: { id: number; kind: string; state: string }[];
-}
+};
 
 /**
  * Whether a tagged volume is overdue, as SQL over `v` (volumes): its last success
@@ -797,29 +693,33 @@ function filterParams(f: VolumeStatusFilter): unknown[] {
   ];
 }
 
+const statusFields = fieldsFromRow<VolumeStatus>()([
+  'id',
+  'name',
+  'projectId',
+  'status',
+  'sizeGb',
+  'host',
+  'backendHost',
+  'lvName',
+  'attachments',
+  'policy',
+  'policyText',
+  'policyError',
+  'quotaError',
+  'skipReason',
+  'lastSuccessAt',
+  'lastAttemptAt',
+  'lastStatus',
+  'lastErrorCode',
+  'lastErrorMessage',
+  'nextDueAt',
+  'overdue',
+]);
+
 function volumeStatusFromRow(r: VolumeStatusRow): VolumeStatus {
   return {
-    id: r.id,
-    name: r.name,
-    projectId: r.project_id,
-    status: r.status,
-    sizeGb: r.size_gb,
-    host: r.host,
-    backendHost: r.backend_host,
-    lvName: r.lv_name,
-    attachments: r.attachments,
-    policy: r.policy,
-    policyText: r.policy_text,
-    policyError: r.policy_error,
-    quotaError: r.quota_error,
-    skipReason: r.skip_reason,
-    lastSuccessAt: r.last_success_at,
-    lastAttemptAt: r.last_attempt_at,
-    lastStatus: r.last_status,
-    lastErrorCode: r.last_error_code,
-    lastErrorMessage: r.last_error_message,
-    nextDueAt: r.next_due_at,
-    overdue: r.overdue,
+    ...statusFields(r),
     backupsKept: Number(r.backups_kept),
     bytesKept: Number(r.bytes_kept),
     openJobs: r.open_jobs,

@@ -6,6 +6,8 @@ import { CinderClient } from '../../src/openstack/cinder.js';
 import { KeystoneSession } from '../../src/openstack/keystone.js';
 import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
 import { InventoryPoller, pollInventory } from '../../src/inventory/poller.js';
+import type { RowOf } from '../../src/db/row-fields.js';
+import type { VolumeRecord } from '../../src/db/volume-batch.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 import { captureLogger } from '../openstack/capture-logger.js';
@@ -17,23 +19,8 @@ let db: FreshDatabase;
 let session: KeystoneSession;
 let cinder: CinderClient;
 
-interface Row {
-  id: string;
-  name: string | null;
-  project_id: string;
-  status: string;
-  size_gb: number;
-  host: string | null;
-  backend_host: string | null;
-  lv_name: string;
-  metadata: Record<string, string>;
-  attachments: { server_id: string; attachment_id: string; device?: string }[];
-  bootable: boolean;
-  volume_type: string | null;
-  cinder_updated_at: Date | null;
-  deleted_at: Date | null;
-  seen_at: Date;
-}
+/** A whole row but the scheduler's columns. */
+type Row = RowOf<Omit<VolumeRecord, 'policy' | 'policyError'>>;
 
 async function row(id: string): Promise<Row | undefined> {
   const r = await db.pool.query<Row>('SELECT * FROM volumes WHERE id = $1', [id]);
