@@ -4,19 +4,46 @@
  * connects as its own login role in `clb_agent`, mapped to the hosts it serves (migration
  * 0005), as on a real storage node: the agent's code path is exercised under row security.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
 import { createAgentLogin, type AgentLogin } from '../db/agent-login.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A job as `enqueue … --wait --json` prints it when it is final. */
+export interface FinishedJob {
+  state: string;
+  result: unknown;
+}
 
 export interface AgentTestbed {
   readonly db: FreshDatabase;
   readonly work: string;
   /** Starts an agent on the testbed's database; it is killed after the file. */
   start(opts: Omit<Parameters<typeof startAgent>[0], 'databaseUrl'>): Promise<AgentProcess>;
+  /** `cinder-lvm-backup ARGS…` on the testbed's database (log level warn): its stdout. */
+  cli(args: readonly string[]): Promise<string>;
+  /**
+   * `cinder-lvm-backup enqueue KIND --volume ID --wait --json` on the testbed's database, as
+   * an operator runs it: the job once it is final (the agents started here run it).
+   */
+  enqueueWait(kind: string, volumeId: string): Promise<FinishedJob>;
+}
+
+/** Whether a backup's archive (its `location`; null: none recorded) is on disk. */
+export function archiveExists(location: string | null): Promise<boolean> {
+  return access(location ?? '/nonexistent').then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Registers the set-up and tear-down hooks; the fields are usable inside tests. */
@@ -39,6 +66,13 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
     if (value === undefined) throw new Error(`agent testbed: ${name} used before beforeAll ran`);
     return value;
   };
+  const cli = async (args: readonly string[]): Promise<string> => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: ready(db, 'db').url, CLB_LOG_LEVEL: 'warn' },
+    });
+    return stdout;
+  };
   return {
     get db() {
       return ready(db, 'db');
@@ -54,6 +88,20 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
       const agent = await startAgent({ ...opts, databaseUrl: login.url });
       agents.push(agent);
       return agent;
+    },
+    cli,
+    async enqueueWait(kind, volumeId) {
+      const stdout = await cli([
+        'enqueue',
+        kind,
+        '--volume',
+        volumeId,
+        '--wait',
+        '--poll-ms',
+        '100',
+        '--json',
+      ]);
+      return (JSON.parse(stdout) as { job: FinishedJob }).job;
     },
   };
 }

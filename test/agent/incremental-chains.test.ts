@@ -6,49 +6,13 @@
  * parent, root and why a backup is full; then prune with keep-last 1 keeps the newest
  * backup's whole chain and deletes the older chain, descendants first.
  */
-import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { listBackupsOfVolume } from '../../src/db/backups.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { useAgentTestbed } from './agent-testbed.js';
+import { archiveExists, useAgentTestbed } from './agent-testbed.js';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const bed = useAgentTestbed('clb-chains-');
-
-async function enqueueWait(
-  kind: string,
-  volumeId: string,
-): Promise<{ state: string; result: unknown }> {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli.ts',
-      'enqueue',
-      kind,
-      '--volume',
-      volumeId,
-      '--wait',
-      '--poll-ms',
-      '100',
-      '--json',
-    ],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
-  );
-  return (JSON.parse(stdout) as { job: { state: string; result: unknown } }).job;
-}
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
 
 describe('incremental chains chosen by the agent', () => {
   it(
@@ -82,7 +46,7 @@ describe('incremental chains chosen by the agent', () => {
 
       const levels: [number, string | null][] = [];
       for (let i = 0; i < 5; i += 1) {
-        expect((await enqueueWait('backup', vol.id)).state).toBe('succeeded');
+        expect((await bed.enqueueWait('backup', vol.id)).state).toBe('succeeded');
         const b = await newest();
         levels.push([b?.level ?? -1, b?.parentBackupId ?? null]);
       }
@@ -101,13 +65,13 @@ describe('incremental chains chosen by the agent', () => {
 
       // A backup that failed its verify is not built on: the next is level 1 on backup 3.
       await bed.db.pool.query('UPDATE backups SET verify_ok = false WHERE id = $1', [rows[4]?.id]);
-      expect((await enqueueWait('backup', vol.id)).state).toBe('succeeded');
+      expect((await bed.enqueueWait('backup', vol.id)).state).toBe('succeeded');
       const sixth = await newest();
       expect([sixth?.level, sixth?.parentBackupId]).toEqual([1, id(3)]);
 
       // keep-last 1 keeps the sixth and its full backup; the first chain and the bad fifth go.
       await setPolicy({ keepLast: 1 });
-      const job = await enqueueWait('prune', vol.id);
+      const job = await bed.enqueueWait('prune', vol.id);
       expect(job.state).toBe('succeeded');
       const pruned = (job.result as { pruned: number[] }).pruned;
       expect(pruned).toEqual([rows[4]?.id, rows[2]?.id, rows[1]?.id, rows[0]?.id]);
@@ -115,7 +79,7 @@ describe('incremental chains chosen by the agent', () => {
       for (const b of after) {
         const gone = pruned.includes(b.id);
         expect(b.prunedAt !== null, `row ${b.id}`).toBe(gone);
-        expect(await exists(b.location ?? '/nonexistent')).toBe(!gone);
+        expect(await archiveExists(b.location)).toBe(!gone);
       }
 
       agent.child.kill('SIGTERM');

@@ -7,11 +7,7 @@
  * loses nothing; a backup another host holds is refused with PRUNE_WRONG_HOST and left,
  * and the agent of the host that holds it prunes it though the volume is on another host.
  */
-import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { listBackupsOfVolume, type BackupRecord } from '../../src/db/backups.js';
 import { listOrphanedVolumes } from '../../src/db/orphaned-volumes.js';
@@ -19,34 +15,11 @@ import type { Job } from '../../src/jobs/job.js';
 import { runOrphanPass } from '../../src/jobs/orphan-pass.js';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { useAgentTestbed } from './agent-testbed.js';
+import { archiveExists, useAgentTestbed } from './agent-testbed.js';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const bed = useAgentTestbed('clb-orphan-');
 const DAY = 86_400_000;
 const GRACE = { graceSeconds: 30 * 86_400 };
-
-async function backupNow(volumeId: string): Promise<string> {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli.ts',
-      'enqueue',
-      'backup',
-      '--volume',
-      volumeId,
-      '--wait',
-      '--poll-ms',
-      '100',
-      '--json',
-    ],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
-  );
-  return (JSON.parse(stdout) as { job: { state: string } }).job.state;
-}
 
 /** Polls the job's row until it is final (the agent's own time, not a fixed sleep). */
 async function finished(jobId: number): Promise<Job> {
@@ -68,14 +41,8 @@ async function openPrune(volumeId: string): Promise<Job | null> {
   return id === undefined ? null : getJob(bed.db.pool, Number(id));
 }
 
-const exists = (p: string | null): Promise<boolean> =>
-  access(p ?? '/nonexistent').then(
-    () => true,
-    () => false,
-  );
-
 async function onDisk(rows: BackupRecord[]): Promise<boolean[]> {
-  return Promise.all(rows.map((b) => exists(b.location)));
+  return Promise.all(rows.map((b) => archiveExists(b.location)));
 }
 
 const succeeded = async (volumeId: string): Promise<BackupRecord[]> =>
@@ -108,9 +75,11 @@ describe('backups of deleted and switched-off volumes', () => {
         runDir: path.join(bed.work, 'run'),
         args: ['--poll-seconds', '1', '--lease-seconds', '10'],
       });
-      for (let i = 0; i < 4; i += 1) expect(await backupNow(gone.id)).toBe('succeeded');
-      for (let i = 0; i < 2; i += 1) expect(await backupNow(moved.id)).toBe('succeeded');
-      expect(await backupNow(retagged.id)).toBe('succeeded');
+      for (let i = 0; i < 4; i += 1)
+        expect((await bed.enqueueWait('backup', gone.id)).state).toBe('succeeded');
+      for (let i = 0; i < 2; i += 1)
+        expect((await bed.enqueueWait('backup', moved.id)).state).toBe('succeeded');
+      expect((await bed.enqueueWait('backup', retagged.id)).state).toBe('succeeded');
 
       // Two chains: full, +1, +2, then a new full (every=3); each row names its host,
       // written by the agent's own role.

@@ -3,52 +3,14 @@
  * `enqueue prune --wait`, and exactly the archives retention chose are gone from disk and
  * marked pruned; the rest, and other volumes' archives, are untouched.
  */
-import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { listBackupsOfVolume } from '../../src/db/backups.js';
 import { selectForPruning } from '../../src/policy/retention.js';
 import { addVolume } from '../db/volume-fixtures.js';
-import { useAgentTestbed } from './agent-testbed.js';
-
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { archiveExists, useAgentTestbed } from './agent-testbed.js';
 
 const bed = useAgentTestbed('clb-prune-');
-
-/** `cinder-lvm-backup enqueue ... --wait --json` → the final job. */
-async function enqueueWait(
-  kind: string,
-  volumeId: string,
-): Promise<{ state: string; result: unknown }> {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli.ts',
-      'enqueue',
-      kind,
-      '--volume',
-      volumeId,
-      '--wait',
-      '--poll-ms',
-      '100',
-      '--json',
-    ],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
-  );
-  return (JSON.parse(stdout) as { job: { state: string; result: unknown } }).job;
-}
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
 
 describe('pruning', () => {
   it(
@@ -67,8 +29,8 @@ describe('pruning', () => {
       });
 
       for (let i = 0; i < 5; i += 1)
-        expect((await enqueueWait('backup', vol.id)).state).toBe('succeeded');
-      expect((await enqueueWait('backup', other.id)).state).toBe('succeeded');
+        expect((await bed.enqueueWait('backup', vol.id)).state).toBe('succeeded');
+      expect((await bed.enqueueWait('backup', other.id)).state).toBe('succeeded');
       // Spread the five backups over five days, and fail one more recent run.
       const rows = (await listBackupsOfVolume(bed.db.pool, vol.id)).reverse();
       for (const [i, b] of rows.entries()) {
@@ -100,16 +62,12 @@ describe('pruning', () => {
       expect(expected.prune.sort()).toEqual([rows[1]?.id, rows[2]?.id].sort());
 
       // `prune --json` (no --apply) previews the same decision from the catalog.
-      const preview = await run(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli.ts', 'prune', '--volume', vol.id, '--json'],
-        { cwd: ROOT, env: { ...process.env, DATABASE_URL: bed.db.url, CLB_LOG_LEVEL: 'warn' } },
-      );
-      expect((JSON.parse(preview.stdout) as { prune: number[] }).prune.sort()).toEqual(
+      const preview = await bed.cli(['prune', '--volume', vol.id, '--json']);
+      expect((JSON.parse(preview) as { prune: number[] }).prune.sort()).toEqual(
         expected.prune.sort(),
       );
 
-      const job = await enqueueWait('prune', vol.id);
+      const job = await bed.enqueueWait('prune', vol.id);
       expect(job.state).toBe('succeeded');
       expect((job.result as { pruned: number[] }).pruned.sort()).toEqual(expected.prune.sort());
 
@@ -117,10 +75,10 @@ describe('pruning', () => {
       for (const b of after.filter((x) => x.status === 'succeeded')) {
         const gone = expected.prune.includes(b.id);
         expect(b.prunedAt !== null).toBe(gone);
-        expect(await exists(b.location ?? '/nonexistent')).toBe(!gone);
+        expect(await archiveExists(b.location)).toBe(!gone);
       }
       const bystander = await listBackupsOfVolume(bed.db.pool, other.id);
-      expect(await exists(bystander[0]?.location ?? '/nonexistent')).toBe(true);
+      expect(await archiveExists(bystander[0]?.location ?? null)).toBe(true);
       expect(bystander[0]?.prunedAt).toBeNull();
 
       agent.child.kill('SIGTERM');

@@ -4,37 +4,15 @@
  * (and not another project's), "back up now" queues a job over real HTTP, /readyz names its
  * three dependencies, /metrics parses and shows the poll and the queue; SIGTERM closes all.
  */
-import { randomBytes } from 'node:crypto';
 import axios from 'axios';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { issueToken } from '../api/api-testbed.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 import { parsePrometheusText } from '../metrics/prometheus-text.js';
-import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
-import { ControllerProcess } from './controller-process.js';
+import type { ControllerProcess } from './controller-process.js';
+import { useControllerTestbed } from './controller-testbed.js';
 
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_api_${suffix}`;
-const queue = `clb-test-api-${suffix}.notifications`;
 const http = axios.create({ validateStatus: () => true, timeout: 10_000 });
-
-let db: FreshDatabase;
-let emu: OpenStackEmulator;
-let ctl: ControllerProcess | null = null;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  emu = await startOpenStackEmulator({ notifier: { exchange, declareDefaultQueue: false } });
-});
-
-afterAll(async () => {
-  ctl?.kill('SIGKILL');
-  await ctl?.exited;
-  await emu?.close();
-  await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
-  await db?.drop();
-});
+const bed = useControllerTestbed('api');
 
 async function addressOf(c: ControllerProcess, what: string): Promise<string> {
   // A loaded CI machine may take a while to start a tsx process.
@@ -47,27 +25,13 @@ async function addressOf(c: ControllerProcess, what: string): Promise<string> {
   }
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > timeoutMs) {
-      throw new Error(`timed out waiting for ${what}; log tail:\n${ctl?.raw.slice(-1500) ?? ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('controller HTTP API and metrics', () => {
   it('lists a project’s tagged volumes to its token, queues a backup, reports readiness and metrics', async () => {
-    ctl = new ControllerProcess('controller', {
-      DATABASE_URL: db.url,
-      AMQP_URL,
-      CLB_NOTIFICATION_EXCHANGES: exchange,
-      CLB_NOTIFICATION_QUEUE: queue,
+    const { db, emu, waitFor } = bed;
+    const ctl = bed.startController({
       CLB_POLL_INTERVAL: '5',
       CLB_SCHEDULE_INTERVAL: '1',
       CLB_LEADER_RETRY: '1',
-      ...emu.env('password'),
     });
     const api = `http://${await addressOf(ctl, 'API')}`;
     const metrics = `http://${await addressOf(ctl, 'metrics')}`;

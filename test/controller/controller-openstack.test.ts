@@ -4,21 +4,12 @@
  * shows up with its policy and a job within one poll; attach, detach, resize, retype and
  * delete events update the inventory; `backup:on=detach` enqueues a job on the detach.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
-import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
-import { ControllerProcess } from './controller-process.js';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { useControllerTestbed } from './controller-testbed.js';
 
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_emu_${suffix}`;
-const queue = `clb-test-emu-${suffix}.notifications`;
 const POLL_SECONDS = 5;
-
-let db: FreshDatabase;
-let emu: OpenStackEmulator;
-let ctl: ControllerProcess | null = null;
+const bed = useControllerTestbed('emu');
 
 interface Row {
   status: string;
@@ -31,56 +22,25 @@ interface Row {
 }
 
 async function row(id: string): Promise<Row | undefined> {
-  const r = await db.pool.query<Row>('SELECT * FROM volumes WHERE id = $1', [id]);
+  const r = await bed.db.pool.query<Row>('SELECT * FROM volumes WHERE id = $1', [id]);
   return r.rows[0];
 }
 
 async function jobs(id: string): Promise<{ reason: string; backend_host: string }[]> {
-  const r = await db.pool.query<{ reason: string; backend_host: string }>(
+  const r = await bed.db.pool.query<{ reason: string; backend_host: string }>(
     'SELECT reason, backend_host FROM jobs WHERE volume_id = $1 ORDER BY id',
     [id],
   );
   return r.rows;
 }
 
-async function waitFor(
-  what: string,
-  fn: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<number> {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > timeoutMs)
-      throw new Error(`timed out waiting for ${what}; log tail:\n${ctl?.raw.slice(-1500) ?? ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return Date.now() - t0;
-}
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  emu = await startOpenStackEmulator({ notifier: { exchange, declareDefaultQueue: false } });
-});
-
-afterAll(async () => {
-  ctl?.kill('SIGKILL');
-  await ctl?.exited;
-  await emu?.close();
-  await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
-  await db?.drop();
-});
-
 describe('controller with the OpenStack emulator', () => {
   it('follows tags through polls and volume life through notifications', async () => {
-    ctl = new ControllerProcess('controller', {
-      DATABASE_URL: db.url,
-      AMQP_URL,
-      CLB_NOTIFICATION_EXCHANGES: exchange,
-      CLB_NOTIFICATION_QUEUE: queue,
+    const { emu, waitFor } = bed;
+    const ctl = bed.startController({
       CLB_POLL_INTERVAL: String(POLL_SECONDS),
       CLB_SCHEDULE_INTERVAL: '1',
       CLB_LEADER_RETRY: '1',
-      ...emu.env('password'),
     });
     await ctl.waitForLog('consuming notifications');
     await ctl.waitForLog('elected leader: running poller and scheduler');
@@ -99,7 +59,7 @@ describe('controller with the OpenStack emulator', () => {
     });
     expect(seenMs).toBeLessThan((POLL_SECONDS + 3) * 1000);
     expect(await jobs(v1.id)).toEqual([{ reason: 'schedule', backend_host: 'stor1@lvm' }]);
-    const status = await db.pool.query<{
+    const status = await bed.db.pool.query<{
       policy: string;
       policy_error: string | null;
       open_jobs: string;
@@ -116,7 +76,7 @@ describe('controller with the OpenStack emulator', () => {
     const bad = await emu.control.createVolume({ name: 'bad', size: 1 });
     emu.control.setMetadata(bad.id, { backup: 'daily', 'backup:exclude': '../../etc/shadow' });
     await waitFor('policy error recorded', async () => {
-      const r = await db.pool.query<{ policy_error: string | null }>(
+      const r = await bed.db.pool.query<{ policy_error: string | null }>(
         'SELECT policy_error FROM backup_status WHERE volume_id = $1',
         [bad.id],
       );

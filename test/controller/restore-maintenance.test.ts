@@ -6,37 +6,14 @@
  * interval, and `CLB_RESTORE_SET_MAINTENANCE=false` leaves Cinder alone.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { describe, expect, it } from 'vitest';
 import { putVolume } from '../db/volume-fixtures.js';
-import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
-import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
-import { ControllerProcess } from './controller-process.js';
+import { useControllerTestbed } from './controller-testbed.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_rm_${suffix}`;
-const queue = `clb-test-rm-${suffix}.notifications`;
 const HOST = 'stor1@lvm';
-
-let db: FreshDatabase;
-let emu: OpenStackEmulator;
-let ctl: ControllerProcess | null = null;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  emu = await startOpenStackEmulator({ notifier: { exchange, declareDefaultQueue: false } });
-});
-
-afterAll(async () => {
-  ctl?.kill('SIGKILL');
-  await ctl?.exited;
-  await emu?.close();
-  await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
-  await db?.drop();
-});
+const bed = useControllerTestbed('rm');
 
 interface EnqueueOutput {
   status: string;
@@ -70,8 +47,8 @@ function enqueueRestore(
         env: {
           PATH: process.env['PATH'] ?? '',
           HOME: process.env['HOME'] ?? '/root',
-          DATABASE_URL: db.url,
-          ...emu.env('password'),
+          DATABASE_URL: bed.db.url,
+          ...bed.emu.env('password'),
           ...env,
         },
       },
@@ -92,8 +69,8 @@ function enqueueRestore(
 
 /** A source volume (in Cinder and the inventory) and an empty target beside it. */
 async function pair(): Promise<{ source: string; target: string }> {
-  const src = await emu.control.createVolume({ size: 1, host: `${HOST}#LVM` });
-  await putVolume(db.pool, {
+  const src = await bed.emu.control.createVolume({ size: 1, host: `${HOST}#LVM` });
+  await putVolume(bed.db.pool, {
     id: src.id,
     projectId: src.projectId,
     status: 'available',
@@ -101,22 +78,12 @@ async function pair(): Promise<{ source: string; target: string }> {
     host: `${HOST}#LVM`,
     lvName: `volume-${src.id}`,
   });
-  const tgt = await emu.control.createVolume({ size: 1, host: `${HOST}#LVM` });
+  const tgt = await bed.emu.control.createVolume({ size: 1, host: `${HOST}#LVM` });
   return { source: src.id, target: tgt.id };
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > timeoutMs) {
-      throw new Error(`timed out waiting for ${what}; log tail:\n${ctl?.raw.slice(-1500) ?? ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function eventKinds(jobId: number): Promise<string[]> {
-  const r = await db.pool.query<{ kind: string }>(
+  const r = await bed.db.pool.query<{ kind: string }>(
     'SELECT kind FROM events WHERE job_id = $1 ORDER BY id',
     [jobId],
   );
@@ -125,6 +92,7 @@ async function eventKinds(jobId: number): Promise<string[]> {
 
 describe('restore targets held in maintenance, across processes', () => {
   it('is set by enqueue restore and put back by the next leader after the restore ended', async () => {
+    const { db, emu, waitFor } = bed;
     const a = await pair();
     const r = await enqueueRestore(a.source, a.target);
     expect(r.code, r.stderr).toBe(0);
@@ -139,14 +107,9 @@ describe('restore targets held in maintenance, across processes', () => {
       jobId,
     ]);
 
-    ctl = new ControllerProcess('controller', {
-      DATABASE_URL: db.url,
-      AMQP_URL,
-      CLB_NOTIFICATION_EXCHANGES: exchange,
-      CLB_NOTIFICATION_QUEUE: queue,
+    const ctl = bed.startController({
       CLB_LEADER_RETRY: '1',
       CLB_RESTORE_RELEASE_INTERVAL: '1',
-      ...emu.env('password'),
     });
     await ctl.waitForLog('elected leader: running poller and scheduler');
     await waitFor(
