@@ -7,26 +7,23 @@
  * without a read; a backup that a detach triggers waits for Cinder; a forged delete
  * deletes nothing, a real one is confirmed by a 404.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
-import { recordDeadLetter } from '../../src/db/dead-notifications.js';
 import { countVolumeHints } from '../../src/db/volume-hints.js';
 import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
 import { pollInventory } from '../../src/inventory/poller.js';
-import { NotificationConsumer } from '../../src/notifications/consumer.js';
+import type { NotificationConsumer } from '../../src/notifications/consumer.js';
 import { HintConfirmer } from '../../src/notifications/hint-confirmer.js';
-import { processBatch } from '../../src/notifications/process-batch.js';
 import { createOpenStackClients } from '../../src/openstack/clients.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
-import { AMQP_URL, deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
+import { batchConsumer, busNames, waitForValue } from './bus-consumer.js';
+import { deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
 
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_hints_${suffix}`;
-const queue = `clb-test-hints-${suffix}.notifications`;
-const deadLetterQueue = `${queue}.dead-letter`;
+const names = busNames('hints');
+const { exchange, queue, deadLetterQueue } = names;
 const HINT_DELAY_MS = 300;
 
 let db: FreshDatabase;
@@ -35,15 +32,8 @@ let forger: TestPublisher;
 let consumer: NotificationConsumer;
 let confirmer: HintConfirmer;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>) {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const v = await fn();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>) =>
+  waitForValue(what, fn, 20_000);
 
 async function row(id: string) {
   const r = await db.pool.query<{
@@ -126,24 +116,11 @@ beforeAll(async () => {
     ratePerSecond: 50,
   });
   confirmer.start();
-  consumer = new NotificationConsumer({
-    url: AMQP_URL,
-    exchanges: [exchange],
-    queue,
-    deadLetterQueue,
+  consumer = batchConsumer(db, names, {
     routingKeys: ['notifications.info', 'notifications.error'],
     prefetch: 32,
     batchSize: 16,
-    batchWaitMs: 10,
-    handleBatch: (items) =>
-      processBatch(items, {
-        pool: db.pool,
-        limits: DEFAULT_POLICY_LIMITS,
-        lookup,
-        confirmSteering: true,
-        hintDelayMs: HINT_DELAY_MS,
-      }),
-    onDeadLetter: (r) => recordDeadLetter(db.pool, r),
+    batch: { lookup, confirmSteering: true, hintDelayMs: HINT_DELAY_MS },
   });
   await consumer.start();
   forger = await TestPublisher.open(exchange);

@@ -3,34 +3,20 @@
  * published by a broker user other than Cinder's, and events dated in the future. Each is
  * shown changing nothing, next to the same message from a trusted publisher being applied.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordDeadLetter } from '../../src/db/dead-notifications.js';
-import { NotificationConsumer } from '../../src/notifications/consumer.js';
-import { processBatch } from '../../src/notifications/process-batch.js';
-import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import type { NotificationConsumer } from '../../src/notifications/consumer.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
-import { AMQP_URL, deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
+import { batchConsumer, busNames, waitForValue as waitFor } from './bus-consumer.js';
+import { deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
 
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_trust_${suffix}`;
-const queue = `clb-test-trust-${suffix}.notifications`;
-const deadLetterQueue = `${queue}.dead-letter`;
+const names = busNames('trust');
+const { exchange, queue, deadLetterQueue } = names;
 
 let db: FreshDatabase;
 let publisher: TestPublisher;
 let consumer: NotificationConsumer;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>) {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const v = await fn();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function row(id: string) {
   const r = await db.pool.query<{
@@ -75,22 +61,11 @@ async function tagged(): Promise<string> {
 beforeAll(async () => {
   db = await freshDatabase();
   publisher = await TestPublisher.open(exchange);
-  consumer = new NotificationConsumer({
-    url: AMQP_URL,
-    exchanges: [exchange],
-    queue,
-    deadLetterQueue,
+  consumer = batchConsumer(db, names, {
     routingKeys: ['notifications.info'],
     prefetch: 8,
     batchSize: 4,
-    batchWaitMs: 10,
-    handleBatch: (items) =>
-      processBatch(items, {
-        pool: db.pool,
-        limits: DEFAULT_POLICY_LIMITS,
-        trust: { cinderBrokerUsers: ['cinder'], maxFutureSkewSeconds: 300 },
-      }),
-    onDeadLetter: (r) => recordDeadLetter(db.pool, r),
+    batch: { trust: { cinderBrokerUsers: ['cinder'], maxFutureSkewSeconds: 300 } },
   });
   await consumer.start();
 });

@@ -5,46 +5,28 @@
  * while later good messages apply, and a Ceilometer-like queue bound to the same exchange
  * still receives every message.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordDeadLetter } from '../../src/db/dead-notifications.js';
 import type { InventoryVolume } from '../../src/db/volumes.js';
 import { NotificationConsumer } from '../../src/notifications/consumer.js';
-import { processBatch } from '../../src/notifications/process-batch.js';
-import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { badMessages } from './bad-messages.js';
+import { batchConsumer, busNames, waitForValue as waitFor } from './bus-consumer.js';
 import { AMQP_URL, deleteTopology, TestPublisher, volumeEvent } from './notification-builder.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/cinder-notifications/', import.meta.url));
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_test_openstack_${suffix}`;
-const queue = `clb-test-${suffix}.notifications`;
-const deadLetterQueue = `${queue}.dead-letter`;
-const ceilometerQueue = `clb-test-${suffix}.ceilometer-stand-in`;
+const names = busNames('openstack');
+const { exchange, queue, deadLetterQueue } = names;
+const ceilometerQueue = `${queue}.ceilometer-stand-in`;
 
 let db: FreshDatabase;
 let publisher: TestPublisher;
 let consumer: NotificationConsumer;
 const fetched = new Map<string, InventoryVolume>();
 let published = 0;
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function publish(bodies: Buffer[], key = 'notifications.info'): Promise<void> {
   await publisher.publish(bodies, key);
@@ -79,23 +61,12 @@ beforeAll(async () => {
   // Ceilometer's stand-in: a queue of its own on the same exchange and routing key.
   await publisher.channel.assertQueue(ceilometerQueue, { durable: false });
   await publisher.channel.bindQueue(ceilometerQueue, exchange, 'notifications.info');
-  consumer = new NotificationConsumer({
-    url: AMQP_URL,
-    exchanges: [exchange],
-    queue,
-    deadLetterQueue,
+  consumer = batchConsumer(db, names, {
     routingKeys: ['notifications.info', 'notifications.error'],
     prefetch: 16,
     // Batches as the controller runs them: several messages per transaction, one ack.
     batchSize: 8,
-    batchWaitMs: 10,
-    handleBatch: (items) =>
-      processBatch(items, {
-        pool: db.pool,
-        limits: DEFAULT_POLICY_LIMITS,
-        lookup: (id) => Promise.resolve(fetched.get(id) ?? null),
-      }),
-    onDeadLetter: (r) => recordDeadLetter(db.pool, r),
+    batch: { lookup: (id) => Promise.resolve(fetched.get(id) ?? null) },
   });
   await consumer.start();
 });
