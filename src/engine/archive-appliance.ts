@@ -15,13 +15,9 @@
  */
 import { AppError, toAppError } from '../errors.js';
 import type { RunOptions } from '../exec/run-command.js';
-import {
-  DEFAULT_ARCHIVE_BOUNDS,
-  withArchiveTimeLimit,
-  tooLargeError,
-  treeByteLimit,
-} from './archive-bounds.js';
+import { DEFAULT_ARCHIVE_BOUNDS, withArchiveTimeLimit, treeByteBound } from './archive-bounds.js';
 import { archiveWriter } from './archive-stream.js';
+import { archivedVolume, expectedBytes, progressCounter } from './archive-tally.js';
 import type { ArchivedVolume, ArchiveVolumeRequest } from './archive-volume.js';
 import { ApplianceSession } from './appliance.js';
 import {
@@ -157,25 +153,10 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
     identity,
   };
 
-  const total = planned.reduce((s, p) => s + p.expectedBytes, 0) + Math.min(dev.sizeBytes, 1 << 20);
+  const total = expectedBytes(planned, dev.sizeBytes);
   let done = 0;
-  let lastReport = 0;
-  const progress = (phase: string, base: number) => (n: number) => {
-    const now = Date.now();
-    if (now - lastReport < 200) return;
-    lastReport = now;
-    req.onProgress?.({ phase, bytesDone: base + n, bytesTotal: total });
-  };
-
+  const counter = progressCounter(total, req.onProgress);
   const bounds = req.bounds ?? DEFAULT_ARCHIVE_BOUNDS;
-  let readSoFar = 0;
-  const counted = (phase: string, base: number) => {
-    const report = progress(phase, base);
-    return (n: number): void => {
-      readSoFar = base + n;
-      report(n);
-    };
-  };
   // The time bound runs from here, as in host mode: the bytes to read are known.
   return withArchiveTimeLimit(
     {
@@ -183,7 +164,7 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
       expectedBytes: total,
       signal: req.signal,
       logger: req.logger,
-      bytesRead: () => Math.max(readSoFar, done),
+      bytesRead: () => Math.max(counter.readSoFar(), done),
     },
     (limited) => {
       signal = limited;
@@ -218,8 +199,8 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
                 await session.send(tarOutLine(fifo, req.excludes), `tar-out p${n}`);
               },
             },
-            counted(`archive p${n}`, base),
-            byteBound(p.entry, `p${n}.tar.zst`),
+            counter.pass(`archive p${n}`, base),
+            treeByteBound(bounds, p.entry, `p${n}.tar.zst`, req.logger),
           ),
         );
         await session.command('umount-all');
@@ -234,7 +215,7 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
               offset: p.entry.startSector * 512,
               sizeBytes: p.entry.sizeBytes,
             },
-            counted(`raw p${n}`, base),
+            counter.pass(`raw p${n}`, base),
           ),
         );
       }
@@ -243,34 +224,13 @@ export async function archiveVolumeInAppliance(req: ArchiveVolumeRequest): Promi
     }
     await timed(req.timings, 'appliance-stop', () => session.close());
 
-    const partitions = planned.map((p) => p.entry);
-    const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
-    return {
+    // No snapshot files here (full backups only): the totals are the archives' and head's.
+    return archivedVolume({
       deviceInfo: dev,
       chain,
       partitionTable: { label, sfdiskDump: dump },
       head,
-      partitions,
-      totals: {
-        archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
-        storedBytes: archives.reduce((s, a) => s + a.bytes, head.bytes),
-        fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
-      },
-    };
-  }
-
-  /** A filesystem's byte bound (see archive-bounds.ts); holes count in full here. */
-  function byteBound(entry: ManifestPartition, file: string) {
-    const fs = { usedBytes: entry.usedBytes ?? 0, fileCount: entry.fileCount ?? 0 };
-    const limitBytes = treeByteLimit(bounds, fs);
-    if (limitBytes === null) return undefined;
-    return {
-      limitBytes,
-      error: (bytesRead: number) => {
-        const e = tooLargeError({ file, bytesRead, limitBytes, ...fs });
-        req.logger.warn({ ...e.details }, 'tar stream over its byte bound; stopping it');
-        return e;
-      },
-    };
+      partitions: planned.map((p) => p.entry),
+    });
   }
 }

@@ -73,6 +73,30 @@ export function treeByteLimit(
   );
 }
 
+/**
+ * A filesystem's byte bound as its tar pass takes it (archive-stream.ts `maxInput`), from
+ * the figures its manifest entry recorded (host and appliance mode alike), or undefined
+ * for no bound. Past it the pass stops with ARCHIVE_TOO_LARGE, logged as a warning.
+ */
+export function treeByteBound(
+  bounds: ArchiveBounds,
+  entry: { usedBytes?: number; fileCount?: number },
+  file: string,
+  logger: Logger,
+): { limitBytes: number; error: (bytesRead: number) => AppError } | undefined {
+  const fs = { usedBytes: entry.usedBytes ?? 0, fileCount: entry.fileCount ?? 0 };
+  const limitBytes = treeByteLimit(bounds, fs);
+  if (limitBytes === null) return undefined;
+  return {
+    limitBytes,
+    error: (bytesRead: number) => {
+      const e = tooLargeError({ file, bytesRead, limitBytes, ...fs });
+      logger.warn({ ...e.details }, 'tar stream over its byte bound; stopping it');
+      return e;
+    },
+  };
+}
+
 /** The failure of a tar stream that outgrew its limit (tar and zstd are stopped by the caller). */
 export function tooLargeError(f: {
   file: string;

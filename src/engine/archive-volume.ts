@@ -11,11 +11,11 @@ import type { CleanupStack } from '../lifecycle/cleanup-stack.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { archiveWriter } from './archive-stream.js';
+import { archivedVolume, expectedBytes, progressCounter } from './archive-tally.js';
 import {
   DEFAULT_ARCHIVE_BOUNDS,
   withArchiveTimeLimit,
-  tooLargeError,
-  treeByteLimit,
+  treeByteBound,
   type ArchiveBounds,
 } from './archive-bounds.js';
 import { archiveVolumeInAppliance } from './archive-appliance.js';
@@ -275,35 +275,14 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     return stored;
   };
 
-  const total = planned.reduce((s, p) => s + p.expectedBytes, 0) + Math.min(dev.sizeBytes, 1 << 20);
+  const total = expectedBytes(planned, dev.sizeBytes);
   let done = 0;
-  /** Bytes the step has read so far, for the time bound's figures. */
-  let readSoFar = 0;
-  // Callers draw bars or log lines: a few updates a second are plenty.
-  let lastReport = 0;
-  const progress = (phase: string, base: number) => (n: number) => {
-    readSoFar = base + n;
-    const now = Date.now();
-    if (now - lastReport < 200) return;
-    lastReport = now;
-    req.onProgress?.({ phase, bytesDone: base + n, bytesTotal: total });
-  };
+  const counter = progressCounter(total, req.onProgress);
+  const progress = counter.pass;
 
   const bounds = req.bounds ?? DEFAULT_ARCHIVE_BOUNDS;
   /** A filesystem's byte bound, handed to the tar pass (see archive-bounds.ts). */
-  const byteBound = (p: Planned, file: string) => {
-    const fs = { usedBytes: p.entry.usedBytes ?? 0, fileCount: p.entry.fileCount ?? 0 };
-    const limitBytes = treeByteLimit(bounds, fs);
-    if (limitBytes === null) return undefined;
-    return {
-      limitBytes,
-      error: (bytesRead: number) => {
-        const e = tooLargeError({ file, bytesRead, limitBytes, ...fs });
-        req.logger.warn({ ...e.details }, 'tar stream over its byte bound; stopping it');
-        return e;
-      },
-    };
-  };
+  const byteBound = (p: Planned, file: string) => treeByteBound(bounds, p.entry, file, req.logger);
   const archivePlanned = async (): Promise<ArchivedVolume> => {
     const headData = await readHead(dev.realPath, dev.sizeBytes);
     // The head and the parents' snapshot files are small and independent: stored and
@@ -375,21 +354,13 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       req.onProgress?.({ phase: `done p${n}`, bytesDone: done, bytesTotal: total });
     }
 
-    const partitions = planned.map((p) => p.entry);
-    const archives = partitions.flatMap((p) => (p.archive ? [p.archive] : []));
-    const snapshots = partitions.flatMap((p) => (p.snapshotFile ? [p.snapshotFile] : []));
-    return {
+    return archivedVolume({
       deviceInfo: dev,
       chain,
       partitionTable: { label, sfdiskDump: dump },
       head,
-      partitions,
-      totals: {
-        archivedBytes: archives.reduce((s, a) => s + a.uncompressedBytes, 0),
-        storedBytes: [...archives, ...snapshots].reduce((s, a) => s + a.bytes, head.bytes),
-        fileCount: partitions.reduce((s, p) => s + (p.fileCount ?? 0), 0),
-      },
-    };
+      partitions: planned.map((p) => p.entry),
+    });
   };
 
   // The time bound runs from here: everything is mounted and the bytes to read are known.
@@ -399,7 +370,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       expectedBytes: total,
       signal: req.signal,
       logger: req.logger,
-      bytesRead: () => Math.max(readSoFar, done),
+      bytesRead: () => Math.max(counter.readSoFar(), done),
     },
     (limited) => {
       signal = limited;
