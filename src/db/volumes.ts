@@ -42,10 +42,8 @@ export interface Volume {
   instance: VolumeInstance | null;
 }
 
-/** The stored instance is checked (volumeInstanceOf) on the way out. */
-type VolumeRow = RowOf<Omit<Volume, 'instance'>> & { instance: unknown };
-
-const volumeFields = fieldsFromRow<Volume>()([
+/** What every whole-volume read starts with: the volume as Cinder names and places it. */
+const VOLUME_CORE_FIELDS = [
   'id',
   'name',
   'projectId',
@@ -54,6 +52,13 @@ const volumeFields = fieldsFromRow<Volume>()([
   'host',
   'backendHost',
   'lvName',
+] as const;
+
+/** The stored instance is checked (volumeInstanceOf) on the way out. */
+type VolumeRow = RowOf<Omit<Volume, 'instance'>> & { instance: unknown };
+
+const volumeFields = fieldsFromRow<Volume>()([
+  ...VOLUME_CORE_FIELDS,
   'metadata',
   'policy',
   'policyError',
@@ -694,14 +699,7 @@ function filterParams(f: VolumeStatusFilter): unknown[] {
 }
 
 const statusFields = fieldsFromRow<VolumeStatus>()([
-  'id',
-  'name',
-  'projectId',
-  'status',
-  'sizeGb',
-  'host',
-  'backendHost',
-  'lvName',
+  ...VOLUME_CORE_FIELDS,
   'attachments',
   'policy',
   'policyText',
