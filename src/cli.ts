@@ -58,10 +58,9 @@ function globalOptions(argv: readonly string[]): {
   return { rest, json, ...(configFile === undefined ? {} : { configFile }) };
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], controller: AbortController): Promise<number> {
   // Crash tests only (lifecycle/step-pause.ts): freeze at a named step to be killed there.
   setStepPause(process.env['CLB_TEST_PAUSE_AT'], process.env['CLB_TEST_PAUSE_READY']);
-  const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;
@@ -121,9 +120,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const stopped = new AbortController();
+main(process.argv.slice(2), stopped).then(
   (code) => {
     process.exitCode = code;
+    // Stopped by a signal: nothing is left worth waiting for. A write blocked in the kernel
+    // (a frozen destination) holds a thread-pool request that would keep the event loop, and
+    // so the process, alive after the command returned.
+    if (stopped.signal.aborted) process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`error: INTERNAL: ${String(err)}\n`);

@@ -6,7 +6,8 @@
  * Start: check the schema, reap leftovers of crashed runs, listen for hints, claim.
  * Stop (the signal passed to run() aborts): claim nothing more; let running jobs finish up
  * to `stopTimeoutSeconds`; then abort them (the engine unwinds its cleanup stack) and give
- * them back to the queue; close the listener.
+ * them back to the queue; close the listener. A job that has not unwound within the abort
+ * grace (see abortGraceMs) is given back anyway and left behind: run() resolves all the same.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -39,7 +40,7 @@ import { runRestore } from './restore-job.js';
 import { runVerify } from './verify-job.js';
 import { QueueWakeup } from './wakeup.js';
 import { persistResult } from './persist-result.js';
-import { sleep } from '../lifecycle/sleep.js';
+import { settledWithin, sleep } from '../lifecycle/sleep.js';
 
 const HANDLERS: Record<JobKind, JobHandler> = {
   backup: runBackup,
@@ -57,7 +58,28 @@ interface RunningJob {
   stopReason: StopReason | null;
   /** Renew (and so look for a cancel request) now rather than at the next tick. */
   checkNow: () => void;
+  /** Stops renewing the lease (a job given up at shutdown that did not unwind). */
+  stopRenewing: () => void;
   done: Promise<void>;
+}
+
+/** How run() ended: the jobs given back to the queue although their handler had not returned. */
+export interface AgentStopped {
+  abandoned: number;
+}
+
+/** The longest wait, after the abort at the stop deadline, for aborted jobs to unwind. */
+export const ABORT_GRACE_CAP_SECONDS = 30;
+
+/**
+ * How long aborted jobs may take to unwind (their engine's cleanup): as long again as the
+ * stop timeout, at most ABORT_GRACE_CAP_SECONDS. Bounded because some waits never end on an
+ * abort: a write blocked in the kernel on a frozen or hung destination (no signal
+ * interrupts it), a promise an engine never settles. Before this bound such a job kept a
+ * SIGTERMed agent (and the job's lease) alive for as long as the destination stayed stuck.
+ */
+export function abortGraceMs(stopTimeoutSeconds: number): number {
+  return Math.min(stopTimeoutSeconds, ABORT_GRACE_CAP_SECONDS) * 1000;
 }
 
 /** A unique id per agent process: host name, pid and a random suffix. */
@@ -108,7 +130,7 @@ export class Agent {
   }
 
   /** Runs until `signal` aborts, then stops in order; resolves when everything is closed. */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal): Promise<AgentStopped> {
     const { pool, options } = this.deps;
     const hosts = options.hosts.map((h) => h.host);
     await assertSchemaCurrent(pool);
@@ -144,6 +166,7 @@ export class Agent {
       this.log,
     );
     await wakeup.start();
+    let abandoned = 0;
     try {
       while (!signal.aborted) {
         try {
@@ -164,15 +187,16 @@ export class Agent {
         this.log.trace({ running: this.running.size }, 'poll');
       }
       this.log.info({ running: [...this.running.keys()] }, 'stopping: no more claims');
-      await this.stopJobs();
+      abandoned = await this.stopJobs();
     } finally {
       await wakeup.stop();
       await markAgentStopped(pool, this.agentId).catch((err: unknown) =>
         this.log.warn({ err }, 'cannot record the agent stop in agent_heartbeats'),
       );
       await this.event('agent.stopped', this.agentId);
-      this.log.info({ agentId: this.agentId }, 'agent stopped');
+      this.log.info({ agentId: this.agentId, abandoned }, 'agent stopped');
     }
+    return { abandoned };
   }
 
   /** Claims what the limits allow, host by host, rotating which host goes first. */
@@ -212,6 +236,7 @@ export class Agent {
       controller,
       stopReason: null,
       checkNow: () => checkNow(),
+      stopRenewing: () => stopRenewing.abort(),
       done: Promise.resolve(),
     };
     const stopRenewing = new AbortController();
@@ -293,7 +318,10 @@ export class Agent {
       if (
         await persist('the job completion', () => completeJob(pool, job.id, this.agentId, result))
       ) {
-        await persist('the job.succeeded event', () => record('job.succeeded', undefined, result));
+        // The job is complete: a refused event insert is logged, not a failure of the job.
+        await persist('the job.succeeded event', () =>
+          record('job.succeeded', undefined, result),
+        ).catch((err: unknown) => logger.error({ err }, 'cannot record the job.succeeded event'));
       } else {
         logger.warn('job finished after its lease was lost; another agent owns it');
       }
@@ -356,16 +384,47 @@ export class Agent {
     }
   }
 
-  /** Graceful stop of the running jobs: wait up to the deadline, then abort and release. */
-  private async stopJobs(): Promise<void> {
-    const pending = () => [...this.running.values()].map((r) => r.done);
-    if (this.running.size === 0) return;
-    const deadline = this.deps.options.stopTimeoutSeconds * 1000;
+  /**
+   * Graceful stop of the running jobs: wait up to the deadline, then abort and release;
+   * jobs still running after the abort grace are released here and left behind (their
+   * leftovers are the reaper's at the next start). Resolves with how many were left.
+   */
+  private async stopJobs(): Promise<number> {
+    const pending = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    if (this.running.size === 0) return 0;
+    const { stopTimeoutSeconds } = this.deps.options;
+    const deadline = stopTimeoutSeconds * 1000;
     this.log.info({ jobs: this.running.size, deadlineMs: deadline }, 'waiting for running jobs');
-    await Promise.race([Promise.allSettled(pending()), sleep(deadline)]);
-    if (this.running.size === 0) return;
+    await settledWithin(pending(), deadline);
+    if (this.running.size === 0) return 0;
     this.log.warn({ jobs: [...this.running.keys()] }, 'stop deadline passed; aborting jobs');
     for (const entry of this.running.values()) this.stopJob(entry, 'shutdown');
-    await Promise.allSettled(pending());
+    const grace = abortGraceMs(stopTimeoutSeconds);
+    await settledWithin(pending(), grace);
+    const stuck = [...this.running.values()];
+    for (const entry of stuck) await this.abandon(entry, grace);
+    return stuck.length;
+  }
+
+  /** Gives a job that did not unwind after its abort back to the queue, with the reason. */
+  private async abandon(entry: RunningJob, graceMs: number): Promise<void> {
+    const { job } = entry;
+    entry.stopRenewing();
+    const why =
+      `agent shutting down: the job did not stop within ${graceMs / 1000} s of its abort ` +
+      `(a write blocked in the kernel, e.g. on a frozen or hung destination, or a step that ` +
+      `ignores the abort); given back to the queue, its leftovers are reaped at the next start`;
+    this.log.error({ jobId: job.id, graceMs }, why);
+    try {
+      if (await releaseJob(this.deps.pool, job.id, this.agentId)) {
+        await eventRecorder(this.deps.pool, job, this.agentId)('job.released', why, {
+          abandoned: true,
+          graceMs,
+        });
+      }
+    } catch (err) {
+      this.log.error({ err, jobId: job.id }, 'cannot give the job back; its lease will lapse');
+    }
+    this.running.delete(job.id);
   }
 }

@@ -171,6 +171,9 @@ export const runBackup: JobHandler = async (ctx) => {
       dumpBytes: m.dump?.bytes ?? null,
     }),
   );
+  // The row above is the truth; its event is the log. An insert the database refuses
+  // (a permission or a trigger; not an outage, persist retries those) is logged: failing
+  // the job here would run a backup again that exists and is recorded.
   await persist('the backup.succeeded event', () =>
     ctx.record('backup.succeeded', m.backupId, {
       backupRowId: rowId,
@@ -181,6 +184,8 @@ export const runBackup: JobHandler = async (ctx) => {
       parentBackupId: m.chain?.parentId ?? null,
       fullReason: m.chain?.fullReason ?? null,
     }),
+  ).catch((err: unknown) =>
+    ctx.logger.error({ err, backupRowId: rowId }, 'cannot record the backup.succeeded event'),
   );
   let pruneJobId: number | null = null;
   if (inputs.hasRetention) {

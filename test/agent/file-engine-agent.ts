@@ -31,6 +31,8 @@ loadSettings({ env: process.env, require: AGENT_REQUIRES })
   .then(
     (code) => {
       process.exitCode = code;
+      // As src/cli.ts: a signal stopped it, so a blocked write may not hold the process.
+      if (controller.signal.aborted) process.exit(code);
     },
     (err: unknown) => {
       const e = toAppError(err);

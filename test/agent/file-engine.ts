@@ -13,7 +13,7 @@
  * (LV_NOT_FOUND, permanent).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type {
   EngineBackupRequest,
@@ -24,7 +24,19 @@ import type {
   EngineVerifyResult,
 } from '../../src/agent/engine-port.js';
 import { ConsistencySteps, consistencyFields } from '../../src/consistency/consistency-steps.js';
-import { runRoot } from '../../src/engine/run-dir.js';
+import {
+  commitBackupDir,
+  discardBackupDir,
+  prepareBackupDir,
+  type BackupDir,
+} from '../../src/engine/backup-dir.js';
+import {
+  commitPartial,
+  destError,
+  partialPath,
+  writeFileDurably,
+} from '../../src/engine/durable-file.js';
+import { createRunDir, runRoot } from '../../src/engine/run-dir.js';
 import { AppError } from '../../src/errors.js';
 import {
   MANIFEST_FORMAT,
@@ -67,6 +79,16 @@ function backupIdNow(): string {
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
+/** The archive's bytes as the engine stores a file: `.partial`, fsync, rename. */
+async function writeBufferDurably(dir: string, name: string, data: Buffer): Promise<void> {
+  try {
+    await writeFile(partialPath(dir, name), data, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    throw destError(err, name);
+  }
+  await commitPartial(dir, name);
+}
+
 export class FileEngine implements EnginePort {
   async backup(req: EngineBackupRequest): Promise<EngineBackupResult> {
     // Failures on purpose: `flaky` volumes fail their first attempt with a retryable
@@ -77,36 +99,39 @@ export class FileEngine implements EnginePort {
     if (req.lv.includes('broken')) {
       throw new AppError('LV_NOT_FOUND', `${req.vg}/${req.lv} does not exist (test)`);
     }
-    const runDir = path.join(runDirRoot(), req.runId);
-    await mkdir(runDir, { recursive: true, mode: 0o700 });
-    await writeFile(path.join(runDir, 'owner'), `${process.pid}\n`);
+    // The engine's own run directory and destination handling (work directory
+    // `<backupId>.partial`, durable files, rename at the end, discard on failure): a
+    // destination that refuses, fills or blocks fails or stalls here as it does in the engine.
+    const runDir = await createRunDir(req.runId);
     const slow = req.lv.includes('slow') && /-a1-/.test(req.runId);
     const ms = Number(
       slow ? (process.env['CLB_FAKE_SLOW_MS'] ?? 30_000) : (process.env['CLB_FAKE_WORK_MS'] ?? 20),
     );
     const backupId = backupIdNow();
-    const dir = path.join(req.dest, req.lv, backupId);
-    // The real consistency steps (SSH, mysqldump, fsfreeze) when the agent asks for them;
-    // only the snapshot they surround is pretend.
-    const steps =
-      req.consistency === undefined
-        ? null
-        : new ConsistencySteps(req.consistency, {
-            workDir: dir,
-            runDir,
-            compression: { level: 3, threads: 1 },
-            logger: req.logger,
-            signal: req.signal,
-          });
+    let target: BackupDir | null = null;
+    let steps: ConsistencySteps | null = null;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      target = await prepareBackupDir(req.dest, req.lv, backupId, req.runId);
+      const dir = target.workDir;
+      // The real consistency steps (SSH, mysqldump, fsfreeze) when the agent asks for them;
+      // only the snapshot they surround is pretend.
+      steps =
+        req.consistency === undefined
+          ? null
+          : new ConsistencySteps(req.consistency, {
+              workDir: dir,
+              runDir,
+              compression: { level: 3, threads: 1 },
+              logger: req.logger,
+              signal: req.signal,
+            });
       await steps?.dump();
       req.onProgress?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: null });
       if (steps === null) await wait(ms, req.signal);
       else await steps.aroundSnapshot(() => wait(ms, req.signal));
       req.onProgress?.({ phase: 'archive', bytesDone: 0, bytesTotal: 4096 });
       const data = Buffer.from(`${req.vg}/${req.lv} ${req.runId}\n`.repeat(64));
-      await writeFile(path.join(dir, 'p0.tar.zst'), data, { mode: 0o600 });
+      await writeBufferDurably(dir, 'p0.tar.zst', data);
       const archive = {
         file: 'p0.tar.zst',
         bytes: data.length,
@@ -188,17 +213,19 @@ export class FileEngine implements EnginePort {
         },
         ...(req.catalog ? { catalog: req.catalog } : {}),
       };
-      const manifestPath = path.join(dir, 'manifest.json');
-      await writeFile(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+      await writeFileDurably(dir, 'manifest.json', JSON.stringify(manifest, null, 2));
       const dump = steps?.storedDump() ?? null;
-      await writeFile(
-        path.join(dir, 'SHA256SUMS'),
+      await writeFileDurably(
+        dir,
+        'SHA256SUMS',
         `${archive.sha256}  p0.tar.zst\n` + (dump === null ? '' : `${dump.sha256}  ${dump.file}\n`),
       );
+      await commitBackupDir(target);
       await appendFile(path.join(req.dest, 'runs.log'), `${req.lv} ${req.runId} ${process.pid}\n`);
-      return { manifestPath, backupDir: dir, manifest };
+      const manifestPath = path.join(target.finalDir, 'manifest.json');
+      return { manifestPath, backupDir: target.finalDir, manifest };
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      if (target !== null) await discardBackupDir(target);
       throw err;
     } finally {
       // The cleanup a real backup does on its way out (success, failure or abort).
