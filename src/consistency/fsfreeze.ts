@@ -9,7 +9,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { FREEZE_EXIT, FROZEN_MARK, THAWED_MARK, freezeRemoteScript } from './remote-command.js';
 import { sshConnectionError } from './ssh-errors.js';
-import { spawnSsh, type SshEndpoint } from './ssh-session.js';
+import { sessionStderr, spawnSsh, type SshEndpoint } from './ssh-session.js';
 
 export const DEFAULT_FREEZE_BOUND_SECONDS = 10;
 
@@ -38,7 +38,9 @@ export interface FrozenSession {
 }
 
 function bufferText(b: unknown): string {
-  return b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '';
+  return sessionStderr(
+    b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '',
+  );
 }
 
 function scriptError(target: string, exitCode: number, stderr: string, bound: number): AppError {
@@ -63,11 +65,12 @@ function scriptError(target: string, exitCode: number, stderr: string, bound: nu
 export async function freeze(req: FreezeRequest): Promise<FrozenSession> {
   const stop = new AbortController();
   const signal = req.signal ? AbortSignal.any([req.signal, stop.signal]) : stop.signal;
-  const child = spawnSsh(
+  const session = spawnSsh(
     req.endpoint,
     freezeRemoteScript(req.mountpoints, req.boundSeconds),
     signal,
   );
+  const { child } = session;
   // A session that already ended makes our write to its stdin fail: that is reported by
   // the exit status, not by an unhandled stream error.
   child.stdin?.on('error', () => undefined);
@@ -84,6 +87,7 @@ export async function freeze(req: FreezeRequest): Promise<FrozenSession> {
   const failOf = async (): Promise<AppError> => {
     const r = await done;
     return (
+      session.connectError() ??
       sshConnectionError(req.endpoint.name, r.exitCode, r.stderr) ??
       scriptError(req.endpoint.name, r.exitCode, r.stderr, req.boundSeconds)
     );

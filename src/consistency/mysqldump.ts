@@ -14,7 +14,7 @@ import type { BinlogPosition } from '../engine/manifest.js';
 import { DumpTap, dumpCompleted, parseBinlogPosition } from './dump-output.js';
 import { mysqldumpRemoteCommand, type MysqldumpCommand } from './remote-command.js';
 import { sshConnectionError } from './ssh-errors.js';
-import { deadline, spawnSsh, type SshEndpoint } from './ssh-session.js';
+import { deadline, sessionStderr, spawnSsh, type SshEndpoint } from './ssh-session.js';
 
 export const DUMP_FILE = 'mysqldump.sql.zst';
 
@@ -39,7 +39,9 @@ export interface DumpResult {
 }
 
 function bufferText(b: unknown): string {
-  return b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '';
+  return sessionStderr(
+    b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '',
+  );
 }
 
 /** The reason a dump that exited non-zero failed, from its exit code and stderr. */
@@ -66,7 +68,8 @@ export async function dumpDatabases(req: DumpRequest): Promise<DumpResult> {
   const limit = deadline(req.timeoutMs, req.signal);
   const stop = new AbortController();
   const signal = AbortSignal.any([limit.signal, stop.signal]);
-  const child = spawnSsh(req.endpoint, mysqldumpRemoteCommand(req.command), signal);
+  const session = spawnSsh(req.endpoint, mysqldumpRemoteCommand(req.command), signal);
+  const { child } = session;
   // stdin stays open until ssh exits: its end tells the instance to stop the dump.
   child.stdin?.on('error', () => undefined);
   const tap = new DumpTap();
@@ -86,6 +89,8 @@ export async function dumpDatabases(req: DumpRequest): Promise<DumpResult> {
         if (req.signal?.aborted) {
           throw new AppError('ABORTED', 'the dump was cancelled', { cause: req.signal.reason });
         }
+        const notOpened = session.connectError();
+        if (notOpened) throw notOpened;
         if (limit.timedOut()) {
           throw new AppError(
             'DUMP_FAILED',

@@ -61,9 +61,75 @@ export async function runSsh(
   return r;
 }
 
-/** Starts ssh for a streamed or interactive remote command; the caller waits for it. */
-export function spawnSsh(ep: SshEndpoint, remoteCommand: string, signal: AbortSignal) {
-  return spawnCommand('ssh', sshArgs(ep.target, ep.configFile, remoteCommand), { signal });
+/**
+ * The line a remote command prints on stderr before anything else: the session is open.
+ * ssh's ConnectTimeout covers the TCP connect and (OpenSSH 9.2 here) the wait for the
+ * server's banner, but not the key exchange or authentication: a server that sends its
+ * banner and stalls held ssh until ServerAliveInterval × ServerAliveCountMax (15 s), not
+ * connect_timeout (test/reliability/hanging-peers.test.ts). Only the remote side can say
+ * the whole handshake is over, and stderr keeps stdout (a dump) the remote program's own.
+ */
+export const SESSION_MARK = 'clb-session-open';
+
+/** The remote command behind the session mark (a constant line; nothing of the caller's). */
+export function markedRemoteCommand(remoteCommand: string): string {
+  return `printf '%s\\n' ${SESSION_MARK} >&2\n${remoteCommand}`;
+}
+
+/** ssh's stderr without the session mark (for error messages and their tails). */
+export function sessionStderr(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== SESSION_MARK)
+    .join('\n');
+}
+
+/** A started ssh: the process, and whether it gave up on the connection phase. */
+export interface SshSession {
+  child: ReturnType<typeof spawnCommand>;
+  /**
+   * SSH_UNREACHABLE when the session did not open within the target's connect timeout (ssh
+   * was stopped then), null otherwise. Callers check it before reading the exit status.
+   */
+  connectError(): AppError | null;
+}
+
+/**
+ * Starts ssh for a streamed or interactive remote command; the caller waits for it. The
+ * whole connection phase (TCP connect, banner, key exchange, authentication, the remote
+ * shell's start) is bounded by the target's connect timeout on the wall clock: without the
+ * session mark by then, ssh is stopped (SIGTERM; it ends its ProxyJump child itself).
+ */
+export function spawnSsh(ep: SshEndpoint, remoteCommand: string, signal: AbortSignal): SshSession {
+  const stop = new AbortController();
+  const child = spawnCommand(
+    'ssh',
+    sshArgs(ep.target, ep.configFile, markedRemoteCommand(remoteCommand)),
+    { signal: AbortSignal.any([signal, stop.signal]) },
+  );
+  const limitMs = ep.target.connectTimeoutSeconds * 1000;
+  let error: AppError | null = null;
+  let seen = '';
+  const timer = setTimeout(() => {
+    error = new AppError(
+      'SSH_UNREACHABLE',
+      `ssh to ${ep.name} failed: the session did not open within the ${ep.target.connectTimeoutSeconds} s connect timeout (connect, key exchange, authentication); ssh was stopped`,
+      { retryable: true, details: { target: ep.name } },
+    );
+    stop.abort(error);
+  }, limitMs);
+  const opened = (): void => {
+    clearTimeout(timer);
+    child.stderr?.off('data', onData);
+  };
+  const onData = (d: Buffer): void => {
+    // Only the start of stderr matters: the mark is the remote's first line.
+    seen = (seen + d.toString('utf8')).slice(0, 4096);
+    if (seen.split('\n').slice(0, -1).includes(SESSION_MARK)) opened();
+  };
+  child.stderr?.on('data', onData);
+  void child.finally(opened);
+  return { child, connectError: () => error };
 }
 
 /** A signal that fires on the caller's abort or after `ms`; `timedOut()` says which. */

@@ -5,15 +5,16 @@
  *
  * SSH: `backup --device … --ssh … --mysqldump all --connect-timeout 3`. Demanding
  * application consistency, the backup fails with SSH_UNREACHABLE; with `--consistency crash`
- * (a policy that accepts less) it goes on and succeeds without the dump. Either way no
- * longer than the bounds of the ssh options the product writes: ConnectTimeout for a server
- * that says nothing (connect and banner exchange), and ServerAliveInterval ×
- * ServerAliveCountMax for one that stalls after its banner (OpenSSH applies that bound to
- * the key exchange, which ConnectTimeout does not cover).
+ * (a policy that accepts less) it goes on and succeeds without the dump. Either way within
+ * the connect timeout: ssh's ConnectTimeout covers a server that says nothing (connect and
+ * banner exchange); one that stalls after its banner (key exchange) was held until ssh's
+ * keepalive gave up (ServerAliveInterval × ServerAliveCountMax, 15 s), and is now stopped
+ * by the session's own wall-clock bound (src/consistency/ssh-session.ts spawnSsh).
  *
- * SMTP: `report --send`. The mail is not sent (exit 1) within nodemailer's greeting timeout
- * (server silent) or socket timeout (server stalls after its greeting), and it stays
- * recorded as pending for the controller to retry.
+ * SMTP: `report --send` with `[mail] timeout` 4 s (CLB_MAIL_TIMEOUT). The mail is not sent
+ * (exit 1) within that greeting timeout (server silent) or the socket's idle timeout, twice
+ * it (server stalls after its greeting), and it stays recorded as pending for the
+ * controller to retry.
  *
  * Then: no ssh process of the test's targets is left, nor any child of the commands.
  */
@@ -24,10 +25,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  SERVER_ALIVE_COUNT_MAX,
-  SERVER_ALIVE_INTERVAL_SECONDS,
-} from '../../src/consistency/ssh-args.js';
 import { listMailReports } from '../../src/db/mail-reports.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { LoopDevices } from '../engine/helpers/loop-devices.js';
@@ -37,9 +34,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'clb-rel-peers-'));
 const devices = new LoopDevices(work);
 const CONNECT_TIMEOUT_S = 3;
-/** nodemailer's greeting timeout and socket timeout as src/report/mailer.ts sets them. */
-const MAIL_GREETING_S = 15;
-const MAIL_SOCKET_S = 30;
+/** `[mail] timeout`: nodemailer's connection and greeting timeouts; its idle one is twice. */
+const MAIL_TIMEOUT_S = 4;
+const MAIL_GREETING_S = MAIL_TIMEOUT_S;
+const MAIL_SOCKET_S = 2 * MAIL_TIMEOUT_S;
 /** Seconds a client may hold a connection past its timeout (timer granularity, load). */
 const SLACK_S = 3;
 
@@ -91,7 +89,12 @@ function heldSeconds(peer: Peer, count: number): number {
 interface Run {
   exitCode: number | undefined;
   timedOut: boolean;
-  json: { status?: string; error?: { code?: string }; consistency?: string; sent?: boolean };
+  json: {
+    status?: string;
+    error?: { code?: string; message?: string };
+    consistency?: string;
+    sent?: boolean;
+  };
   seconds: number;
   pid: number;
 }
@@ -189,6 +192,7 @@ describe('SSH target and mail server that accept and then hang', () => {
         CLB_SMTP_URL: `smtp://127.0.0.1:${port}`,
         CLB_MAIL_FROM: 'backup@cloud.example',
         CLB_MAIL_TO: 'ops@cloud.example',
+        CLB_MAIL_TIMEOUT: String(MAIL_TIMEOUT_S),
       });
 
     // All at once: each waits on its own peer.
@@ -200,7 +204,6 @@ describe('SSH target and mail server that accept and then hang', () => {
       report(smtpStall.port),
     ]);
 
-    const kexBound = SERVER_ALIVE_INTERVAL_SECONDS * SERVER_ALIVE_COUNT_MAX;
     expect(silent).toMatchObject({ timedOut: false, exitCode: 1 });
     expect(silent.json.error?.code).toBe('SSH_UNREACHABLE');
     expect(stall).toMatchObject({ timedOut: false, exitCode: 1 });
@@ -239,7 +242,9 @@ describe('SSH target and mail server that accept and then hang', () => {
       smtpStall: heldSeconds(smtpStall, 1),
     };
     expect(held.sshSilent).toBeLessThan(CONNECT_TIMEOUT_S + SLACK_S);
-    expect(held.sshStall).toBeLessThan(kexBound + SLACK_S);
+    // Not ssh's keepalive bound (15 s): the session's connect timeout.
+    expect(held.sshStall).toBeLessThan(CONNECT_TIMEOUT_S + SLACK_S);
+    expect(stall.json.error?.message).toMatch(/did not open within the 3 s connect timeout/);
     expect(held.smtpSilent).toBeLessThan(MAIL_GREETING_S + SLACK_S);
     expect(held.smtpStall).toBeLessThan(MAIL_SOCKET_S + SLACK_S);
     const slowest = Math.max(
@@ -258,10 +263,10 @@ describe('SSH target and mail server that accept and then hang', () => {
     printFigures(
       'hanging-peers',
       `ssh accept-silent ${held.sshSilent.toFixed(1)} s (ConnectTimeout ${CONNECT_TIMEOUT_S} s), ` +
-        `ssh banner-stall ${held.sshStall.toFixed(1)} s (keepalive bound ${kexBound} s; ` +
+        `ssh banner-stall ${held.sshStall.toFixed(1)} s (connect_timeout ${CONNECT_TIMEOUT_S} s, wall clock; ` +
         `application demanded: SSH_UNREACHABLE, crash accepted: backed up without the dump), ` +
-        `smtp accept-silent ${held.smtpSilent.toFixed(1)} s (greeting timeout ${MAIL_GREETING_S} s), ` +
-        `smtp greeting-stall ${held.smtpStall.toFixed(1)} s (socket timeout ${MAIL_SOCKET_S} s), ` +
+        `smtp accept-silent ${held.smtpSilent.toFixed(1)} s ([mail] timeout ${MAIL_GREETING_S} s), ` +
+        `smtp greeting-stall ${held.smtpStall.toFixed(1)} s (idle timeout 2 × ${MAIL_TIMEOUT_S} s), ` +
         `slowest command ${slowest.toFixed(1)} s with node startup, ` +
         `2 mails kept pending, ${left.length} processes left`,
     );
