@@ -620,6 +620,11 @@ export const SETTINGS_SCHEMA = {
         env: ['CLB_MAIL_REQUIRE_TLS'],
         help: 'Refuse to send over smtp:// unless the server takes STARTTLS. Unset: required when smtp_url carries a password, so it never crosses in clear.',
       }),
+      timeout: opt(duration(1, 600), {
+        env: ['CLB_MAIL_TIMEOUT'],
+        default: '15',
+        help: 'How long the mail server may take to accept the connection and to greet; an idle connection is dropped after twice this. A server that hangs costs no more.',
+      }),
       ca_file: opt(absolutePath(), {
         env: ['CLB_MAIL_CA_FILE'],
         help: "PEM file of the CA that signed the mail server's certificate (a private CA); unset: the system's CAs.",
@@ -671,7 +676,7 @@ export const SETTINGS_SCHEMA = {
       connect_timeout: opt(duration(1, 300), {
         env: ['CLB_SSH_CONNECT_TIMEOUT'],
         default: '10',
-        help: 'Time to establish a connection.',
+        help: 'Time to establish a session: TCP connect, key exchange, authentication and the start of the remote command, on the wall clock (ssh is stopped after it).',
       }),
       command_timeout: opt(duration(1, 86_400), {
         env: ['CLB_SSH_COMMAND_TIMEOUT'],

@@ -16,6 +16,8 @@ export interface MailSettings {
   requireTls: boolean;
   /** PEM file of a private CA for the server's certificate. */
   caFile?: string;
+  /** `[mail] timeout`: connect and greeting; the idle-socket timeout is twice this. */
+  timeoutSeconds: number;
   from: string;
   to: string[];
   reportAt: ReportTime;
@@ -50,6 +52,7 @@ export function mailSettingsOf(config: Pick<Config, 'mail'>): MailSettings | nul
     server,
     requireTls: m.requireTls ?? server.auth !== null,
     ...(m.caFile === undefined ? {} : { caFile: m.caFile }),
+    timeoutSeconds: m.timeout,
     from: m.from,
     to: [...new Set(m.to)],
     reportAt: m.reportAt,
@@ -65,11 +68,12 @@ export function mailSettingsOf(config: Pick<Config, 'mail'>): MailSettings | nul
 
 /** What the mailer takes of the settings. */
 export function mailerOptionsOf(
-  mail: Pick<MailSettings, 'server' | 'requireTls' | 'caFile'>,
+  mail: Pick<MailSettings, 'server' | 'requireTls' | 'caFile' | 'timeoutSeconds'>,
 ): MailerOptions {
   return {
     server: mail.server,
     requireTls: mail.requireTls,
+    timeoutSeconds: mail.timeoutSeconds,
     ...(mail.caFile === undefined ? {} : { caFile: mail.caFile }),
   };
 }

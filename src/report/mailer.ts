@@ -31,7 +31,10 @@ export type SendMail = (mail: OutgoingMail) => Promise<SentMail>;
 
 export interface MailerOptions {
   server: SmtpServer;
-  /** Connection, greeting and socket timeouts (default 15 s). */
+  /**
+   * Connection and greeting timeout (`[mail] timeout`, default 15 s); the socket's idle
+   * timeout is twice this.
+   */
   timeoutSeconds?: number;
   /** On smtp://: fail unless the server takes STARTTLS (before any AUTH is sent). */
   requireTls?: boolean;
