@@ -509,7 +509,7 @@ export const SETTINGS_SCHEMA = {
       stop_timeout: opt(duration(1, 86_400), {
         env: ['CLB_AGENT_STOP_TIMEOUT'],
         default: '600',
-        help: 'After SIGTERM, how long running jobs may finish before they are aborted.',
+        help: 'After SIGTERM, how long running jobs may finish before they are aborted; one not unwound as long again after its abort (30 s at most) is given back to the queue and left to the reaper.',
       }),
       retry_base: opt(duration(1, 86_400), {
         env: ['CLB_AGENT_RETRY_BASE'],

@@ -113,7 +113,7 @@ export function spawnSsh(ep: SshEndpoint, remoteCommand: string, signal: AbortSi
   const timer = setTimeout(() => {
     error = new AppError(
       'SSH_UNREACHABLE',
-      `ssh to ${ep.name} failed: the session did not open within the ${ep.target.connectTimeoutSeconds} s connect timeout (connect, key exchange, authentication); ssh was stopped`,
+      `ssh to ${ep.name} failed: the connection timed out: the session did not open within the ${ep.target.connectTimeoutSeconds} s connect timeout (connect, key exchange, authentication); ssh was stopped`,
       { retryable: true, details: { target: ep.name } },
     );
     stop.abort(error);

@@ -119,6 +119,8 @@ describe('consistency steps through the agent', () => {
           CLB_SSH_KEY_FILE: sshd.target().keyFile,
           CLB_SSH_KNOWN_HOSTS: sshd.knownHosts,
           CLB_SSH_PORT: String(sshd.port),
+          // The whole session start is bounded by it (see spawnSsh): 8.3 s here at load 18.
+          CLB_SSH_CONNECT_TIMEOUT: '30',
           CLB_SSH_MYSQLDUMP_DEFAULTS: mysql.optionFile,
         },
       });

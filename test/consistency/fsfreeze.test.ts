@@ -117,7 +117,8 @@ describe('fsfreeze over ssh', () => {
     // can thaw now.
     console.log('PS', (await processes('clb')).join('\n'));
     const script = (await processes('clb-frozen')).filter((l) =>
-      /^\s*\d+ (?:ba|da)?sh -c sync /.test(l),
+      // The session mark's line comes first (spawnSsh); ps shows the newline as one character.
+      /^\s*\d+ (?:ba|da)?sh -c printf '%s\\n' clb-session-open >&2.sync /.test(l),
     );
     expect(script.length).toBeGreaterThan(0);
     for (const l of script) await runCommand('kill', ['-KILL', l.trim().split(/\s+/)[0] as string]);

@@ -283,7 +283,10 @@ describe('mysqldump over ssh', () => {
     }, 120_000);
 
     it('fails a dump whose session in the instance is killed midway', async () => {
-      const { err, dir } = await dumpKilling(/^\s*\d+ (?:ba|da)?sh -c exec 3/);
+      const { err, dir } = await dumpKilling(
+        // The session mark's line comes first (spawnSsh); ps shows the newline as one character.
+        /^\s*\d+ (?:ba|da)?sh -c printf '%s\\n' clb-session-open >&2.exec 3/,
+      );
       expect(err).toMatchObject({
         code: 'DUMP_FAILED',
         message: expect.stringMatching(

@@ -126,7 +126,10 @@ export async function startSshd(opts: { extraConfig?: string[] } = {}): Promise<
       port,
       keyFile: join(dir, 'client_ed25519'),
       knownHostsFile: join(dir, 'known_hosts'),
-      connectTimeoutSeconds: 5,
+      // Bounds the whole session start (connect to the remote shell's first line, see
+      // spawnSsh), not only the TCP connect: on this shared 2-core machine at load 18 that
+      // took 8.3 s for a loopback sshd.
+      connectTimeoutSeconds: 30,
       ...o,
     }),
     log: () => logText,
