@@ -192,16 +192,22 @@ describe('the agent stopped with SIGTERM while its job meets a fault', () => {
         '--stop-timeout',
         String(stopTimeoutS),
       ],
-      env: { CLB_FAKE_SLOW_MS: '2000' },
+      env: { CLB_FAKE_SLOW_MS: '4000' },
     });
+    // The snapshot phase starts once the work directory is made and proven writable (a
+    // freeze before that blocks the probe write instead of the archive's).
     await waitUntil(
-      'the blocked job to start',
-      async () => (await partials(frozenDest)).length === 1,
+      'the blocked job to reach its snapshot',
+      async () =>
+        (await partials(frozenDest)).length === 1 &&
+        (await eventsOf(blockedJob)).some(
+          (e) => e.kind === 'backup.step' && e.message === 'snapshot',
+        ),
       20_000,
     );
     await execa('fsfreeze', ['--freeze', frozenDest]);
     frozen = frozenDest;
-    // The pretend snapshot takes 2 s; then the archive is written (and blocks).
+    // The pretend snapshot takes 4 s; then the archive is written (and blocks).
     await waitUntil(
       'the archive phase',
       async () =>
@@ -215,8 +221,10 @@ describe('the agent stopped with SIGTERM while its job meets a fault', () => {
     a3.child.kill('SIGTERM');
     const releasedAfter =
       (await waitUntil(
-        'the blocked job to be given back',
-        async () => (await job(blockedJob)).state === 'queued',
+        'the blocked job to be given back, with its event',
+        async () =>
+          (await job(blockedJob)).state === 'queued' &&
+          (await eventsOf(blockedJob)).some((e) => e.kind === 'job.released'),
         (stopTimeoutS + graceS + SLACK_S) * 1000,
       )) / 1000;
     const released = (await eventsOf(blockedJob)).filter((e) => e.kind === 'job.released');
