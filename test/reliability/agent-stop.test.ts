@@ -41,10 +41,11 @@ let frozen: string | null = null;
 const started: AgentProcess[] = [];
 
 afterAll(async () => {
+  // Thaw first: an agent blocked in a write on the frozen filesystem cannot die before.
+  if (frozen !== null) await execa('fsfreeze', ['--unfreeze', frozen], { reject: false });
   // Before the testbed's own tear-down: a live agent keeps the loop mount busy.
   for (const a of started) a.child.kill('SIGKILL');
   await Promise.all(started.map((a) => a.exited));
-  if (frozen !== null) await execa('fsfreeze', ['--unfreeze', frozen], { reject: false });
   await bed.db.pool.query('DROP TRIGGER IF EXISTS refuse_events ON events').catch(() => undefined);
   await devices?.cleanup();
 });
