@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Tests that restart RabbitMQ or Postgres run alone afterwards (package.json `test`).
-    // agent-kill: a half-hour guest run by hand (npm run test:agent-kill), not yet green whole.
+    // agent-kill: one long guest run of its own, after the reliability scenarios (test:reliability).
     exclude: [
       ...configDefaults.exclude,
       'test/**/broker-restart/**',
