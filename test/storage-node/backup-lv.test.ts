@@ -1,7 +1,7 @@
 /**
  * The backup engine on real LVM, in the storage-node guest: thick and thin backups, bad
  * input, snapshot overflow while archiving, cancel through the abort signal, SIGKILL then
- * reap. One guest boot runs the whole
+ * reap, a btrfs twin (same fsid) beside the volume. One guest boot runs the whole
  * scenario (scenarios/backup-lv-failures.sh); each RESULT line it prints is asserted here.
  */
 import { existsSync, rmSync } from 'node:fs';
@@ -52,6 +52,15 @@ const EXPECTED = [
   'reaped-clean',
   'backup-after-reap',
   'after-reap-clean',
+  'btrfs-twin-mounted',
+  'btrfs-twin-mounted-reason',
+  'btrfs-twin-mounted-no-twin-bytes',
+  'btrfs-twin-mount-untouched',
+  'btrfs-twin-mounted-clean',
+  'btrfs-twin-registered',
+  'btrfs-twin-registered-ours',
+  'btrfs-twin-registered-no-twin-bytes',
+  'btrfs-twin-registered-clean',
 ];
 
 let run: GuestResult;

@@ -4,7 +4,8 @@
 #   metacharacters, missing LV, no room for the COW, unwritable or full destination);
 #   snapshot overflow while archiving; cancelled mid-archive through the abort signal
 #   (SIGTERM: the same AbortSignal the agent's cancel path aborts); SIGKILL mid-archive,
-#   then `reap`, then a good backup.
+#   then `reap`, then a good backup; a btrfs twin (same fsid) mounted or registered beside
+#   the volume is never mixed into its backup.
 # Disks: /dev/vda (the VG), /dev/vdb (the backup destination). Needs $CLB_CLI (cli.js).
 # Prints "RESULT <name> ok|fail [detail]" lines that the test asserts on; exits 0 unless
 # the setup itself broke, and then exits 1 with a "SETUP FAILED" line.
@@ -46,6 +47,85 @@ expect_code() {
   local got; got=$(json "$2" 'j.status + ":" + (j.error ? j.error.code : "-")' 2>&1)
   if [ "$got" = "failed:$3" ]; then result "$1" ok; else result "$1" fail "$got $(head -c 400 "$2")"; fi
 }
+
+# --- a btrfs twin: two volumes made from one image ----------------------------------------
+# Issue 10 item 4. TWIN is a block copy of BTR (the same btrfs fsid, as volumes made from
+# one image have) with other content written into it. Not one byte of TWIN may reach
+# BTR's backup: with TWIN mounted on the node, BTR is kept raw with the reason in the
+# manifest and TWIN's mount is left as it was; with TWIN only registered (what udev does
+# on a node that has it), BTR's own tree is archived.
+# (BACKUP_LV_ONLY=btrfs-twin runs this case alone, after a minimal setup.)
+btrfs_twin_case() {
+  clb_log "btrfs twin"
+  BTR=volume-$(clb_new_uuid)
+  TWIN=volume-$(clb_new_uuid)
+  btr=$(clb_thick_lv "$BTR" 192) || setup_failed "lvcreate $BTR"
+  twin=$(clb_thick_lv "$TWIN" 192) || setup_failed "lvcreate $TWIN"
+  must mkfs.btrfs -q -f -L twin "$btr" >/dev/null
+  ours_mark=ours-$(clb_new_uuid)
+  twin_mark=twin-$(clb_new_uuid)
+  # fill FILE MARK: 1 MiB of MARK lines.
+  fill() { node -e 'require("fs").writeFileSync(process.argv[1], (process.argv[2] + "\n").repeat(Math.ceil(1048576 / (process.argv[2].length + 1))))' "$1" "$2"; }
+  must mkdir -p /mnt/btr /mnt/twin
+  must mount "$btr" /mnt/btr
+  must fill /mnt/btr/data.txt "$ours_mark"
+  must umount /mnt/btr
+  must dd if="$btr" of="$twin" bs=1M conv=fsync status=none
+  must mount "$twin" /mnt/twin
+  must fill /mnt/twin/data.txt "$twin_mark"
+  must fill /mnt/twin/twin-only.txt "$twin_mark"
+  must sync
+  # no_twin_bytes NAME JSON: no file of the backup, decompressed, holds the twin's marker,
+  # and (so that the search is shown to see content) the backup holds BTR's own marker.
+  no_twin_bytes() {
+    local dir n_twin=0 n_ours=0 f
+    dir=$(dirname "$(json "$2" 'j.manifest')")
+    # (grep -c reads to the end: with pipefail, grep -q would make zstd die of SIGPIPE.)
+    for f in "$dir"/*.zst; do
+      [ "$(zstd -dcq "$f" | grep -acF "$twin_mark")" != 0 ] && n_twin=$((n_twin + 1))
+      [ "$(zstd -dcq "$f" | grep -acF "$ours_mark")" != 0 ] && n_ours=$((n_ours + 1))
+    done
+    if [ "$n_twin" = 0 ] && [ "$n_ours" -gt 0 ]; then result "$1" ok; else result "$1" fail "files with the twin's marker: $n_twin, with ours: $n_ours"; fi
+  }
+  twin_state() { echo "$(findmnt -n -o SOURCE,OPTIONS /mnt/twin | cut -d, -f1) $(head -n1 /mnt/twin/data.txt) $(sha256sum </mnt/twin/twin-only.txt | cut -c1-16)"; }
+  twin_before=$(twin_state)
+
+  clb_log "btrfs twin mounted"
+  "${CLI[@]}" backup --lv "$VG/$BTR" --dest "$DEST" --json >"$WORK/twin-mounted.json" 2>"$WORK/twin-mounted.err"
+  got=$(json "$WORK/twin-mounted.json" '[j.status, j.partitions.map(p => p.fsType + "/" + p.action).join(",")].join(" ")')
+  if [ "$got" = "ok btrfs/raw" ]; then result btrfs-twin-mounted ok; else result btrfs-twin-mounted fail "$got $(tail -c 600 "$WORK/twin-mounted.err")"; fi
+  M=$(json "$WORK/twin-mounted.json" 'j.manifest')
+  reason=$(json "$M" 'j.partitions[0].reason')
+  case "$reason" in *"already mounted"*) result btrfs-twin-mounted-reason ok "$reason" ;; *) result btrfs-twin-mounted-reason fail "$reason" ;; esac
+  no_twin_bytes btrfs-twin-mounted-no-twin-bytes "$WORK/twin-mounted.json"
+  twin_after=$(twin_state)
+  [ "$twin_after" = "$twin_before" ] && result btrfs-twin-mount-untouched ok "$twin_after" || result btrfs-twin-mount-untouched fail "$twin_before -> $twin_after"
+  check_clean btrfs-twin-mounted
+
+  clb_log "btrfs twin registered"
+  must umount /mnt/twin
+  must btrfs device scan "$twin" >/dev/null
+  "${CLI[@]}" backup --lv "$VG/$BTR" --dest "$DEST" --json >"$WORK/twin-reg.json" 2>"$WORK/twin-reg.err"
+  got=$(json "$WORK/twin-reg.json" '[j.status, j.partitions.map(p => p.fsType + "/" + p.action).join(",")].join(" ")')
+  if [ "$got" = "ok btrfs/archived" ]; then result btrfs-twin-registered ok; else result btrfs-twin-registered fail "$got $(tail -c 600 "$WORK/twin-reg.err")"; fi
+  dir=$(dirname "$(json "$WORK/twin-reg.json" 'j.manifest')")
+  rm -rf "$WORK/twin-x" && mkdir -p "$WORK/twin-x"
+  zstd -dcq "$dir/p0.tar.zst" | tar -x -C "$WORK/twin-x" -f - 2>/dev/null
+  got="$(head -n1 "$WORK/twin-x/data.txt" 2>&1) $(ls "$WORK/twin-x" | tr '\n' ' ')"
+  [ "$got" = "$ours_mark data.txt " ] && result btrfs-twin-registered-ours ok || result btrfs-twin-registered-ours fail "$got"
+  no_twin_bytes btrfs-twin-registered-no-twin-bytes "$WORK/twin-reg.json"
+  check_clean btrfs-twin-registered
+}
+
+if [ "${BACKUP_LV_ONLY:-}" = btrfs-twin ]; then
+  clb_log "setup (btrfs twin only)"
+  clb_make_vg /dev/vda || setup_failed "VG"
+  mkfs.ext4 -q /dev/vdb || setup_failed "mkfs $DEST"
+  mkdir -p "$DEST" && mount /dev/vdb "$DEST" || setup_failed "mount $DEST"
+  btrfs_twin_case
+  clb_log "scenario done"
+  exit 0
+fi
 
 clb_log "setup"
 # Every set-up command must succeed: -e (and -E for functions) until "setup done".
@@ -266,4 +346,6 @@ check_clean reaped '^partial:'
 "${CLI[@]}" backup --lv "$VG/$LV" --dest "$DEST" --json >"$WORK/again.json" 2>"$WORK/again.err"
 result backup-after-reap "$(json "$WORK/again.json" 'j.status')" "$(tail -c 400 "$WORK/again.err")"
 check_clean after-reap
+
+btrfs_twin_case
 clb_log "scenario done"
