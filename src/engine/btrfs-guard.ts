@@ -9,7 +9,7 @@
  * of the filesystem's devices must be exactly our partition. Whatever fails these checks
  * is stored raw, with the reason in the manifest.
  */
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import {
@@ -57,13 +57,35 @@ export async function btrfsBeforeMount(device: string, run: RunOptions): Promise
   return { ok: true, fsid: sb.fsid };
 }
 
-/** After the mount: null when the kernel's members of `fsid` are exactly `device`. */
+/** `major:minor` of a block device, as sysfs writes it in a device's `dev` file. */
+async function deviceNumber(device: string): Promise<string> {
+  const { rdev } = await stat(device, { bigint: true });
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+/**
+ * After the mount: null when the kernel's members of `fsid` are exactly `device`. Compared
+ * by device number, not by name: sysfs names a member by its kernel name (`dm-4`), while
+ * `device` may be a /dev/mapper node that is not a symlink to it (no udev).
+ */
 export async function btrfsAfterMount(fsid: string, device: string): Promise<string | null> {
-  const ours = basename(await realpath(device));
-  const members = await readdir(join(SYSFS_BTRFS, fsid, 'devices')).catch(() => null);
+  const ours = await deviceNumber(device);
+  const dir = join(SYSFS_BTRFS, fsid, 'devices');
+  const members = await readdir(dir).catch(() => null);
   if (members === null) return `btrfs ${fsid}: the kernel lists no devices for it`;
-  if (members.length !== 1 || members[0] !== ours) {
-    return `btrfs ${fsid} was assembled from ${members.join(', ')}, not from ${ours} alone`;
+  const numbers = await Promise.all(
+    members.map((m) =>
+      readFile(join(dir, m, 'dev'), 'utf8').then(
+        (d) => d.trim(),
+        () => '?',
+      ),
+    ),
+  );
+  if (numbers.length !== 1 || numbers[0] !== ours) {
+    const listed = members.map((m, i) => `${m} (${numbers[i]})`).join(', ');
+    return `btrfs ${fsid} was assembled from ${listed}, not from ${basename(device)} (${ours}) alone`;
   }
   return null;
 }

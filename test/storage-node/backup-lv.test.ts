@@ -77,7 +77,7 @@ beforeAll(async () => {
     command: ['bash', 'test/storage-node/scenarios/backup-lv-failures.sh'],
     disks: [2048, 1024],
     memMiB: 1024,
-    timeoutSec: 1500,
+    timeoutSec: 2400,
     env: { CLB_CLI: join(BUILD, 'cli.js') },
   });
   for (const m of run.stdout.matchAll(/^RESULT (\S+) (ok|fail)(?: (.*))?$/gm)) {
@@ -88,7 +88,7 @@ beforeAll(async () => {
   process.stderr.write(
     `backup-lv guest scenario: ${(run.durationMs / 1000).toFixed(1)} s wall\n${phases.join('\n')}\n`,
   );
-}, 1_800_000);
+}, 2_700_000);
 
 afterAll(() => {
   // The scenario writes nothing to /out; the empty share is not worth keeping.
