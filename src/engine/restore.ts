@@ -39,6 +39,7 @@ import { readChain, type ChainLink } from './backup-chain.js';
 import { extInodeCount, mkfsCommand, mkswapCommand, restoreMountOptions } from './restore-mkfs.js';
 import { mapTargetPartitions } from './restore-partitions.js';
 import { readArchive } from './restore-stream.js';
+import { startWriteback } from './restore-writeback.js';
 import { createRunDir, recordRunTarget, removeRunDir } from './run-dir.js';
 import { dumpPartitionNumbers, rewriteDumpForTarget } from './restore-table.js';
 import { holdExclusive, inspectTarget, type TargetDevice } from './restore-target.js';
@@ -457,12 +458,21 @@ async function restoreFilesystem(
   });
   // Level by level; tar applies each level's directory listings (deletions, renames).
   const incremental = opts.archives.length > 1;
-  for (const [level, a] of opts.archives.entries()) {
-    const name = incremental ? `extract:${tag}:l${level}` : `extract:${tag}`;
-    await timed(name, () =>
-      read(a.archive, { kind: 'tar', directory: mountpoint, incremental }, a.dir),
-    );
+  // The device writes while tar fills it; stopped before anything unmounts (a running
+  // `sync` holds the filesystem open).
+  const writeback = startWriteback(mountpoint, run);
+  try {
+    for (const [level, a] of opts.archives.entries()) {
+      const name = incremental ? `extract:${tag}:l${level}` : `extract:${tag}`;
+      await timed(name, () =>
+        read(a.archive, { kind: 'tar', directory: mountpoint, incremental }, a.dir),
+      );
+    }
+  } catch (err) {
+    await writeback.stop().catch(() => undefined);
+    throw err;
   }
+  const written = await writeback.stop();
   const { restored, probe } = await timed(`check:${tag}`, async () => {
     // syncfs first: XFS frees unlinked inodes in the background (tar's placeholders for
     // symlinks are such), and statfs counts them until then (seen: 3 too many for 3 links).
@@ -477,6 +487,9 @@ async function restoreFilesystem(
     const blkid = await runCommand('blkid', blkidProbeArgs(device), run);
     return { restored: inodes, probe: parseBlkidExport(blkid.stdout) };
   });
-  logger.info({ partition: partitionTag(p), fsType, inodes: restored }, 'filesystem restored');
+  logger.info(
+    { partition: partitionTag(p), fsType, inodes: restored, writeback: written },
+    'filesystem restored',
+  );
   return [checkIdentity(p, probe), checkFileCount(p, restored, opts.hadExcludes)];
 }

@@ -2,6 +2,7 @@
  * The one way the service runs a system program: program plus argument array (never a
  * shell string), a timeout, an AbortSignal, the tail of stderr in the error, a log line.
  */
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { silentLogger, type Logger } from '../log.js';
 import { CommandError } from './command-error.js';
@@ -34,6 +35,11 @@ const STDERR_TAIL = 2_000;
 export function stderrTail(stderr: string): string {
   const trimmed = stderr.trim();
   return trimmed.length <= STDERR_TAIL ? trimmed : '…' + trimmed.slice(-STDERR_TAIL);
+}
+
+/** A spawned program's buffered output (execa gives a Uint8Array for `encoding: 'buffer'`). */
+export function outputText(b: unknown): string {
+  return b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : typeof b === 'string' ? b : '';
 }
 
 /** Renders a command for logs and errors (quoted, never executed). */
@@ -126,22 +132,42 @@ export async function runCommand(
  * The caller owns waiting for it; the promise does not reject (reject: false) so a pipeline
  * can report the first real failure itself. Only stderr is buffered.
  */
-export function spawnCommand(
+export function spawnCommand(program: string, args: readonly string[], options: SpawnOptions = {}) {
+  return execa(program, [...args], { ...spawnOptions(options), stdin: 'pipe' });
+}
+
+/**
+ * spawnCommand reading `source`, another child's stdout, instead of a pipe from Node: the
+ * program gets that pipe's file descriptor, so the bytes go from one program to the next
+ * through the kernel. Call it in the same tick as the child that writes (Node stops reading
+ * the pipe itself then), and destroy `source` afterwards so this program is its only reader.
+ */
+export function spawnCommandFrom(
   program: string,
   args: readonly string[],
-  options: { signal?: AbortSignal; cwd?: string; env?: Record<string, string> } = {},
+  source: Readable,
+  options: SpawnOptions = {},
 ) {
-  return execa(program, [...args], {
+  return execa(program, [...args], { ...spawnOptions(options), stdin: source });
+}
+
+interface SpawnOptions {
+  signal?: AbortSignal;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+function spawnOptions(options: SpawnOptions) {
+  return {
     reject: false,
     buffer: { stdout: false, stderr: true, all: false },
     stdout: 'pipe',
     stderr: 'pipe',
-    stdin: 'pipe',
     forceKillAfterDelay: 5_000,
     env: commandEnv(options.env),
     extendEnv: true,
     encoding: 'buffer',
     cancelSignal: options.signal,
     cwd: options.cwd,
-  });
+  } as const;
 }

@@ -12,7 +12,7 @@
  * `commit:FILE` (FILE fsynced, not renamed), `commit-dir` (the backup directory fsynced, not
  * renamed), `cleanup:WORD` (after the first cleanup step whose name starts with WORD, e.g.
  * `cleanup:umount`); restore: `mkfs:pN` (mkfs started, not finished), `extract:FILE` (bytes
- * of FILE read into tar).
+ * of FILE read, tar running).
  */
 import { writeFileSync } from 'node:fs';
 

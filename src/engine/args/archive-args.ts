@@ -85,7 +85,8 @@ export function zstdTestArgs(file: string): string[] {
 /**
  * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
  * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
- * ACLs. Holes come back by themselves: the archive was made with `--sparse`.
+ * ACLs. Holes come back by themselves: the archive was made with `--sparse`. `--totals`:
+ * the bytes tar read, checked against the manifest (the stream never passes through Node).
  *
  * `incremental` for the levels of a chain: tar then also applies each directory's listing
  * (files deleted or renamed away since the level below are removed).
@@ -98,6 +99,7 @@ export function tarExtractArgs(directory: string, incremental = false): string[]
     ...(incremental ? ['--listed-incremental=/dev/null'] : []),
     '--same-permissions',
     '--same-owner',
+    '--totals',
     `--directory=${directory}`,
   ];
 }

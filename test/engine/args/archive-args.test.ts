@@ -16,6 +16,13 @@ describe('tar --totals', () => {
     ).toBe(10240);
     expect(parseTarTotals('tar: Exiting with failure status\n')).toBeNull();
   });
+
+  it('reads what an extraction read, and only the line asked for', () => {
+    const extracted = 'Total bytes read: 1541324800 (1.5GiB, 155MiB/s)\n';
+    expect(parseTarTotals(extracted, 'read')).toBe(1541324800);
+    expect(parseTarTotals(extracted)).toBeNull();
+    expect(parseTarTotals('Total bytes written: 10240 (10KiB, 9.8MiB/s)\n', 'read')).toBeNull();
+  });
 });
 
 describe('archive argument builders', () => {
@@ -96,6 +103,7 @@ describe('archive argument builders', () => {
       '--numeric-owner',
       '--same-permissions',
       '--same-owner',
+      '--totals',
       '--directory=/run/x/p1',
     ]);
   });
