@@ -7,9 +7,13 @@
  *   deleted or off past its grace (src/policy/orphans.ts) and, if so, prunes the listed
  *   backups, newest first; a volume that came back in the meantime loses nothing.
  * Either way it deletes only backups its backend host holds (`backups.backend_host`, which
- * names the host whose agent made them: its destination has the archives). Any other is
- * refused with PRUNE_WRONG_HOST: its row stays unpruned, since deleting a directory that is
- * not here would mark a backup gone that another node still keeps. A directory is deleted
+ * names the host whose agent made them: its destination has the archives). A gone volume's
+ * prune that lists a backup held elsewhere is refused with PRUNE_WRONG_HOST: its row stays
+ * unpruned, since deleting a directory that is not here would mark a backup gone that
+ * another node still keeps. A retention prune leaves the backups other hosts hold (a volume
+ * that moved keeps its older backups on the old host) without failing: it says so in an
+ * event and its result, and the controller routes a prune to each holder
+ * (src/jobs/orphan-pass.ts), which applies the same retention to its own. A directory is deleted
  * only when it lies inside this agent's destination and is named after its backup. Each
  * pruned row records why (`retention`, or "volume deleted 2026-10-01, grace 30 d").
  */
@@ -163,11 +167,13 @@ export const runPrune: JobHandler = async (ctx) => {
     const holder = holderOf(backup, volume);
     if (holder !== job.backendHost) {
       elsewhere.push({ id, backendHost: holder });
-      await ctx.record('prune.refused', `held by ${holder ?? 'an unknown host'}`, {
-        backupRowId: id,
-        code: 'PRUNE_WRONG_HOST',
-        backendHost: holder,
-      });
+      if (isRecord(orphan)) {
+        await ctx.record('prune.refused', `held by ${holder ?? 'an unknown host'}`, {
+          backupRowId: id,
+          code: 'PRUNE_WRONG_HOST',
+          backendHost: holder,
+        });
+      }
       continue;
     }
     const target = prunableDir(backup, ctx.options.dest);
@@ -185,7 +191,16 @@ export const runPrune: JobHandler = async (ctx) => {
       reason: choice.reason,
     });
   }
-  if (elsewhere.length > 0) {
+  if (elsewhere.length > 0 && !isRecord(orphan)) {
+    // Retention wants them gone, but they are another host's to delete: one event, no
+    // failure (this runs after every backup of a moved volume).
+    await ctx.record(
+      'prune.elsewhere',
+      `${elsewhere.length} to prune held by other hosts: ` +
+        [...new Set(elsewhere.map((e) => e.backendHost ?? 'an unknown host'))].join(', '),
+      { elsewhere },
+    );
+  } else if (elsewhere.length > 0) {
     throw new AppError(
       'PRUNE_WRONG_HOST',
       `pruned ${pruned.length}; refused ${elsewhere.length} that ${job.backendHost} does not hold: ` +
@@ -200,5 +215,7 @@ export const runPrune: JobHandler = async (ctx) => {
       { retryable: false, details: { pruned, refused } },
     );
   }
-  return { pruned, kept: choice.keep, reason: choice.reason };
+  return elsewhere.length > 0
+    ? { pruned, kept: choice.keep, reason: choice.reason, heldElsewhere: elsewhere }
+    : { pruned, kept: choice.keep, reason: choice.reason };
 };

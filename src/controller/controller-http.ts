@@ -40,6 +40,7 @@ export const NO_COUNTERS: ControllerMetrics = {
   notificationHandled: () => undefined,
   notificationDeadLettered: () => undefined,
   pollFinished: () => undefined,
+  orphanPassFinished: () => undefined,
 };
 
 export class ControllerHttp {

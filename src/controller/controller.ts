@@ -222,6 +222,7 @@ export class Controller {
       { graceSeconds: this.config.orphanGraceSeconds },
       { now, logger: this.deps.logger },
     );
+    this.counters.orphanPassFinished(orphans, new Date());
     return { scheduled, orphans };
   }
 

@@ -14,11 +14,15 @@ export interface OrphanCandidate {
   /** Has a policy or a policy error (the scheduler's last record). */
   hasPolicy: boolean;
   orphanPruneAt: Date | null;
-  hasOpenPruneJob: boolean;
-  /** When its last prune job for being gone failed, or null. */
-  lastFailedPruneAt: Date | null;
-  /** Its unpruned backups by the backend host whose destination holds them. */
-  backupsByHost: { backendHost: string; backupRowIds: number[] }[];
+  /** Its unpruned backups by the backend host whose destination holds them, each with
+   * whether a prune of the volume is open on that host and when its last prune there for
+   * being gone failed (or null). */
+  backupsByHost: {
+    backendHost: string;
+    backupRowIds: number[];
+    hasOpenPruneJob: boolean;
+    lastFailedPruneAt: Date | null;
+  }[];
   /** Unpruned backups whose host is unknown (no job, no volume host): never pruned. */
   unplaced: number[];
 }
@@ -30,8 +34,8 @@ interface CandidateRow {
   policy_off_at: Date | null;
   has_policy: boolean;
   orphan_prune_at: Date | null;
-  has_open_prune: boolean;
-  last_failed_prune_at: Date | null;
+  open_prune_hosts: string[];
+  failed_prunes: { host: string; at: string }[] | null;
   backups: { id: number; host: string | null }[] | null;
 }
 
@@ -44,10 +48,13 @@ export async function listOrphanCandidates(q: Queryable): Promise<OrphanCandidat
     `SELECT v.id::text AS id, v.lv_name, v.deleted_at, v.policy_off_at,
             (v.policy IS NOT NULL OR v.policy_error IS NOT NULL) AS has_policy,
             v.orphan_prune_at,
-            EXISTS (SELECT 1 FROM jobs j WHERE j.volume_id = v.id AND j.kind = 'prune'
-                      AND j.state IN ('queued', 'running')) AS has_open_prune,
-            (SELECT max(j.finished_at) FROM jobs j WHERE j.volume_id = v.id AND j.kind = 'prune'
-                AND j.state = 'failed' AND j.reason LIKE 'orphan:%') AS last_failed_prune_at,
+            ARRAY(SELECT j.backend_host FROM jobs j WHERE j.volume_id = v.id AND j.kind = 'prune'
+                    AND j.state IN ('queued', 'running')) AS open_prune_hosts,
+            (SELECT jsonb_agg(jsonb_build_object('host', f.backend_host, 'at', f.at))
+               FROM (SELECT j.backend_host, max(j.finished_at) AS at FROM jobs j
+                      WHERE j.volume_id = v.id AND j.kind = 'prune' AND j.state = 'failed'
+                        AND j.reason LIKE 'orphan:%'
+                      GROUP BY j.backend_host) f) AS failed_prunes,
             (SELECT jsonb_agg(jsonb_build_object('id', b.id,
                                                  'host', coalesce(b.backend_host, v.backend_host))
                               ORDER BY b.started_at DESC, b.id DESC)
@@ -67,6 +74,7 @@ export async function listOrphanCandidates(q: Queryable): Promise<OrphanCandidat
       if (b.host === null) unplaced.push(b.id);
       else byHost.set(b.host, [...(byHost.get(b.host) ?? []), b.id]);
     }
+    const failed = new Map((r.failed_prunes ?? []).map((f) => [f.host, new Date(f.at)]));
     return {
       id: r.id,
       lvName: r.lv_name,
@@ -74,11 +82,11 @@ export async function listOrphanCandidates(q: Queryable): Promise<OrphanCandidat
       policyOffAt: r.policy_off_at,
       hasPolicy: r.has_policy,
       orphanPruneAt: r.orphan_prune_at,
-      hasOpenPruneJob: r.has_open_prune,
-      lastFailedPruneAt: r.last_failed_prune_at,
       backupsByHost: [...byHost].map(([backendHost, backupRowIds]) => ({
         backendHost,
         backupRowIds,
+        hasOpenPruneJob: r.open_prune_hosts.includes(backendHost),
+        lastFailedPruneAt: failed.get(backendHost) ?? null,
       })),
       unplaced,
     };

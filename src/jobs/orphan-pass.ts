@@ -1,10 +1,13 @@
 /**
  * The orphan pass: finds volumes that are deleted in Cinder or switched off (no policy)
  * and still hold backups, records when each one's grace ends, and once it has ended
- * queues the prune job that deletes them, routed to the backend host whose destination
- * holds them (one host at a time: one open prune job per volume). What is decided is in
- * src/policy/orphans.ts; the agent decides again before it deletes. The controller runs
- * it after each scheduler pass, on the leader only.
+ * queues the prune jobs that delete them, one to each backend host whose destination
+ * holds some (one open prune per volume and host: a host whose agent is gone blocks no
+ * other). What is decided is in src/policy/orphans.ts; the agent decides again before it
+ * deletes. It also routes a retention prune to each host that holds backups of a live
+ * volume that has since moved to another host (Cinder migration or retype): the volume's
+ * own host prunes what it holds after each backup, and only the old host may delete the
+ * rest. The controller runs it after each scheduler pass, on the leader only.
  */
 import type { Queryable } from '../db/queryable.js';
 import {
@@ -13,6 +16,7 @@ import {
   setOrphanPruneAt,
   startPolicyOff,
 } from '../db/orphaned-volumes.js';
+import { listHeldElsewhere } from '../db/held-elsewhere.js';
 import { silentLogger, type Logger } from '../log.js';
 import { orphanState } from '../policy/orphans.js';
 import { enqueueJob } from './queue.js';
@@ -35,6 +39,8 @@ export interface OrphanPassResult {
   heldAfterFailure: number;
   /** Backups of due volumes whose holding host is unknown (left alone, logged). */
   unplaced: number;
+  /** Retention prunes routed to a host holding backups of a live volume that moved. */
+  movedEnqueued: number;
 }
 
 /** Runs one pass at `now` with a grace of `graceSeconds`. */
@@ -55,6 +61,7 @@ export async function runOrphanPass(
     alreadyOpen: 0,
     heldAfterFailure: 0,
     unplaced: 0,
+    movedEnqueued: 0,
   };
   // One statement each for the grace starts and the prune times: a pass runs every
   // schedule_interval over every gone volume still holding backups.
@@ -93,38 +100,73 @@ export async function runOrphanPass(
         'backups of a gone volume have no known backend host; they are not pruned',
       );
     }
-    const first = v.backupsByHost[0];
-    if (first === undefined) continue;
-    if (v.hasOpenPruneJob) {
-      result.alreadyOpen += 1;
-      continue;
+    for (const held of v.backupsByHost) {
+      if (held.hasOpenPruneJob) {
+        result.alreadyOpen += 1;
+        continue;
+      }
+      const failedAt = held.lastFailedPruneAt?.getTime();
+      if (failedAt !== undefined && now.getTime() - failedAt < ORPHAN_RETRY_SECONDS * 1000) {
+        result.heldAfterFailure += 1;
+        continue;
+      }
+      const job = await enqueueJob(q, {
+        kind: 'prune',
+        volumeId: v.id,
+        backendHost: held.backendHost,
+        lvName: v.lvName,
+        reason: `orphan:${state.gone}`,
+        payload: {
+          orphan: { graceSeconds: settings.graceSeconds, reason: state.reason },
+          backupRowIds: held.backupRowIds,
+        },
+      });
+      if (job === null) {
+        result.alreadyOpen += 1;
+        continue;
+      }
+      result.enqueued += 1;
+      log.info(
+        { volumeId: v.id, jobId: job.id, backendHost: job.backendHost, reason: state.reason },
+        'prune of a gone volume enqueued',
+      );
     }
-    const failedAt = v.lastFailedPruneAt?.getTime();
-    if (failedAt !== undefined && now.getTime() - failedAt < ORPHAN_RETRY_SECONDS * 1000) {
-      result.heldAfterFailure += 1;
-      continue;
-    }
-    const job = await enqueueJob(q, {
-      kind: 'prune',
-      volumeId: v.id,
-      backendHost: first.backendHost,
-      lvName: v.lvName,
-      reason: `orphan:${state.gone}`,
-      payload: {
-        orphan: { graceSeconds: settings.graceSeconds, reason: state.reason },
-        backupRowIds: first.backupRowIds,
-      },
-    });
-    if (job === null) {
-      result.alreadyOpen += 1;
-      continue;
-    }
-    result.enqueued += 1;
-    log.info(
-      { volumeId: v.id, jobId: job.id, backendHost: job.backendHost, reason: state.reason },
-      'prune of a gone volume enqueued',
-    );
   }
+  await routeMovedPrunes(q, result, log);
   log.debug({ ...result }, 'orphan pass done');
   return result;
+}
+
+/**
+ * Queues a retention prune on each host that holds backups of a live volume now on another
+ * host, when retention wants some of them gone: a prune of the volume on its own host
+ * (after each backup) finished naming that host in its `heldElsewhere`, after the last
+ * prune queued there. That host's agent applies the same retention and deletes only what
+ * it holds. A host whose agent is gone leaves its job queued, blocking nothing else (one
+ * open prune per volume and host) and queueing no more: the `stranded_backups` view names
+ * what it holds.
+ */
+async function routeMovedPrunes(
+  q: Queryable,
+  result: OrphanPassResult,
+  log: Logger,
+): Promise<void> {
+  for (const held of await listHeldElsewhere(q)) {
+    if (held.hasOpenPrune || held.lastAskedAt === null) continue;
+    const queued = held.lastPruneQueuedAt;
+    if (queued !== null && queued.getTime() >= held.lastAskedAt.getTime()) continue;
+    const job = await enqueueJob(q, {
+      kind: 'prune',
+      volumeId: held.volumeId,
+      backendHost: held.backendHost,
+      lvName: held.lvName,
+      reason: 'moved',
+    });
+    if (job === null) continue;
+    result.movedEnqueued += 1;
+    log.info(
+      { volumeId: held.volumeId, jobId: job.id, backendHost: held.backendHost },
+      'retention prune routed to the host that holds backups of a moved volume',
+    );
+  }
 }

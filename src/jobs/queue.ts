@@ -34,13 +34,14 @@ export interface EnqueueRequest {
 
 /**
  * Puts a job on the queue, or returns null when the volume already has an open (queued or
- * running) job of that kind: the partial unique index is the enqueue key.
+ * running) job of that kind (a prune: of that kind on that backend host, since each host
+ * prunes the backups it holds): the partial unique indexes are the enqueue keys (0018).
  */
 export async function enqueueJob(q: Queryable, req: EnqueueRequest): Promise<Job | null> {
   const res = await q.query<JobRow>(
     `INSERT INTO jobs (kind, volume_id, backend_host, lv_name, reason, payload, run_at, max_attempts)
      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), coalesce($8, 5))
-     ON CONFLICT (volume_id, kind) WHERE state IN ('queued', 'running') DO NOTHING
+     ON CONFLICT DO NOTHING
      RETURNING *`,
     [
       req.kind,

@@ -6,6 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { listAgentHeartbeats } from '../db/agent-heartbeats.js';
 import { backupFigureBuckets, countBackupOutcomes } from '../db/backups.js';
+import { loadOrphanFigures } from '../db/orphan-figures.js';
 import type { Queryable } from '../db/queryable.js';
 import { listVolumeBackupAges } from '../db/volumes.js';
 import { countOpenJobsByKind } from '../jobs/queue.js';
@@ -192,6 +193,36 @@ export function registerCatalogMetrics(o: CatalogMetricsOptions): () => void {
       const cutoff = Date.now() - 300_000;
       const rows = await agents();
       this.set(rows.filter((a) => a.stoppedAt === null && a.lastSeenAt.getTime() > cutoff).length);
+    },
+  });
+  const orphans = shared(() => loadOrphanFigures(db));
+  new Counter({
+    name: 'clb_orphan_backups_pruned_total',
+    help: 'Backups pruned because their volume was deleted or switched off past the grace',
+    registers: [registry],
+    async collect() {
+      const f = await orphans();
+      this.reset();
+      this.inc(f.prunedGone);
+    },
+  });
+  new Counter({
+    name: 'clb_orphan_prune_refusals_total',
+    help: 'Failed prunes of gone or moved volumes’ backups by error code (PRUNE_WRONG_HOST: asked of a host that does not hold them)',
+    labelNames: ['code'],
+    registers: [registry],
+    async collect() {
+      const f = await orphans();
+      this.reset();
+      for (const r of f.refusals) this.inc({ code: r.code }, r.count);
+    },
+  });
+  new Gauge({
+    name: 'clb_stranded_backups',
+    help: 'Backups held by a host other than their volume’s whose agent was not seen for a day (stranded_backups)',
+    registers: [registry],
+    async collect() {
+      this.set((await orphans()).stranded);
     },
   });
   return () => scrape.begin();

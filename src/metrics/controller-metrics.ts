@@ -15,6 +15,22 @@ export interface ControllerMetrics {
   notificationDeadLettered(): void;
   /** An inventory poll ended (ok or not) after `seconds`. */
   pollFinished(seconds: number, errorCode: string | null, volumes: number | null): void;
+  /** The orphan pass (src/jobs/orphan-pass.ts) ended at `at` with these figures. */
+  orphanPassFinished(figures: OrphanPassFigures, at: Date): void;
+}
+
+/** What one orphan pass counted (a subset of its result). */
+export interface OrphanPassFigures {
+  /** Deleted or switched-off volumes holding backups: the volumes it considered. */
+  volumes: number;
+  inGrace: number;
+  due: number;
+  /** Prunes of gone volumes' backups it queued. */
+  enqueued: number;
+  /** Due volumes held back a day after a failed (refused) prune. */
+  heldAfterFailure: number;
+  /** Retention prunes it routed to the old host of a moved volume. */
+  movedEnqueued: number;
 }
 
 export function registerControllerMetrics(registry: Registry): ControllerMetrics {
@@ -53,7 +69,39 @@ export function registerControllerMetrics(registry: Registry): ControllerMetrics
     help: 'Volumes Cinder listed in the last successful poll',
     registers: [registry],
   });
+  const orphanPasses = new Counter({
+    name: 'clb_orphan_passes_total',
+    help: 'Orphan passes this controller ran (as the leader)',
+    registers: [registry],
+  });
+  const orphanLast = new Gauge({
+    name: 'clb_orphan_pass_last_timestamp_seconds',
+    help: 'When this controller’s last orphan pass ended (Unix time; 0: none yet)',
+    registers: [registry],
+  });
+  const orphanVolumes = new Gauge({
+    name: 'clb_orphan_pass_volumes',
+    help: 'Volumes the last orphan pass considered (deleted or switched off, holding backups) by state: considered, in_grace, due, held_after_failure',
+    labelNames: ['state'],
+    registers: [registry],
+  });
+  const orphanEnqueued = new Counter({
+    name: 'clb_orphan_prunes_enqueued_total',
+    help: 'Prune jobs orphan passes queued: gone (a deleted or switched-off volume’s backups past the grace), moved (retention on the old host of a moved volume)',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   return {
+    orphanPassFinished(f, at) {
+      orphanPasses.inc();
+      orphanLast.set(at.getTime() / 1000);
+      orphanVolumes.set({ state: 'considered' }, f.volumes);
+      orphanVolumes.set({ state: 'in_grace' }, f.inGrace);
+      orphanVolumes.set({ state: 'due' }, f.due);
+      orphanVolumes.set({ state: 'held_after_failure' }, f.heldAfterFailure);
+      orphanEnqueued.inc({ kind: 'gone' }, f.enqueued);
+      orphanEnqueued.inc({ kind: 'moved' }, f.movedEnqueued);
+    },
     notificationHandled(action, outcome, eventAt) {
       consumed.inc({ action, outcome });
       if (eventAt !== null) lag.observe(Math.max(0, (Date.now() - eventAt.getTime()) / 1000));

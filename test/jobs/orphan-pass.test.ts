@@ -213,7 +213,7 @@ describe('the orphan pass', () => {
     expect((await pruneJobs(id)).map((j) => j.backend_host)).toEqual(['stor1@lvm']);
   });
 
-  it('routes the prune to the host that holds the backups, one host at a time', async () => {
+  it('routes a prune to each host that holds backups, with the backups it holds', async () => {
     const id = await volume({ backup: 'daily' }, 'stor2@lvm');
     const onOld = await backup(id, 'stor1@lvm');
     const onNew = await backup(id, 'stor2@lvm');
@@ -221,9 +221,53 @@ describe('the orphan pass', () => {
     await markVolumeDeleted(db.pool, id, t0);
     await passes(at(40));
     const jobs = await pruneJobs(id);
-    expect(jobs).toHaveLength(1);
-    const byHost: Record<string, number[]> = { 'stor1@lvm': [onOld], 'stor2@lvm': [onNew] };
-    expect(jobs[0]?.payload.backupRowIds).toEqual(byHost[jobs[0]?.backend_host ?? '']);
+    const byHost = jobs.sort((a, b) => a.backend_host.localeCompare(b.backend_host));
+    expect(byHost.map((j) => [j.backend_host, j.payload.backupRowIds])).toEqual([
+      ['stor1@lvm', [onOld]],
+      ['stor2@lvm', [onNew]],
+    ]);
+    // One open prune per host: the next pass queues nothing more.
+    const again = await passes(at(40.5));
+    expect(again.alreadyOpen).toBeGreaterThanOrEqual(2);
+    expect(await pruneJobs(id)).toHaveLength(2);
+  });
+
+  it('routes a retention prune to the old host of a moved volume when retention asks', async () => {
+    const id = await volume({ backup: 'daily', 'backup:retention': 'last=1' }, 'stor2@lvm');
+    const onOld = await backup(id, 'stor1@lvm');
+    await backup(id, 'stor2@lvm');
+    // Nothing asked yet (no prune on the volume's host named stor1): nothing routed.
+    expect((await passes(t0)).movedEnqueued).toBe(0);
+    /** The new host's after-backup prune, done, leaving `elsewhere` to other hosts. */
+    const newHostPrune = (elsewhere: unknown[]) =>
+      db.pool.query(
+        `INSERT INTO jobs (kind, volume_id, backend_host, lv_name, reason, state, result,
+                           created_at, finished_at)
+         VALUES ('prune', $1, 'stor2@lvm', 'lv', 'after-backup:1', 'succeeded', $2,
+                 clock_timestamp(), clock_timestamp())`,
+        [id, JSON.stringify({ pruned: [], heldElsewhere: elsewhere })],
+      );
+    await newHostPrune([{ id: onOld, backendHost: 'stor1@lvm' }]);
+    expect((await passes(at(0.1))).movedEnqueued).toBe(1);
+    const routed = (await pruneJobs(id)).filter((j) => j.backend_host === 'stor1@lvm');
+    expect(routed.map((j) => [j.reason, j.payload])).toEqual([['moved', {}]]);
+    // Open: nothing more; done: nothing more until a prune asks again.
+    expect((await passes(at(0.2))).movedEnqueued).toBe(0);
+    await db.pool.query(
+      `UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp() WHERE id = $1`,
+      [routed[0]?.id],
+    );
+    expect((await passes(at(0.3))).movedEnqueued).toBe(0);
+    await newHostPrune([{ id: onOld, backendHost: 'stor1@lvm' }]);
+    expect((await passes(at(0.4))).movedEnqueued).toBe(1);
+    // Once the old host's backups are pruned, nothing is routed there.
+    await db.pool.query(
+      `UPDATE jobs SET state = 'succeeded', finished_at = clock_timestamp() WHERE volume_id = $1`,
+      [id],
+    );
+    await markBackupPruned(db.pool, onOld, 'retention');
+    await newHostPrune([{ id: onOld, backendHost: 'stor1@lvm' }]);
+    expect((await passes(at(0.5))).movedEnqueued).toBe(0);
   });
 
   it('waits a day before queueing again after a failed prune', async () => {
