@@ -3,9 +3,11 @@
  * through, routed to the volume's backend host. Shared by the scheduler's pass and the
  * notification path, so an event-triggered job is made exactly like a scheduled one.
  */
+import { lockProjectQuota, projectBytesWithOpenJobs } from '../db/project-usage-lock.js';
 import type { Queryable } from '../db/queryable.js';
 import { getSchedulableVolume, type SchedulableVolume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
+import { NO_PROJECT_QUOTA, quotaOf, quotaProblem } from '../policy/project-quota.js';
 import type { Job } from './job.js';
 import { enqueueJob } from './queue.js';
 import {
@@ -38,6 +40,13 @@ export type EventBackupResult = { job: Job } | { job: null; reason: string };
 /**
  * Decides on and, when allowed, enqueues the backup an event triggers (reason
  * `event:<event type>`), with the volume as the caller's transaction sees it.
+ *
+ * When the project has a quota, the check and the enqueue are one step: under the
+ * project's advisory lock (held to the end of the caller's transaction, which both callers
+ * open), the project's stored bytes plus the expected bytes of its open backup jobs must
+ * be under the quota. The scheduler's recorded verdict (`quota_error`) alone was read
+ * before any lock: two events for two volumes of a project just under its quota, handled
+ * at once, both passed and both ran.
  */
 export async function enqueueEventBackup(
   q: Queryable,
@@ -51,6 +60,21 @@ export async function enqueueEventBackup(
   if (v === null) return { job: null, reason: 'the volume is not in the inventory' };
   const d = decideEventBackup(v, t, now, s);
   if (!d.enqueue) return { job: null, reason: d.reason };
+  const quota = s.quota ?? NO_PROJECT_QUOTA;
+  if (quotaOf(quota, v.projectId) !== null) {
+    await lockProjectQuota(q, v.projectId);
+    const bytes = await projectBytesWithOpenJobs(q, v.projectId);
+    const over = quotaProblem(quota, v.projectId, bytes.stored + bytes.expected);
+    if (over !== null) {
+      return {
+        job: null,
+        reason:
+          bytes.expected === 0
+            ? over
+            : `${over}; counted with ${bytes.expected} bytes its open backup jobs are expected to store`,
+      };
+    }
+  }
   const job = await enqueueBackup(q, v, `event:${eventType}`);
   return job === null ? { job: null, reason: 'a backup job is already open' } : { job };
 }
