@@ -55,7 +55,7 @@ async function enqueueOrJoin(
       payload,
     });
     if (created !== null) return { job: created, created: true };
-    const open = await findOpenJob(db, volume.id, kind);
+    const open = await findOpenJob(db, volume.id, kind, backendHost);
     if (open === null) continue;
     if (!sameRequest(open)) {
       throw new AppError(

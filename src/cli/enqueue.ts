@@ -240,7 +240,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     } else {
       created = await enqueueJob(pool, { ...request, kind: args.kind });
     }
-    const job = created ?? (await findOpenJob(pool, volume.id, args.kind));
+    const job = created ?? (await findOpenJob(pool, volume.id, args.kind, request.backendHost));
     if (job === null) throw new AppError('INTERNAL', 'enqueue refused but no open job found');
     if (!ctx.json) {
       process.stdout.write(

@@ -308,15 +308,21 @@ export async function getJob(q: Queryable, jobId: number): Promise<Job | null> {
   return row === undefined ? null : jobFromRow(row);
 }
 
-/** The open job of a kind for a volume, if any (what blocked an enqueue). */
+/**
+ * The open job of a kind for a volume, if any (what blocked an enqueue). Prunes are open
+ * once per host (0018): give `backendHost` to find the one that blocked an enqueue there.
+ */
 export async function findOpenJob(
   q: Queryable,
   volumeId: string,
   kind: JobKind,
+  backendHost?: string,
 ): Promise<Job | null> {
   const res = await q.query<JobRow>(
-    `SELECT * FROM jobs WHERE volume_id = $1 AND kind = $2 AND state IN ('queued', 'running')`,
-    [volumeId, kind],
+    `SELECT * FROM jobs WHERE volume_id = $1 AND kind = $2 AND state IN ('queued', 'running')
+        AND ($3::text IS NULL OR backend_host = $3)
+      ORDER BY id LIMIT 1`,
+    [volumeId, kind, backendHost ?? null],
   );
   const row = res.rows[0];
   return row === undefined ? null : jobFromRow(row);

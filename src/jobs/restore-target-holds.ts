@@ -84,7 +84,9 @@ export async function enqueueHeldRestore(
     `WITH j AS (
        INSERT INTO jobs (kind, volume_id, backend_host, lv_name, reason, payload, run_at, max_attempts)
        VALUES ('restore', $1, $2, $3, $4, $5, $6, coalesce($7, 5))
-       ON CONFLICT (volume_id, kind) WHERE state IN ('queued', 'running') DO NOTHING
+       -- The enqueue key of every kind but prune (0018).
+       ON CONFLICT (volume_id, kind) WHERE state IN ('queued', 'running') AND kind <> 'prune'
+         DO NOTHING
        RETURNING *
      ), h AS (
        INSERT INTO restore_target_holds (volume_id, job_id, previous_status)
