@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { CHILD_WAIT_MS, waitForChild } from '../child-wait.js';
 
 const ENTRY = fileURLToPath(new URL('./file-engine-agent.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,32 +55,42 @@ export async function startAgent(opts: {
   });
   const agentId = await new Promise<string>((resolve, reject) => {
     let out = '';
+    const giveUp = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `agent did not start within ${CHILD_WAIT_MS} ms; last output:\n${err.slice(-2000)}`,
+        ),
+      );
+    }, CHILD_WAIT_MS);
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /^agent (\S+) serving/m.exec(out);
       if (m?.[1] !== undefined) {
+        clearTimeout(giveUp);
         child.stdout?.off('data', onData);
         resolve(m[1]);
       }
     };
     child.stdout?.on('data', onData);
-    void exited.then((code) =>
-      reject(new Error(`agent exited (${String(code)}) before it started: ${err}`)),
-    );
+    void exited.then((code) => {
+      clearTimeout(giveUp);
+      reject(new Error(`agent exited (${String(code)}) before it started: ${err}`));
+    });
   });
   return { agentId, pid: child.pid ?? -1, child, exited, stderr: () => err };
 }
 
-/** Polls `check` until it returns true or `timeoutMs` passes. */
+/**
+ * Polls `check` every 200 ms until it returns true. After `timeoutMs` (default
+ * {@link CHILD_WAIT_MS}) it throws, naming `what`, with the tail of `output` (the agents'
+ * stderr: `AgentTestbed.output`).
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
-  timeoutMs: number,
+  output: () => string,
+  timeoutMs = CHILD_WAIT_MS,
 ): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  await waitForChild(what, check, { output, timeoutMs, everyMs: 200 });
 }

@@ -36,6 +36,8 @@ export interface AgentTestbed {
    * an operator runs it: the job once it is final (the agents started here run it).
    */
   enqueueWait(kind: string, volumeId: string): Promise<FinishedJob>;
+  /** The stderr of the agents started here, each under its id: for a failed wait's message. */
+  readonly output: () => string;
 }
 
 /** Whether a backup's archive (its `location`; null: none recorded) is on disk. */
@@ -103,5 +105,7 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
       ]);
       return (JSON.parse(stdout) as { job: FinishedJob }).job;
     },
+    output: () =>
+      agents.map((a) => `--- agent ${a.agentId}:\n${a.stderr().slice(-1000)}`).join('\n'),
   };
 }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { cancelJob, enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
 import { useAgentTestbed } from './agent-testbed.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 
 const bed = useAgentTestbed('clb-cancel-');
@@ -16,7 +17,7 @@ const bed = useAgentTestbed('clb-cancel-');
 describe('cancel', () => {
   it(
     'stops a running backup, cleans up and marks the job and the backup row cancelled, not failed',
-    { timeout: 60_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const host = 'cancel@lvm';
       const runDir = path.join(bed.work, 'run');
@@ -44,14 +45,14 @@ describe('cancel', () => {
       await waitFor(
         'the backup to start',
         async () => (await readdir(runDir)).length === 1,
-        20_000,
+        bed.output,
       );
       const asked = Date.now();
       expect((await cancelJob(bed.db.pool, job?.id ?? 0))?.cancelRequestedAt).not.toBeNull();
       await waitFor(
         'the job to be cancelled',
         async () => (await getJob(bed.db.pool, job?.id ?? 0))?.state === 'cancelled',
-        30_000,
+        bed.output,
       );
       const seconds = (Date.now() - asked) / 1000;
       console.log(`cancel took ${seconds.toFixed(2)} s (lease 60 s, renewal every 20 s)`);

@@ -17,6 +17,7 @@ import { parsePolicy } from '../../src/policy/policy.js';
 import { createTestDatabase, type TestDatabase } from '../consistency/helpers/mariadb.js';
 import { startSshd, type SshdInstance } from '../consistency/helpers/sshd-instance.js';
 import { addVolume } from '../db/volume-fixtures.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 import { useAgentTestbed } from './agent-testbed.js';
 import { runCommand } from '../../src/exec/run-command.js';
@@ -77,7 +78,7 @@ async function lastBackup(volumeId: string): Promise<BackupRow | undefined> {
 describe('consistency steps through the agent', () => {
   it(
     'dumps the database over SSH to the resolved address, or records why it could not',
-    { timeout: 120_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const dumped = await taggedVolume(
         { backup: 'daily', 'backup:mysqldump': mysql.name },
@@ -133,7 +134,7 @@ describe('consistency steps through the agent', () => {
           }
           return true;
         },
-        90_000,
+        bed.output,
       );
 
       expect(await getJob(bed.db.pool, jobs.dumped)).toMatchObject({ state: 'succeeded' });

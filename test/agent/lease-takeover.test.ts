@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
 import { useAgentTestbed } from './agent-testbed.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 
 const bed = useAgentTestbed('clb-lease-');
@@ -36,7 +37,7 @@ async function lockedBy(jobId: number): Promise<string | null> {
 describe('leases', () => {
   it(
     'runs the job of a SIGKILLed agent again elsewhere and reaps the leftovers when it returns',
-    { timeout: 120_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const host = 'kill@lvm';
       const dest = path.join(bed.work, 'dest');
@@ -53,12 +54,12 @@ describe('leases', () => {
       await waitFor(
         'the first agent to hold the job',
         async () => (await lockedBy(jobId)) === first.agentId,
-        30_000,
+        bed.output,
       );
       await waitFor(
         'the first run directory',
         async () => (await readdir(runDirs[0] ?? '')).length > 0,
-        10_000,
+        bed.output,
       );
       const second = await bed.start({
         hosts: [host],
@@ -78,7 +79,7 @@ describe('leases', () => {
       await waitFor(
         'the job to succeed on the second agent',
         async () => (await getJob(bed.db.pool, jobId))?.state === 'succeeded',
-        60_000,
+        bed.output,
       );
       const takeover = (Date.now() - killedAt) / 1000;
       console.log(
@@ -112,7 +113,7 @@ describe('leases', () => {
               [back.agentId],
             )
           ).rowCount === 1,
-        20_000,
+        bed.output,
       );
       expect(await readdir(runDirs[0] ?? '')).toEqual([]);
       const reaped = await bed.db.pool.query<{ data: { removed: { name: string }[] } }>(
@@ -128,7 +129,7 @@ describe('leases', () => {
 
   it(
     'aborts a running job after the stop deadline, cleans up and releases it for the next agent',
-    { timeout: 60_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const host = 'term@lvm';
       const dest = path.join(bed.work, 'dest-term');
@@ -144,7 +145,7 @@ describe('leases', () => {
       await waitFor(
         'the agent to hold the job',
         async () => (await lockedBy(jobId)) === agent.agentId,
-        30_000,
+        bed.output,
       );
       const termAt = Date.now();
       agent.child.kill('SIGTERM');

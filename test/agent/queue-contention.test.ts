@@ -79,6 +79,7 @@ describe('the queue under contention', () => {
           if (firstClaim === 0 && Number(r.rows[0]?.n) > 0) firstClaim = Date.now();
           return Number(r.rows[0]?.n) === servedTotal;
         },
+        bed.output,
         150_000,
       );
       const seconds = (Date.now() - started) / 1000;

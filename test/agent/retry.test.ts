@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
 import { useAgentTestbed } from './agent-testbed.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 
 const bed = useAgentTestbed('clb-retry-');
@@ -26,7 +27,7 @@ async function backupJob(lvName: string): Promise<number> {
 describe('failures through the agent', () => {
   it(
     'retries a retryable failure after the backoff and not a permanent one',
-    { timeout: 60_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const flaky = await backupJob('volume-flaky');
       const broken = await backupJob('volume-broken');
@@ -41,7 +42,7 @@ describe('failures through the agent', () => {
         async () =>
           (await getJob(bed.db.pool, flaky))?.state === 'succeeded' &&
           (await getJob(bed.db.pool, broken))?.state === 'failed',
-        30_000,
+        bed.output,
       );
       expect(await getJob(bed.db.pool, flaky)).toMatchObject({
         attempts: 2,

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { enqueueJob, getJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
 import { useAgentTestbed } from './agent-testbed.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 
 const bed = useAgentTestbed('clb-transient-db-');
@@ -17,7 +18,7 @@ const bed = useAgentTestbed('clb-transient-db-');
 describe('a transient database failure inside a job', () => {
   it(
     'while recording a finished backup is retried, and the job succeeds on its first attempt',
-    { timeout: 60_000 },
+    { timeout: CHILD_TEST_TIMEOUT_MS },
     async () => {
       const pool = bed.db.pool;
       // `slow` volumes take CLB_FAKE_SLOW_MS on their first attempt: time to hold the row.
@@ -41,7 +42,7 @@ describe('a transient database failure inside a job', () => {
         'the backup row of the first attempt',
         async () =>
           (await pool.query('SELECT 1 FROM backups WHERE job_id = $1', [jobId])).rowCount === 1,
-        15_000,
+        bed.output,
       );
 
       // Hold the row, so the agent's closing UPDATE waits on the lock: a statement in
@@ -62,7 +63,7 @@ describe('a transient database failure inside a job', () => {
             terminated = r.rows[0]?.pid ?? null;
             return terminated !== null;
           },
-          15_000,
+          bed.output,
         );
         await pool.query('SELECT pg_terminate_backend($1)', [terminated]);
       } finally {
@@ -73,7 +74,7 @@ describe('a transient database failure inside a job', () => {
       await waitFor(
         'the job to succeed',
         async () => (await getJob(pool, jobId))?.state === 'succeeded',
-        20_000,
+        bed.output,
       );
       expect(await getJob(pool, jobId)).toMatchObject({ attempts: 1 });
       const events = await pool.query<{ kind: string }>(

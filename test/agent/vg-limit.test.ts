@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { enqueueJob } from '../../src/jobs/queue.js';
 import { addVolume } from '../db/volume-fixtures.js';
 import { useAgentTestbed } from './agent-testbed.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../child-wait.js';
 import { waitFor } from './agent-process.js';
 
 const bed = useAgentTestbed('clb-vg-');
@@ -28,7 +29,7 @@ function maxOverlap(intervals: { from: number; to: number }[]): number {
 }
 
 describe('the per-VG limit', () => {
-  it('runs one backup per volume group at a time', { timeout: 90_000 }, async () => {
+  it('runs one backup per volume group at a time', { timeout: CHILD_TEST_TIMEOUT_MS }, async () => {
     for (const host of ['one@lvm', 'two@lvm']) {
       for (let i = 0; i < 4; i += 1) {
         const v = await addVolume(bed.db.pool, host);
@@ -52,7 +53,7 @@ describe('the per-VG limit', () => {
       'all backups',
       async () =>
         (await bed.db.pool.query(`SELECT 1 FROM jobs WHERE state = 'succeeded'`)).rowCount === 8,
-      60_000,
+      bed.output,
     );
     const spans = await bed.db.pool.query<{ host: string; from: Date; to: Date }>(
       `SELECT j.backend_host AS host, s.at AS from, e.at AS to

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { CHILD_WAIT_MS, waitForChild } from '../child-wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -18,6 +19,8 @@ export class ControllerProcess {
   /** Raw stderr, to check that nothing secret was logged. */
   raw = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True once the process has exited and its output is closed: no more lines will come. */
+  private closed = false;
   private readonly child: ChildProcess;
 
   constructor(
@@ -55,6 +58,9 @@ export class ControllerProcess {
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => resolve({ code, signal }));
     });
+    this.child.on('close', () => {
+      this.closed = true;
+    });
   }
 
   get pid(): number {
@@ -65,16 +71,16 @@ export class ControllerProcess {
     return this.lines.filter((l) => l.msg === msg).length;
   }
 
-  async waitForLog(msg: string, timeoutMs = 20_000, times = 1): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (this.count(msg) < times) {
-      if (Date.now() > until) {
-        throw new Error(
-          `${this.name}: no "${msg}" log line within ${timeoutMs} ms; last lines:\n${this.raw.slice(-2000)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /**
+   * Waits until the process has logged `msg` `times` times; fails with its last output after
+   * `timeoutMs`, or at once when it ends without having logged it.
+   */
+  async waitForLog(msg: string, timeoutMs = CHILD_WAIT_MS, times = 1): Promise<void> {
+    await waitForChild(
+      `${this.name} to log "${msg}"${times > 1 ? ` ${times} times` : ''}`,
+      () => this.count(msg) >= times,
+      { output: () => this.raw, timeoutMs, everyMs: 50, gone: () => this.closed },
+    );
   }
 
   kill(signal: NodeJS.Signals): void {

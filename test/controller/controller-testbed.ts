@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
+import { CHILD_WAIT_MS, waitForChild } from '../child-wait.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
 import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
@@ -21,7 +22,8 @@ export interface ControllerTestbed {
   readonly startController: (env?: Record<string, string>) => ControllerProcess;
   /**
    * Polls `fn` every 100 ms until it holds; returns the milliseconds that took. After
-   * `timeoutMs` it throws, naming `what`, with the tail of the controller's log.
+   * `timeoutMs` (default {@link CHILD_WAIT_MS}) it throws, naming `what`, with the tail of the
+   * controller's log.
    */
   readonly waitFor: (
     what: string,
@@ -78,17 +80,7 @@ export function useControllerTestbed(tag: string): ControllerTestbed {
       });
       return ctl;
     },
-    waitFor: async (what, fn, timeoutMs = 30_000) => {
-      const t0 = Date.now();
-      while (!(await fn())) {
-        if (Date.now() - t0 > timeoutMs) {
-          throw new Error(
-            `timed out waiting for ${what}; log tail:\n${ctl?.raw.slice(-1500) ?? ''}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return Date.now() - t0;
-    },
+    waitFor: (what, fn, timeoutMs = CHILD_WAIT_MS) =>
+      waitForChild(what, fn, { output: () => ctl?.raw ?? '', timeoutMs }),
   };
 }

@@ -13,6 +13,7 @@ import {
   TestPublisher,
   volumeEvent,
 } from '../notifications/notification-builder.js';
+import { CHILD_TEST_TIMEOUT_MS, waitForChild } from '../child-wait.js';
 import { ControllerProcess } from './controller-process.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -38,17 +39,12 @@ function start(name: string): ControllerProcess {
   return p;
 }
 
-async function waitFor(
-  what: string,
-  fn: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<number> {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now() - t0;
+/** Waits on what the controllers do; a failure shows the tail of each one's log. */
+function waitFor(what: string, fn: () => Promise<boolean>): Promise<number> {
+  return waitForChild(what, fn, {
+    output: () => procs.map((p) => `--- ${p.name}:\n${p.raw.slice(-1000)}`).join('\n'),
+    everyMs: 50,
+  });
 }
 
 async function taggedVolume(): Promise<string> {
@@ -96,94 +92,106 @@ afterAll(async () => {
 });
 
 describe('controller daemon', () => {
-  it('runs two controllers: one leader, both consuming, leader replaced after SIGKILL, SIGTERM stops cleanly', async () => {
-    const a = start('A');
-    await a.waitForLog('elected leader: running poller and scheduler');
-    const b = start('B');
-    await b.waitForLog('controller started');
-    // B keeps trying every second but the lock is A's.
-    await new Promise((r) => setTimeout(r, 2500));
-    expect(b.count('elected leader: running poller and scheduler')).toBe(0);
-    expect(await leaderLockHolders()).toHaveLength(1);
+  it(
+    'runs two controllers: one leader, both consuming, leader replaced after SIGKILL, SIGTERM stops cleanly',
+    async () => {
+      const a = start('A');
+      await a.waitForLog('elected leader: running poller and scheduler');
+      const b = start('B');
+      await b.waitForLog('controller started');
+      // B keeps trying every second but the lock is A's.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(b.count('elected leader: running poller and scheduler')).toBe(0);
+      expect(await leaderLockHolders()).toHaveLength(1);
 
-    // The leader's scheduler enqueues a tagged volume.
-    const v1 = await taggedVolume();
-    await waitFor('a scheduled job', () => hasScheduledJob(v1));
+      // The leader's scheduler enqueues a tagged volume.
+      const v1 = await taggedVolume();
+      await waitFor('a scheduled job', () => hasScheduledJob(v1));
 
-    // Consumers compete on the one queue: both apply some of 400 events.
-    const t0 = Date.now() - 60_000;
-    const bodies = Array.from(
-      { length: 400 },
-      (_, i) =>
-        volumeEvent({
-          eventType: 'volume.attach.end',
-          volumeId: randomUUID(),
-          at: new Date(t0 + i),
-          status: 'in-use',
-          attachedTo: randomUUID(),
-        }).body,
-    );
-    await publisher.publish(bodies);
-    await waitFor('400 processed', async () => {
-      const r = await db.pool.query<{ n: string }>(
-        'SELECT count(*) AS n FROM processed_notifications',
+      // Consumers compete on the one queue: both apply some of 400 events.
+      const t0 = Date.now() - 60_000;
+      const bodies = Array.from(
+        { length: 400 },
+        (_, i) =>
+          volumeEvent({
+            eventType: 'volume.attach.end',
+            volumeId: randomUUID(),
+            at: new Date(t0 + i),
+            status: 'in-use',
+            attachedTo: randomUUID(),
+          }).body,
       );
-      return Number(r.rows[0]?.n) === 400;
-    });
-    // The ledger row commits before the ack and its log line: wait for the lines too.
-    const applied = () => a.count('notification applied') + b.count('notification applied');
-    await waitFor('400 logged as applied', () => Promise.resolve(applied() >= 400), 5000);
-    const byA = a.count('notification applied');
-    const byB = b.count('notification applied');
-    expect(byA + byB).toBe(400);
-    expect(byA).toBeGreaterThan(0);
-    expect(byB).toBeGreaterThan(0);
+      await publisher.publish(bodies);
+      await waitFor('400 processed', async () => {
+        const r = await db.pool.query<{ n: string }>(
+          'SELECT count(*) AS n FROM processed_notifications',
+        );
+        return Number(r.rows[0]?.n) === 400;
+      });
+      // The ledger row commits before the ack and its log line: wait for the lines too.
+      const applied = () => a.count('notification applied') + b.count('notification applied');
+      await waitFor('400 logged as applied', () => Promise.resolve(applied() >= 400));
+      const byA = a.count('notification applied');
+      const byB = b.count('notification applied');
+      expect(byA + byB).toBe(400);
+      expect(byA).toBeGreaterThan(0);
+      expect(byB).toBeGreaterThan(0);
 
-    // The leader dies without a word: B takes the lock over and schedules.
-    a.kill('SIGKILL');
-    await a.exited;
-    const takeoverMs = await waitFor('B elected', () =>
-      Promise.resolve(b.count('elected leader: running poller and scheduler') === 1),
-    );
-    const v2 = await taggedVolume();
-    await waitFor('a job scheduled by the new leader', () => hasScheduledJob(v2));
-    expect(takeoverMs).toBeLessThan(5000);
+      // The leader dies without a word: B takes the lock over and schedules.
+      a.kill('SIGKILL');
+      await a.exited;
+      const takeoverMs = await waitFor('B elected', () =>
+        Promise.resolve(b.count('elected leader: running poller and scheduler') === 1),
+      );
+      const v2 = await taggedVolume();
+      await waitFor('a job scheduled by the new leader', () => hasScheduledJob(v2));
+      expect(takeoverMs).toBeLessThan(5000);
 
-    b.kill('SIGTERM');
-    const exit = await b.exited;
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(b.count('notification consumer stopped')).toBe(1);
-    expect(b.count('controller stopped')).toBe(1);
-    expect(await leaderLockHolders()).toHaveLength(0);
+      b.kill('SIGTERM');
+      const exit = await b.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(b.count('notification consumer stopped')).toBe(1);
+      expect(b.count('controller stopped')).toBe(1);
+      expect(await leaderLockHolders()).toHaveLength(0);
 
-    // Attachment rows carried CHAP secrets; the logs never show payloads.
-    for (const p of [a, b]) expect(p.raw).not.toContain('chap-secret-123');
-    console.log(
-      `controller: A applied ${byA}, B applied ${byB}; takeover after SIGKILL ${takeoverMs} ms`,
-    );
-  }, 90_000);
+      // Attachment rows carried CHAP secrets; the logs never show payloads.
+      for (const p of [a, b]) expect(p.raw).not.toContain('chap-secret-123');
+      console.log(
+        `controller: A applied ${byA}, B applied ${byB}; takeover after SIGKILL ${takeoverMs} ms`,
+      );
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
 
-  it('keeps retrying an unreachable broker and still stops at once on SIGTERM', async () => {
-    const p = new ControllerProcess('D', {
-      DATABASE_URL: db.url,
-      AMQP_URL: 'amqp://guest:guest@127.0.0.1:1',
-      CLB_NOTIFICATION_QUEUE: `clb-test-unreachable-${suffix}`,
-    });
-    procs.push(p);
-    await p.waitForLog('AMQP connect failed', 20_000, 2);
-    const t0 = Date.now();
-    p.kill('SIGTERM');
-    expect(await p.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - t0).toBeLessThan(5000);
-  });
+  it(
+    'keeps retrying an unreachable broker and still stops at once on SIGTERM',
+    async () => {
+      const p = new ControllerProcess('D', {
+        DATABASE_URL: db.url,
+        AMQP_URL: 'amqp://guest:guest@127.0.0.1:1',
+        CLB_NOTIFICATION_QUEUE: `clb-test-unreachable-${suffix}`,
+      });
+      procs.push(p);
+      await p.waitForLog('AMQP connect failed', undefined, 2);
+      const t0 = Date.now();
+      p.kill('SIGTERM');
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - t0).toBeLessThan(5000);
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
 
-  it('refuses to start without AMQP_URL, naming the setting and the variable, exit 78', async () => {
-    const p = new ControllerProcess('C', { DATABASE_URL: db.url });
-    procs.push(p);
-    const exit = await p.exited;
-    expect(exit.code).toBe(78);
-    expect(p.raw).toContain(
-      '[DEFAULT] transport_url: not set (in the file, or with AMQP_URL or CLB_TRANSPORT_URL)',
-    );
-  });
+  it(
+    'refuses to start without AMQP_URL, naming the setting and the variable, exit 78',
+    async () => {
+      const p = new ControllerProcess('C', { DATABASE_URL: db.url });
+      procs.push(p);
+      const exit = await p.exited;
+      expect(exit.code).toBe(78);
+      expect(p.raw).toContain(
+        '[DEFAULT] transport_url: not set (in the file, or with AMQP_URL or CLB_TRANSPORT_URL)',
+      );
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
 });
