@@ -9,36 +9,15 @@
  * deleted, none lost); /readyz and /metrics name what is wrong while it lasts; and a poll
  * succeeds again once the fault is gone (the recovery time).
  */
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControllerProcess } from '../controller/controller-process.js';
-import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { startOpenStackEmulator, type OpenStackEmulator } from '../emulator/openstack-emulator.js';
-import { AMQP_URL, deleteTopology } from '../notifications/notification-builder.js';
+import { describe, expect, it } from 'vitest';
+import type { ControllerProcess } from '../controller/controller-process.js';
+import { useControllerTestbed } from '../controller/controller-testbed.js';
 import { printFigures, waitUntil } from './figures.js';
 
-const suffix = randomBytes(4).toString('hex');
-const exchange = `clb_rel_os_${suffix}`;
-const queue = `clb-rel-os-${suffix}.notifications`;
 const VOLUMES = 300;
 const POLL_SECONDS = 5;
 
-let db: FreshDatabase;
-let emu: OpenStackEmulator;
-let ctl: ControllerProcess | null = null;
-
-beforeAll(async () => {
-  db = await freshDatabase({ prefix: 'clb_rel_os' });
-  emu = await startOpenStackEmulator({ notifier: { exchange, declareDefaultQueue: false } });
-});
-
-afterAll(async () => {
-  ctl?.kill('SIGKILL');
-  await ctl?.exited;
-  await emu?.close();
-  await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
-  await db?.drop();
-});
+const bed = useControllerTestbed('rel_os');
 
 function addressOf(proc: ControllerProcess, what: 'API' | 'metrics'): string {
   const line = proc.lines.find((l) => l.msg?.startsWith(`${what} listening on `) === true);
@@ -66,21 +45,16 @@ interface Readyz {
 
 describe('Keystone and Cinder faults under the controller', () => {
   it('never shrinks the inventory, says what is wrong, and recovers', async () => {
+    const { db, emu } = bed;
     emu.control.seedVolumes(VOLUMES, (i) => ({ name: `os-${i}`, size: 1 }));
-    ctl = new ControllerProcess('controller', {
-      DATABASE_URL: db.url,
-      AMQP_URL,
-      CLB_NOTIFICATION_EXCHANGES: exchange,
-      CLB_NOTIFICATION_QUEUE: queue,
+    const proc = bed.startController({
       CLB_POLL_INTERVAL: String(POLL_SECONDS),
       CLB_SCHEDULE_INTERVAL: '5',
       CLB_LEADER_RETRY: '1',
       CLB_LOG_LEVEL: 'info',
-      ...emu.env('password'),
     });
-    const proc = ctl;
-    await proc.waitForLog('consuming notifications', 60_000);
-    await proc.waitForLog('inventory poll done', 60_000);
+    await proc.waitForLog('consuming notifications');
+    await proc.waitForLog('inventory poll done');
     const api = addressOf(proc, 'API');
     const metricsUrl = `${addressOf(proc, 'metrics')}/metrics`;
 
