@@ -4,7 +4,7 @@
  * whichever controller gets there first; sending claims it with a lease (next_attempt_at
  * pushed ahead) so two controllers never send the same row at once.
  */
-import type { Queryable } from './queryable.js';
+import { queryOne, type Queryable } from './queryable.js';
 
 export type MailReportKind = 'daily' | 'failures' | 'manual';
 
@@ -89,7 +89,8 @@ export interface NewMailReport {
 
 /** Records a mail to send; null when that (kind, period) was already recorded. */
 export async function insertMailReport(q: Queryable, m: NewMailReport): Promise<MailReport | null> {
-  const res = await q.query<MailReportRow>(
+  return queryOne(
+    q,
     `INSERT INTO mail_reports (kind, period, window_start, window_end, recipients, subject,
                                text_body, html_body, summary, next_attempt_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
@@ -106,9 +107,8 @@ export async function insertMailReport(q: Queryable, m: NewMailReport): Promise<
       JSON.stringify(m.summary),
       m.holdSeconds ?? 0,
     ],
+    fromRow,
   );
-  const row = res.rows[0];
-  return row === undefined ? null : fromRow(row);
 }
 
 /** True when a mail of that kind and period is recorded (sent or not). */
@@ -129,12 +129,12 @@ export async function latestMailReport(
   q: Queryable,
   kind: MailReportKind,
 ): Promise<MailReport | null> {
-  const res = await q.query<MailReportRow>(
+  return queryOne(
+    q,
     'SELECT * FROM mail_reports WHERE kind = $1 ORDER BY window_end DESC, id DESC LIMIT 1',
     [kind],
+    fromRow,
   );
-  const row = res.rows[0];
-  return row === undefined ? null : fromRow(row);
 }
 
 /**
@@ -145,7 +145,8 @@ export async function claimDueMailReport(
   q: Queryable,
   leaseSeconds: number,
 ): Promise<MailReport | null> {
-  const res = await q.query<MailReportRow>(
+  return queryOne(
+    q,
     `UPDATE mail_reports SET attempts = attempts + 1,
             next_attempt_at = now() + make_interval(secs => $1)
       WHERE id = (SELECT id FROM mail_reports
@@ -153,9 +154,8 @@ export async function claimDueMailReport(
                    ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
       RETURNING *`,
     [leaseSeconds],
+    fromRow,
   );
-  const row = res.rows[0];
-  return row === undefined ? null : fromRow(row);
 }
 
 /** Records that the server took the mail. */

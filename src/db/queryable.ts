@@ -11,3 +11,18 @@ export interface Queryable {
     values?: unknown[],
   ): Promise<QueryResult<R>>;
 }
+
+/**
+ * Runs a statement that yields at most one row and maps that row to its domain type: null
+ * when the statement yields none.
+ */
+export async function queryOne<R extends QueryResultRow, T>(
+  q: Queryable,
+  text: string,
+  values: unknown[],
+  fromRow: (row: R) => T,
+): Promise<T | null> {
+  const res = await q.query<R>(text, values);
+  const row = res.rows[0];
+  return row === undefined ? null : fromRow(row);
+}

@@ -15,7 +15,7 @@ import {
   INVENTORY_RECORD,
   inventoryColumns,
 } from './inventory-columns.js';
-import type { Queryable } from './queryable.js';
+import { queryOne, type Queryable } from './queryable.js';
 import { columnList, fieldsFromRow, type RowOf } from './row-fields.js';
 
 export interface Volume {
@@ -75,9 +75,7 @@ function volumeFromRow(r: VolumeRow): Volume {
 
 /** Reads one volume of the inventory. */
 export async function getVolume(q: Queryable, id: string): Promise<Volume | null> {
-  const res = await q.query<VolumeRow>('SELECT * FROM volumes WHERE id = $1', [id]);
-  const row = res.rows[0];
-  return row === undefined ? null : volumeFromRow(row);
+  return queryOne(q, 'SELECT * FROM volumes WHERE id = $1', [id], volumeFromRow);
 }
 
 /** `host@backend#pool` → `host@backend`: what agents claim by. */
@@ -299,12 +297,12 @@ const rowStateFields = fieldsFromRow<VolumeRowState>()(ROW_STATE_FIELDS);
  * refused before they get here), so `seenAt` is never pinned in the future.
  */
 export async function lockVolume(q: Queryable, id: string): Promise<VolumeRowState | null> {
-  const res = await q.query<RowOf<VolumeRowState>>(
+  return queryOne(
+    q,
     `SELECT ${columnList(ROW_STATE_FIELDS)} FROM volumes WHERE id = $1 FOR UPDATE`,
     [id],
+    (r: RowOf<VolumeRowState>) => rowStateFields(r),
   );
-  const r = res.rows[0];
-  return r === undefined ? null : rowStateFields(r);
 }
 
 /** A volume as a notification payload describes it (notifications/volume-payload.ts). */
@@ -533,12 +531,12 @@ export async function getSchedulableVolume(
   q: Queryable,
   id: string,
 ): Promise<SchedulableVolume | null> {
-  const res = await q.query<SchedulableRow>(
+  return queryOne(
+    q,
     `SELECT ${SCHEDULABLE_COLUMNS} FROM volumes v WHERE v.id = $1`,
     [id],
+    (r: SchedulableRow) => schedulableFromRow(r),
   );
-  const row = res.rows[0];
-  return row === undefined ? null : schedulableFromRow(row);
 }
 
 /** The scheduler's decision for one volume (and its project's quota verdict). */
@@ -755,12 +753,12 @@ export async function getVolumeStatus(
   id: string,
   overdueGraceSeconds: number,
 ): Promise<VolumeStatus | null> {
-  const res = await q.query<VolumeStatusRow>(
+  return queryOne(
+    q,
     VOLUME_STATUS_SQL,
     filterParams({ projectId: null, volumeId: id, overdueGraceSeconds }),
+    volumeStatusFromRow,
   );
-  const row = res.rows[0];
-  return row === undefined ? null : volumeStatusFromRow(row);
 }
 
 /** Where one tagged volume's backups stand, for metrics. */
