@@ -2,14 +2,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  recordBackupFailure,
-  recordBackupSuccess,
-  markBackupPruned,
-  startBackup,
-} from '../../src/db/backups.js';
+import { recordBackupFailure, markBackupPruned, startBackup } from '../../src/db/backups.js';
 import { listBackupStatus } from '../../src/db/views.js';
 import { claimJobs, enqueueJob, failJob } from '../../src/jobs/queue.js';
+import { CHILD_TEST_TIMEOUT_MS, CHILD_WAIT_MS } from '../child-wait.js';
+import { addSucceededBackup } from './backup-rows.js';
 import { freshDatabase, type FreshDatabase } from './fresh-database.js';
 import { addVolume } from './volume-fixtures.js';
 
@@ -27,17 +24,9 @@ afterAll(async () => {
 const POLICY = { scheduleText: 'daily', retention: { daily: 7, weekly: 4 }, excludes: ['/tmp/*'] };
 
 async function success(volumeId: string, bytes: number, startedAt: string): Promise<number> {
-  const id = await startBackup(db.pool, { volumeId, jobId: null, node: 'n1', reason: 'schedule' });
-  await recordBackupSuccess(db.pool, id, {
-    backupId: `b-${id}`,
-    location: `/b/${id}`,
-    manifestPath: `/b/${id}/manifest.json`,
-    manifest: {},
-    bytesRead: bytes * 3,
+  const id = await addSucceededBackup(db.pool, volumeId, {
     bytesWritten: bytes,
     throughputBytesPerS: 50 * 1048576,
-    archives: [],
-    consistency: 'crash',
     snapshotPeakPercent: 2,
   });
   await db.pool.query('UPDATE backups SET started_at = $2, finished_at = $2 WHERE id = $1', [
@@ -164,32 +153,34 @@ describe('views for people', () => {
     expect(f.rowCount).toBe(2);
   });
 
-  it('`status --json` prints the view and `status` a table', async () => {
-    const env = { ...process.env, DATABASE_URL: db.url, CLB_LOG_LEVEL: 'warn' };
-    const json = await run(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'status', '--json'],
-      {
+  it(
+    '`status --json` prints the view and `status` a table',
+    async () => {
+      const env = { ...process.env, DATABASE_URL: db.url, CLB_LOG_LEVEL: 'warn' };
+      const json = await run(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli.ts', 'status', '--json'],
+        { cwd: ROOT, env, timeout: CHILD_WAIT_MS },
+      );
+      const parsed = JSON.parse(json.stdout) as {
+        status: string;
+        volumes: { volume_name: string }[];
+      };
+      expect(parsed.status).toBe('ok');
+      expect(parsed.volumes.map((v) => v.volume_name).sort()).toEqual(['db', 'web']);
+      const table = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'status'], {
         cwd: ROOT,
         env,
-      },
-    );
-    const parsed = JSON.parse(json.stdout) as {
-      status: string;
-      volumes: { volume_name: string }[];
-    };
-    expect(parsed.status).toBe('ok');
-    expect(parsed.volumes.map((v) => v.volume_name).sort()).toEqual(['db', 'web']);
-    const table = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'status'], {
-      cwd: ROOT,
-      env,
-    });
-    const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^VOLUME\s+NAME\s+PROJECT/);
-    expect(
-      lines.some((l) =>
-        /web .*daily; keep daily=7.*failed.* 2 +5\.9 KiB +SNAPSHOT_OVERFLOW/.test(l),
-      ),
-    ).toBe(true);
-  });
+        timeout: CHILD_WAIT_MS,
+      });
+      const lines = table.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^VOLUME\s+NAME\s+PROJECT/);
+      expect(
+        lines.some((l) =>
+          /web .*daily; keep daily=7.*failed.* 2 +5\.9 KiB +SNAPSHOT_OVERFLOW/.test(l),
+        ),
+      ).toBe(true);
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
 });

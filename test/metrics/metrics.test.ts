@@ -6,9 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAgentHeartbeat } from '../../src/db/agent-heartbeats.js';
-import { recordBackupFailure, recordBackupSuccess, startBackup } from '../../src/db/backups.js';
+import { recordBackupFailure, startBackup } from '../../src/db/backups.js';
 import { enqueueJob } from '../../src/jobs/queue.js';
 import { buildMetricsServer, type MetricsServer } from '../../src/metrics/metrics-server.js';
+import { addSucceededBackup } from '../db/backup-rows.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
 import { parsePrometheusText, type Exposition } from './prometheus-text.js';
@@ -55,17 +56,9 @@ async function volume(policy: Record<string, unknown> | null = POLICY) {
 }
 
 async function succeed(volumeId: string, seconds: number, bytes: number): Promise<void> {
-  const id = await startBackup(db.pool, { volumeId, jobId: null, node: 'n1', reason: 'schedule' });
-  await recordBackupSuccess(db.pool, id, {
-    backupId: `b-${id}`,
-    location: `/b/${id}`,
-    manifestPath: `/b/${id}/manifest.json`,
-    manifest: {},
-    bytesRead: bytes * 3,
+  const id = await addSucceededBackup(db.pool, volumeId, {
     bytesWritten: bytes,
     throughputBytesPerS: (bytes * 3) / seconds,
-    archives: [],
-    consistency: 'crash',
     snapshotPeakPercent: 12,
   });
   await db.pool.query(
