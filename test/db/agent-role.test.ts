@@ -16,17 +16,7 @@ import { appendEvent } from '../../src/db/events.js';
 import { migrate, assertSchemaCurrent } from '../../src/db/migrate.js';
 import { getVolume, type Volume } from '../../src/db/volumes.js';
 import type { Job } from '../../src/jobs/job.js';
-import {
-  claimJobs,
-  completeJob,
-  enqueueJob,
-  failJob,
-  failLapsedJobs,
-  getJob,
-  markJobCancelled,
-  releaseJob,
-  renewLease,
-} from '../../src/jobs/queue.js';
+import * as queue from '../../src/jobs/queue.js';
 import { createAgentLogin, type AgentLogin } from './agent-login.js';
 import { freshDatabase, type FreshDatabase } from './fresh-database.js';
 import { addVolume } from './volume-fixtures.js';
@@ -64,7 +54,7 @@ beforeAll(async () => {
   agent.on('error', () => undefined);
   ownVol = await addVolume(db.pool, OWN);
   otherVol = await addVolume(db.pool, OTHER);
-  const j = await enqueueJob(db.pool, {
+  const j = await queue.enqueueJob(db.pool, {
     kind: 'backup',
     volumeId: otherVol.id,
     backendHost: OTHER,
@@ -92,7 +82,7 @@ describe('a hostile agent role', () => {
   it('cannot enqueue a restore, for another host or for its own', async () => {
     for (const v of [otherVol, ownVol]) {
       const state = await sqlState(
-        enqueueJob(agent, {
+        queue.enqueueJob(agent, {
           kind: 'restore',
           volumeId: v.id,
           backendHost: v.backendHost ?? '',
@@ -106,7 +96,7 @@ describe('a hostile agent role', () => {
     // Nor a backup or a verify: it queues only the prune after its own backup.
     expect(
       await sqlState(
-        enqueueJob(agent, {
+        queue.enqueueJob(agent, {
           kind: 'backup',
           volumeId: ownVol.id,
           backendHost: OWN,
@@ -118,7 +108,7 @@ describe('a hostile agent role', () => {
     // A prune claimed for its host but naming the other host's volume is refused too.
     expect(
       await sqlState(
-        enqueueJob(agent, {
+        queue.enqueueJob(agent, {
           kind: 'prune',
           volumeId: otherVol.id,
           backendHost: OWN,
@@ -132,40 +122,38 @@ describe('a hostile agent role', () => {
   });
 
   it("cannot claim, renew, finish, fail, release or cancel another host's job", async () => {
-    expect(
-      await claimJobs(agent, { agentId: 'evil', hosts: [OTHER], limit: 10, leaseSeconds: 60 }),
-    ).toEqual([]);
+    const claimOthers = () =>
+      queue.claimJobs(agent, { agentId: 'evil', hosts: [OTHER], limit: 10, leaseSeconds: 60 });
+    expect(await claimOthers()).toEqual([]);
     // Even when the job is running under another agent's lapsed lease.
     await db.pool.query(
       `UPDATE jobs SET state = 'running', locked_by = 'honest', attempts = 1,
               lease_expires_at = now() - interval '1 minute' WHERE id = $1`,
       [otherJob.id],
     );
+    expect(await claimOthers()).toEqual([]);
+    expect(await queue.failLapsedJobs(agent, [OTHER])).toEqual([]);
+    expect((await queue.renewLease(agent, otherJob.id, 'honest', 60)).held).toBe(false);
+    expect(await queue.completeJob(agent, otherJob.id, 'honest', { forged: true })).toBe(false);
     expect(
-      await claimJobs(agent, { agentId: 'evil', hosts: [OTHER], limit: 10, leaseSeconds: 60 }),
-    ).toEqual([]);
-    expect(await failLapsedJobs(agent, [OTHER])).toEqual([]);
-    expect((await renewLease(agent, otherJob.id, 'honest', 60)).held).toBe(false);
-    expect(await completeJob(agent, otherJob.id, 'honest', { forged: true })).toBe(false);
-    expect(
-      await failJob(agent, otherJob.id, 'honest', {
+      await queue.failJob(agent, otherJob.id, 'honest', {
         code: 'INTERNAL',
         message: 'forged',
         retryable: false,
         retryInSeconds: 0,
       }),
     ).toBeNull();
-    expect(await releaseJob(agent, otherJob.id, 'honest')).toBe(false);
-    expect(await markJobCancelled(agent, otherJob.id, 'honest')).toBe(false);
+    expect(await queue.releaseJob(agent, otherJob.id, 'honest')).toBe(false);
+    expect(await queue.markJobCancelled(agent, otherJob.id, 'honest')).toBe(false);
     const raw = await agent.query(`UPDATE jobs SET state = 'failed' WHERE id = $1`, [otherJob.id]);
     expect(raw.rowCount).toBe(0);
     expect(await sqlState(agent.query('DELETE FROM jobs'))).toBe(REFUSED);
-    const after = await getJob(db.pool, otherJob.id);
+    const after = await queue.getJob(db.pool, otherJob.id);
     expect(after).toMatchObject({ state: 'running', lockedBy: 'honest', result: null });
   });
 
   it('cannot move a job of its own host elsewhere or rewrite what it runs', async () => {
-    const own = await enqueueJob(db.pool, {
+    const own = await queue.enqueueJob(db.pool, {
       kind: 'verify',
       volumeId: ownVol.id,
       backendHost: OWN,
@@ -267,14 +255,14 @@ describe('an honest agent under its role', () => {
     expect(unmappedHosts(await readAgentRole(agent), [OWN])).toEqual([]);
     expect(unmappedHosts(await readAgentRole(agent), [OWN, OTHER])).toEqual([OTHER]);
     expect((await readAgentRole(db.pool)).restricted).toBe(false);
-    const queued = await enqueueJob(db.pool, {
+    const queued = await queue.enqueueJob(db.pool, {
       kind: 'backup',
       volumeId: ownVol.id,
       backendHost: OWN,
       lvName: ownVol.lvName,
       reason: 'test',
     });
-    const [job] = await claimJobs(agent, {
+    const [job] = await queue.claimJobs(agent, {
       agentId: 'honest-own',
       hosts: [OWN],
       limit: 5,
@@ -282,7 +270,7 @@ describe('an honest agent under its role', () => {
     });
     expect(job?.id).toBe(queued?.id);
     const id = job?.id ?? 0;
-    expect((await renewLease(agent, id, 'honest-own', 60)).held).toBe(true);
+    expect((await queue.renewLease(agent, id, 'honest-own', 60)).held).toBe(true);
     await appendEvent(agent, { kind: 'job.claimed', volumeId: ownVol.id, jobId: id });
     const row = await startBackup(agent, {
       volumeId: ownVol.id,
@@ -302,7 +290,7 @@ describe('an honest agent under its role', () => {
       consistency: 'crash',
       snapshotPeakPercent: null,
     });
-    const prune = await enqueueJob(agent, {
+    const prune = await queue.enqueueJob(agent, {
       kind: 'prune',
       volumeId: ownVol.id,
       backendHost: OWN,
@@ -310,7 +298,7 @@ describe('an honest agent under its role', () => {
       reason: `after-backup:${id}`,
     });
     expect(prune?.kind).toBe('prune');
-    expect(await completeJob(agent, id, 'honest-own', { backupRowId: row })).toBe(true);
+    expect(await queue.completeJob(agent, id, 'honest-own', { backupRowId: row })).toBe(true);
     const b = await db.pool.query('SELECT status FROM backups WHERE id = $1', [row]);
     expect(b.rows[0]).toEqual({ status: 'succeeded' });
   });
@@ -320,7 +308,7 @@ describe('the controller role and the migration', () => {
   it('lets the controller enqueue a restore and read the views', async () => {
     const c = new pg.Pool({ connectionString: controllerLogin.url, max: 1 });
     try {
-      const j = await enqueueJob(c, {
+      const j = await queue.enqueueJob(c, {
         kind: 'restore',
         volumeId: otherVol.id,
         backendHost: OTHER,
