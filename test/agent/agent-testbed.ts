@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
 import { createAgentLogin, type AgentLogin } from '../db/agent-login.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import type { Job } from '../../src/jobs/job.js';
+import { getJob } from '../../src/jobs/queue.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
 
 const run = promisify(execFile);
@@ -36,6 +38,8 @@ export interface AgentTestbed {
    * an operator runs it: the job once it is final (the agents started here run it).
    */
   enqueueWait(kind: string, volumeId: string): Promise<FinishedJob>;
+  /** Polls the job's row until it is final (the agents' own time, not a fixed sleep). */
+  finished(jobId: number, timeoutMs?: number): Promise<Job>;
   /** The stderr of the agents started here, each under its id: for a failed wait's message. */
   readonly output: () => string;
 }
@@ -104,6 +108,17 @@ export function useAgentTestbed(prefix: string): AgentTestbed {
         '--json',
       ]);
       return (JSON.parse(stdout) as { job: FinishedJob }).job;
+    },
+    async finished(jobId, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const job = await getJob(ready(db, 'db').pool, jobId);
+        if (job !== null && ['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
+        if (Date.now() > deadline) {
+          throw new Error(`job ${jobId} still ${job?.state} after ${timeoutMs / 1000} s`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
     output: () =>
       agents.map((a) => `--- agent ${a.agentId}:\n${a.stderr().slice(-1000)}`).join('\n'),

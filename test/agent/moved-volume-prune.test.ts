@@ -20,16 +20,6 @@ import { archiveExists, useAgentTestbed } from './agent-testbed.js';
 const bed = useAgentTestbed('clb-moved-');
 const GRACE = { graceSeconds: 30 * 86_400 };
 
-async function finished(jobId: number): Promise<Job> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const job = await getJob(bed.db.pool, jobId);
-    if (job !== null && ['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job?.state} after 60 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The volume's prune jobs, oldest first. */
 async function prunes(volumeId: string): Promise<Job[]> {
   const r = await bed.db.pool.query<{ id: string }>(
@@ -69,7 +59,8 @@ describe('a volume that moved to another host', () => {
       const [a1, a2] = await succeeded(vol.id);
       expect([a1?.backendHost, a2?.backendHost]).toEqual([oldHost, oldHost]);
       // Let the after-backup prunes on the old host end before the move.
-      for (const p of await prunes(vol.id)) expect((await finished(p.id)).state).toBe('succeeded');
+      for (const p of await prunes(vol.id))
+        expect((await bed.finished(p.id)).state).toBe('succeeded');
 
       // Cinder migrated it: its host changed.
       await pool.query(`UPDATE volumes SET host = $2 || '#pool', backend_host = $2 WHERE id = $1`, [
@@ -86,7 +77,7 @@ describe('a volume that moved to another host', () => {
       const made = await bed.enqueueWait('backup', vol.id);
       expect(made.state).toBe('succeeded');
       const pruneId = (made.result as { pruneJobId: number }).pruneJobId;
-      const after = await finished(pruneId);
+      const after = await bed.finished(pruneId);
       // keepLast 2 of three: a1 goes, but the old host holds it; not a failure.
       expect([after.backendHost, after.state, after.lastErrorCode]).toEqual([
         newHost,
@@ -102,7 +93,7 @@ describe('a volume that moved to another host', () => {
       expect(pass.movedEnqueued).toBe(1);
       const routed = (await prunes(vol.id)).slice(before + 1);
       expect(routed.map((j) => [j.backendHost, j.reason])).toEqual([[oldHost, 'moved']]);
-      const there = await finished(routed[0]?.id ?? -1);
+      const there = await bed.finished(routed[0]?.id ?? -1);
       expect([there.state, there.lastErrorCode, there.result?.['pruned']]).toEqual([
         'succeeded',
         null,
@@ -131,7 +122,7 @@ describe('a volume that moved to another host', () => {
         [oldHost],
       );
       const next = await bed.enqueueWait('backup', vol.id);
-      const nextPrune = await finished((next.result as { pruneJobId: number }).pruneJobId);
+      const nextPrune = await bed.finished((next.result as { pruneJobId: number }).pruneJobId);
       expect([nextPrune.state, nextPrune.result?.['heldElsewhere']]).toEqual([
         'succeeded',
         [{ id: a2?.id, backendHost: oldHost }],

@@ -21,17 +21,6 @@ const bed = useAgentTestbed('clb-orphan-');
 const DAY = 86_400_000;
 const GRACE = { graceSeconds: 30 * 86_400 };
 
-/** Polls the job's row until it is final (the agent's own time, not a fixed sleep). */
-async function finished(jobId: number): Promise<Job> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const job = await getJob(bed.db.pool, jobId);
-    if (job !== null && ['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job?.state} after 60 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function openPrune(volumeId: string): Promise<Job | null> {
   const r = await bed.db.pool.query<{ id: string }>(
     `SELECT id FROM jobs WHERE volume_id = $1 AND kind = 'prune' ORDER BY id DESC LIMIT 1`,
@@ -105,7 +94,7 @@ describe('backups of deleted and switched-off volumes', () => {
         reason: 'orphan:deleted',
         payload: { orphan: GRACE, backupRowIds: rows.map((b) => b.id) },
       });
-      const skipped = await finished(asked?.id ?? -1);
+      const skipped = await bed.finished(asked?.id ?? -1);
       expect(skipped.state).toBe('succeeded');
       expect(skipped.result?.['skipped']).toMatch(/^the grace runs until /);
       expect(await onDisk(rows)).toEqual([true, true, true, true]);
@@ -116,7 +105,7 @@ describe('backups of deleted and switched-off volumes', () => {
       await pool.query('UPDATE volumes SET deleted_at = $2 WHERE id = $1', [gone.id, deletedAt]);
       const due = await runOrphanPass(pool, GRACE);
       expect(due.enqueued).toBe(1);
-      const job = await finished((await openPrune(gone.id))?.id ?? -1);
+      const job = await bed.finished((await openPrune(gone.id))?.id ?? -1);
       expect(job.state).toBe('succeeded');
       expect(job.result?.['pruned']).toEqual(rows.map((b) => b.id));
       const reason = `volume deleted ${deletedAt.toISOString().slice(0, 10)}, grace 30 d`;
@@ -166,7 +155,7 @@ describe('backups of deleted and switched-off volumes', () => {
         chained,
       ]);
       await pool.query('UPDATE jobs SET run_at = now() WHERE id = $1', [late?.id]);
-      const back = await finished(late?.id ?? -1);
+      const back = await bed.finished(late?.id ?? -1);
       expect(back.state).toBe('succeeded');
       expect(back.result?.['skipped']).toMatch(/has a policy again/);
       expect(await onDisk(kept)).toEqual([true]);
@@ -190,7 +179,7 @@ describe('backups of deleted and switched-off volumes', () => {
         reason: 'orphan:deleted',
         payload: { orphan: GRACE, backupRowIds: [newer?.id, older?.id] },
       });
-      const refused = await finished(foreign?.id ?? -1);
+      const refused = await bed.finished(foreign?.id ?? -1);
       expect(refused.state).toBe('failed');
       expect(refused.lastErrorCode).toBe('PRUNE_WRONG_HOST');
       expect(refused.lastErrorMessage).toContain(`${newer?.id} (held by elsewhere@lvm)`);
@@ -218,7 +207,7 @@ describe('backups of deleted and switched-off volumes', () => {
         runDir: path.join(bed.work, 'run-elsewhere'),
         args: ['--poll-seconds', '1', '--lease-seconds', '10'],
       });
-      const there = await finished(rerouted?.id ?? -1);
+      const there = await bed.finished(rerouted?.id ?? -1);
       expect([there.state, there.lastErrorCode, there.result?.['pruned']]).toEqual([
         'succeeded',
         null,
