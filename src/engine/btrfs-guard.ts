@@ -12,6 +12,7 @@
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
+import { majorOf, minorOf } from './block-device.js';
 import {
   BTRFS_SUPER_OFFSET,
   BTRFS_SUPER_READ,
@@ -59,10 +60,8 @@ export async function btrfsBeforeMount(device: string, run: RunOptions): Promise
 
 /** `major:minor` of a block device, as sysfs writes it in a device's `dev` file. */
 async function deviceNumber(device: string): Promise<string> {
-  const { rdev } = await stat(device, { bigint: true });
-  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
-  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
+  const { rdev } = await stat(device);
+  return `${majorOf(rdev)}:${minorOf(rdev)}`;
 }
 
 /**

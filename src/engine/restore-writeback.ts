@@ -6,6 +6,7 @@
  * The final syncfs before the unmount is unchanged: it is what makes the restore durable.
  */
 import { runCommand } from '../exec/run-command.js';
+import { sleep } from '../lifecycle/sleep.js';
 import type { Logger } from '../log.js';
 
 /** Pause between the end of one syncfs and the start of the next. */
@@ -26,22 +27,11 @@ export function startWriteback(
   run: { logger: Logger; signal?: AbortSignal },
   intervalMs = WRITEBACK_INTERVAL_MS,
 ): Writeback {
-  let stopped = false;
-  // An object, so the compiler does not narrow the callback set inside the loop to null.
-  const sleeping: { wake: (() => void) | null } = { wake: null };
+  const stopping = new AbortController();
   let syncs = 0;
   let ms = 0;
   const loop = (async () => {
-    for (;;) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        sleeping.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      sleeping.wake = null;
-      if (stopped) return;
+    while (await sleep(intervalMs, stopping.signal)) {
       const started = Date.now();
       await runCommand('sync', ['--file-system', mountpoint], run);
       ms += Date.now() - started;
@@ -52,8 +42,7 @@ export function startWriteback(
   loop.catch(() => undefined);
   return {
     async stop() {
-      stopped = true;
-      sleeping.wake?.();
+      stopping.abort();
       await loop;
       return { syncs, ms };
     },
