@@ -19,7 +19,7 @@ export async function lockProjectQuota(q: Queryable, projectId: string): Promise
 }
 
 /**
- * What the project stores (successful, unpruned backups of all its volumes) plus what its
+ * What the project stores (the `project_usage` view: successful, unpruned backups) plus what its
  * open (queued or running) backup jobs are expected to add: each volume's last successful
  * backup's stored bytes, or its size when it has none yet (a first full backup stores at
  * most that, compressed).
@@ -29,9 +29,7 @@ export async function projectBytesWithOpenJobs(
   projectId: string,
 ): Promise<{ stored: number; expected: number }> {
   const res = await q.query<{ stored: string; expected: string }>(
-    `SELECT (SELECT coalesce(sum(b.bytes_written), 0) FROM backups b
-               JOIN volumes v ON v.id = b.volume_id
-              WHERE v.project_id = $1 AND b.status = 'succeeded' AND b.pruned_at IS NULL)
+    `SELECT (SELECT coalesce(sum(bytes_stored), 0) FROM project_usage WHERE project_id = $1)
               AS stored,
             (SELECT coalesce(sum(coalesce(
                       (SELECT b.bytes_written FROM backups b
