@@ -13,27 +13,17 @@ import { AppError } from '../errors.js';
 import type { ArchiveBounds } from './archive-bounds.js';
 import { archiveVolume, type Isolation } from './archive-volume.js';
 import { checkApplianceRequest } from './appliance.js';
-import { startConsistency } from './backup-frame.js';
 import { inspectBlockDevice } from './block-device.js';
-import { runBackupFrame, type BackupResult } from './backup-frame.js';
-import type { Progress } from './progress.js';
-import type { Logger } from '../log.js';
-import type { ManifestCatalog } from './manifest.js';
-import type { LevelRequest } from './backup-chain.js';
+import {
+  runBackupFrame,
+  startConsistency,
+  type BackupRequestBase,
+  type BackupResult,
+} from './backup-frame.js';
 import { toolVersions } from './tool-versions.js';
 
-export interface DeviceBackupRequest {
+export interface DeviceBackupRequest extends BackupRequestBase {
   device: string;
-  dest: string;
-  excludes?: string[];
-  runId?: string;
-  /** Catalog facts to record in the manifest (see ManifestCatalog). */
-  catalog?: ManifestCatalog;
-  /** Full (the default) or incremental on a parent backup (see LevelRequest). */
-  level?: LevelRequest;
-  signal?: AbortSignal;
-  logger?: Logger;
-  onProgress?: (p: Progress) => void;
   /** A dump inside the instance over SSH, taken before the device is read (no freeze). */
   consistency?: ConsistencyRequest;
   /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */

@@ -78,20 +78,24 @@ export const ZSTD_LEVEL = 3;
 /** The level of a backup nobody asked to be incremental. */
 const FULL_ASKED: LevelRequest = { kind: 'full', reason: 'full backup asked' };
 
-export interface RunFrameRequest {
+/** What every backup request carries, whatever its source (device or LV). */
+export interface BackupRequestBase {
   dest: string;
-  sourceName: string;
   excludes?: string[];
   runId?: string;
   /** Catalog facts to record in the manifest (the agent's volume, project, host, policy). */
   catalog?: ManifestCatalog;
   /** Full (the default) or incremental on a parent; see LevelRequest. */
   level?: LevelRequest;
-  /** The source, to match an incremental's parent against. */
-  source: SourceRef;
   signal?: AbortSignal;
   logger?: Logger;
   onProgress?: (p: Progress) => void;
+}
+
+export interface RunFrameRequest extends BackupRequestBase {
+  sourceName: string;
+  /** The source, to match an incremental's parent against. */
+  source: SourceRef;
   /** Checks that run before the destination is touched (names, device exists, …). */
   validate?: () => Promise<void>;
   /**

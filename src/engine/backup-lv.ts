@@ -9,37 +9,28 @@ import {
 } from '../consistency/consistency-steps.js';
 import type { RunOptions } from '../exec/run-command.js';
 import { AppError, toAppError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { runTag, SERVICE_TAG, snapshotLvName } from './args/lvm-args.js';
 import type { ArchiveBounds } from './archive-bounds.js';
 import { archiveVolume, type Isolation } from './archive-volume.js';
 import { checkApplianceRequest } from './appliance.js';
-import { runBackupFrame, startConsistency, type BackupResult } from './backup-frame.js';
-import type { Progress } from './progress.js';
+import {
+  runBackupFrame,
+  startConsistency,
+  type BackupRequestBase,
+  type BackupResult,
+} from './backup-frame.js';
 import { createSnapshot, findLv, getVg, removeLvIfPresent } from './lvm.js';
 import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js';
 import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
 import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
-import type { ManifestCatalog } from './manifest.js';
-import type { LevelRequest } from './backup-chain.js';
 import { toolVersions } from './tool-versions.js';
 import { timed } from './timings.js';
 import { stepPoint } from '../lifecycle/step-pause.js';
 
-export interface LvBackupRequest {
+export interface LvBackupRequest extends BackupRequestBase {
   vg: string;
   lv: string;
-  dest: string;
   snapshotSize?: string;
-  excludes?: string[];
-  runId?: string;
-  /** Catalog facts to record in the manifest (see ManifestCatalog). */
-  catalog?: ManifestCatalog;
-  /** Full (the default) or incremental on a parent backup (see LevelRequest). */
-  level?: LevelRequest;
-  signal?: AbortSignal;
-  logger?: Logger;
-  onProgress?: (p: Progress) => void;
   /** Steps inside the instance over SSH: a dump before the snapshot, a freeze around it. */
   consistency?: ConsistencyRequest;
   /** Time and byte bounds of the archive step (default: DEFAULT_ARCHIVE_BOUNDS). */
