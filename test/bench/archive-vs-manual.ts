@@ -15,6 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fillMixed } from './bench-volume.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,33 +44,7 @@ function fillImage(): void {
   mkdirSync(mnt, { recursive: true });
   run('mount', ['-o', 'loop', image, mnt]);
   try {
-    // Mixed data as found on a real volume: text and documentation (compressible, many
-    // small files), shared libraries (binary), a database-like file of random bytes
-    // (incompressible) and a sparse file.
-    const sources = ['/usr/share', '/usr/lib/x86_64-linux-gnu', '/usr/lib/python3', '/usr/lib/jvm'];
-    for (const src of sources) {
-      if (!existsSync(src)) continue;
-      const used = Number(run('df', ['--output=used', '-B1M', mnt]).split('\n')[1]);
-      if (used >= dataMiB * 0.9) break;
-      spawnSync('cp', ['-a', src, join(mnt, src.replaceAll('/', '_'))], { stdio: 'inherit' });
-    }
-    run('dd', [
-      'if=/dev/urandom',
-      `of=${join(mnt, 'random.db')}`,
-      'bs=1M',
-      'count=64',
-      'status=none',
-    ]);
-    run('truncate', ['-s', '2G', join(mnt, 'sparse.img')]);
-    run('dd', [
-      'if=/dev/urandom',
-      `of=${join(mnt, 'sparse.img')}`,
-      'bs=1M',
-      'count=4',
-      'seek=100',
-      'conv=notrunc',
-      'status=none',
-    ]);
+    fillMixed(mnt, dataMiB * 0.9);
   } finally {
     run('umount', [mnt]);
   }

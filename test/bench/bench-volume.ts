@@ -32,34 +32,44 @@ export function mixedImage(dataMiB: number): string {
   run('mkfs.ext4', ['-q', '-F', '-L', 'benchdata', `${image}.tmp`]);
   run('mount', ['-o', 'loop', `${image}.tmp`, mnt]);
   try {
-    const sources = ['/usr/share', '/usr/lib/x86_64-linux-gnu', '/usr/lib/python3', '/usr/lib/jvm'];
-    for (const src of sources) {
-      if (!existsSync(src)) continue;
-      if (usedMiB(mnt) >= dataMiB * 0.85) break;
-      spawnSync('cp', ['-a', src, join(mnt, src.replaceAll('/', '_'))], { stdio: 'inherit' });
-    }
-    run('dd', [
-      'if=/dev/urandom',
-      `of=${join(mnt, 'random.db')}`,
-      'bs=1M',
-      'count=64',
-      'status=none',
-    ]);
-    run('truncate', ['-s', '2G', join(mnt, 'sparse.img')]);
-    run('dd', [
-      'if=/dev/urandom',
-      `of=${join(mnt, 'sparse.img')}`,
-      'bs=1M',
-      'count=4',
-      'seek=100',
-      'conv=notrunc',
-      'status=none',
-    ]);
+    fillMixed(mnt, dataMiB * 0.85);
   } finally {
     run('umount', [mnt]);
   }
   run('mv', [`${image}.tmp`, image]);
   return image;
+}
+
+/**
+ * Mixed data as found on a real volume, copied into the filesystem mounted at `mnt` until
+ * about `untilMiB` MiB are used: text and documentation (compressible, many small files),
+ * shared libraries (binary), a database-like file of random bytes (incompressible) and a
+ * sparse file.
+ */
+export function fillMixed(mnt: string, untilMiB: number): void {
+  const sources = ['/usr/share', '/usr/lib/x86_64-linux-gnu', '/usr/lib/python3', '/usr/lib/jvm'];
+  for (const src of sources) {
+    if (!existsSync(src)) continue;
+    if (usedMiB(mnt) >= untilMiB) break;
+    spawnSync('cp', ['-a', src, join(mnt, src.replaceAll('/', '_'))], { stdio: 'inherit' });
+  }
+  run('dd', [
+    'if=/dev/urandom',
+    `of=${join(mnt, 'random.db')}`,
+    'bs=1M',
+    'count=64',
+    'status=none',
+  ]);
+  run('truncate', ['-s', '2G', join(mnt, 'sparse.img')]);
+  run('dd', [
+    'if=/dev/urandom',
+    `of=${join(mnt, 'sparse.img')}`,
+    'bs=1M',
+    'count=4',
+    'seek=100',
+    'conv=notrunc',
+    'status=none',
+  ]);
 }
 
 export function usedMiB(mountpoint: string): number {
