@@ -3,13 +3,14 @@
  * isolation (an object of another project is reported exactly as a missing one).
  */
 import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
 import { getBackupDetail, type BackupDetail } from '../db/backups.js';
-import type { Queryable } from '../db/queryable.js';
 import { getVolume, type Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import type { Logger } from '../log.js';
 import type { Job } from '../jobs/job.js';
+import type { ProjectQuota } from '../policy/project-quota.js';
 import { getJob } from '../jobs/queue.js';
 import { canSee, isAdmin, type Caller, type RoleNames } from './caller.js';
 
@@ -21,7 +22,8 @@ declare module 'fastify' {
 }
 
 export interface ApiContext {
-  db: Queryable;
+  /** A pool: back up now opens a transaction for the quota's lock. */
+  db: pg.Pool;
   roles: RoleNames;
   /** Grace after a due time before a volume counts as overdue (s). */
   overdueGraceSeconds: number;
@@ -30,6 +32,8 @@ export interface ApiContext {
    * started (the policy's minimum interval: a tenant cannot loop full backups).
    */
   manualMinIntervalSeconds: number;
+  /** Back up now by a non-admin caller fits the project's byte quota. */
+  quota: ProjectQuota;
   /** Cinder, to check a restore target (null: no OpenStack, restores refused). */
   cinderLookup: VolumeLookup | null;
   /** Cinder's os-reset_status, to hold a restore target in maintenance (null: none). */

@@ -10,11 +10,12 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Queryable } from '../db/queryable.js';
+import type pg from 'pg';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { AppError } from '../errors.js';
 import { isRecord } from '../is-record.js';
 import { silentLogger, type Logger } from '../log.js';
+import { NO_PROJECT_QUOTA, type ProjectQuota } from '../policy/project-quota.js';
 import type { ApiContext } from './api-context.js';
 import { DEFAULT_ROLES, type RoleNames } from './caller.js';
 import { clientErrorHandler, errorHandlers } from './http-errors.js';
@@ -38,10 +39,12 @@ export interface ApiServerOptions {
   manualMinIntervalSeconds?: number;
   /** `[restore] set_maintenance`: hold a restore's target in maintenance; default true. */
   restoreSetsMaintenance?: boolean;
+  /** The per-project byte quota a non-admin back up now fits; default none. */
+  quota?: ProjectQuota;
 }
 
 export interface ApiServerDeps {
-  db: Queryable;
+  db: pg.Pool;
   tokens: TokenValidator;
   readiness: () => Promise<Readiness>;
   /** Cinder lookups, for restore targets (absent: restores answer 503). */
@@ -79,6 +82,7 @@ export async function buildApiServer(
     roles,
     overdueGraceSeconds: options.overdueGraceSeconds ?? 3600,
     manualMinIntervalSeconds: options.manualMinIntervalSeconds ?? 3600,
+    quota: options.quota ?? NO_PROJECT_QUOTA,
     cinderLookup: deps.cinderLookup ?? null,
     cinderResetStatus: deps.cinderResetStatus ?? null,
     restoreSetsMaintenance: options.restoreSetsMaintenance ?? true,

@@ -7,10 +7,13 @@
  */
 import { latestBackupStart } from '../db/backups.js';
 import type { Queryable } from '../db/queryable.js';
+import type pg from 'pg';
 import type { Volume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
 import type { Job, JobKind } from '../jobs/job.js';
+import { enqueueBackupsFromPool } from '../jobs/enqueue-backup.js';
 import { enqueueRestore } from '../jobs/enqueue-restore.js';
+import { NO_PROJECT_QUOTA, type ProjectQuota } from '../policy/project-quota.js';
 import { enqueueJob, findOpenJob, type EnqueueRequest } from '../jobs/queue.js';
 import type { CheckedTargetVolume, TargetStatusCinder } from '../jobs/restore-target-volume.js';
 import type { Logger } from '../log.js';
@@ -69,18 +72,30 @@ async function enqueueOrJoin(
   throw new AppError('INTERNAL', `could not enqueue a ${kind} job for volume ${volume.id}`);
 }
 
+/** What bounds a back up now. */
+export interface BackupRequestLimits {
+  /**
+   * How soon after the volume's last backup started a new one may be asked; null for an
+   * admin, who is held neither to it nor to the quota.
+   */
+  minIntervalSeconds: number | null;
+  /** The per-project byte quota (checked under the project's lock, as every enqueuer does). */
+  quota: ProjectQuota;
+}
+
 /**
- * Back up now: the volume must be tagged with a valid policy. `minIntervalSeconds` (null for
- * an admin) bounds how soon after the volume's last backup started a new one may be asked;
- * a request that would join an open job is always answered with it.
+ * Back up now: the volume must be tagged with a valid policy, and (but for an admin) wait
+ * the minimum interval and fit its project's quota; a request that would join an open job
+ * is always answered with it.
  */
 export async function requestBackup(
-  db: Queryable,
+  db: pg.Pool,
   volume: Volume,
   requestedBy: string,
-  minIntervalSeconds: number | null = null,
+  limits: BackupRequestLimits,
   now: Date = new Date(),
 ): Promise<JobRequestResult> {
+  const { minIntervalSeconds } = limits;
   if (volume.deletedAt !== null) {
     throw new AppError('VOLUME_NOT_FOUND', `volume ${volume.id} was deleted`);
   }
@@ -115,7 +130,25 @@ export async function requestBackup(
       );
     }
   }
-  return enqueueOrJoin(db, volume, 'backup', { requestedBy }, () => true);
+  const quota = minIntervalSeconds === null ? NO_PROJECT_QUOTA : limits.quota;
+  return enqueueOrJoin(
+    db,
+    volume,
+    'backup',
+    { requestedBy },
+    () => true,
+    async (req) => {
+      const [r] = await enqueueBackupsFromPool(
+        db,
+        volume.projectId,
+        [{ volume, reason: req.reason, payload: req.payload ?? {} }],
+        quota,
+      );
+      if (r === undefined || r.job !== null) return r?.job ?? null;
+      if (r.refused === 'quota') throw new AppError('QUOTA_EXCEEDED', r.reason);
+      return null;
+    },
+  );
 }
 
 /** Verify one backup (its archives' checksums and readability). */

@@ -141,6 +141,7 @@ export function controllerConfigOf(config: Config): ControllerConfig {
       actionRole: config.api.actionRole,
       manualMinIntervalSeconds: config.policy.minBackupInterval,
       restoreSetsMaintenance: config.restore.setMaintenance,
+      quota: projectQuotaOf(config),
     },
   };
 }

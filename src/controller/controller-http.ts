@@ -16,6 +16,7 @@ import {
   postgresCheck,
 } from '../api/readiness-checks.js';
 import type { PollHealth } from './poll-health.js';
+import type { ProjectQuota } from '../policy/project-quota.js';
 import { readinessProbe } from '../api/readiness.js';
 import { TokenValidator } from '../api/token-validator.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
@@ -33,6 +34,8 @@ export interface ControllerHttpSettings {
   manualMinIntervalSeconds: number;
   /** [restore] set_maintenance: hold a restore's target in Cinder's maintenance status. */
   restoreSetsMaintenance: boolean;
+  /** [retention] max_project_bytes, project_quotas: what a tenant's back up now fits. */
+  quota: ProjectQuota;
 }
 
 /** Counters that count nothing, for a controller built without metrics (tests). */
@@ -86,6 +89,7 @@ export class ControllerHttp {
           roles: { adminRole: s.adminRole, actionRole: s.actionRole },
           manualMinIntervalSeconds: s.manualMinIntervalSeconds,
           restoreSetsMaintenance: s.restoreSetsMaintenance,
+          quota: s.quota,
         },
         {
           db: this.pool,

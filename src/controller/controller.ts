@@ -112,6 +112,7 @@ export class Controller {
               concurrency: c.lookupConcurrency,
               ratePerSecond: c.lookupRate,
               retryAfterSeconds: c.retryAfterSeconds,
+              quota: c.quota,
               logger: this.deps.logger,
             });
       if (confirmer === null) {
@@ -139,6 +140,7 @@ export class Controller {
             pool,
             limits: c.limits,
             retryAfterSeconds: c.retryAfterSeconds,
+            quota: c.quota,
             trust: c.busTrust,
             ...(lookup === undefined ? {} : { lookup }),
             confirmSteering: confirmer !== null,

@@ -12,7 +12,7 @@ import { parsePolicy, type PolicyLimits, type PolicyResult } from '../policy/pol
 import { nextDueAt, type Schedule } from '../policy/schedule.js';
 import type { TriggerEvent } from '../policy/trigger-events.js';
 import type { SchedulableVolume } from '../db/volumes.js';
-import { NO_PROJECT_QUOTA, quotaProblem, type ProjectQuota } from '../policy/project-quota.js';
+import { quotaProblem, type ProjectQuota } from '../policy/project-quota.js';
 
 export interface SchedulerSettings {
   limits: PolicyLimits;
@@ -20,8 +20,8 @@ export interface SchedulerSettings {
   timeZone: string;
   /** Pause after a failed backup before the schedule tries again (capped at the interval). */
   retryAfterSeconds: number;
-  /** Ceilings on the bytes each project's backups may occupy (none when absent). */
-  quota?: ProjectQuota;
+  /** Ceilings on the bytes each project's backups may occupy (NO_PROJECT_QUOTA: none). */
+  quota: ProjectQuota;
 }
 
 export interface VolumeDecision {
@@ -69,7 +69,7 @@ export function decideVolume(
   const policy = parsePolicy(v.metadata, s.limits);
   if (policy.kind !== 'policy')
     return { policy, nextDueAt: null, skipReason: null, quotaError: null, enqueue: false };
-  const quotaError = quotaProblem(s.quota ?? NO_PROJECT_QUOTA, v.projectId, projectBytes);
+  const quotaError = quotaProblem(s.quota, v.projectId, projectBytes);
   // A due time recorded for the same schedule anchors a never-run cron volume; a changed
   // schedule starts afresh.
   const sameSchedule = storedScheduleText(v.policy) === policy.policy.scheduleText;
@@ -113,7 +113,8 @@ export function decideEventBackup(
   }
   const blocked = backupBlockedReason(v);
   if (blocked !== null) return no(blocked);
-  // The verdict the scheduler's last pass recorded (it reads every project's bytes once).
+  // The verdict the scheduler's last pass recorded (it reads every project's bytes once);
+  // enqueueBackups checks again under the project's lock.
   if (v.quotaError !== null) return no(v.quotaError);
   if (v.hasOpenBackupJob) return no('a backup job is already open');
   const minimum: Schedule = { kind: 'interval', everySeconds: s.limits.minIntervalSeconds };

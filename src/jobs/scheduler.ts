@@ -5,15 +5,17 @@
  * queue's enqueue key keeps one open backup job per volume even if two passes race.
  * The controller runs passes periodically, only on the leader.
  */
-import type { Queryable } from '../db/queryable.js';
+import type pg from 'pg';
 import { silentLogger, type Logger } from '../log.js';
 import {
   listSchedulableVolumes,
   projectStoredBytes,
   recordPolicies,
   recordSchedules,
+  type SchedulableVolume,
 } from '../db/volumes.js';
-import { enqueueBackup } from './enqueue-backup.js';
+import { anyQuota } from '../policy/project-quota.js';
+import { enqueueBackupsFromPool } from './enqueue-backup.js';
 import { decideVolume, type SchedulerSettings } from './scheduler-decision.js';
 
 export interface SchedulerPassResult {
@@ -22,6 +24,11 @@ export interface SchedulerPassResult {
   policyErrors: number;
   /** Volumes whose project is at or over its byte quota (no backup enqueued for them). */
   overQuota: number;
+  /**
+   * Due volumes held back at the enqueue: their project's stored bytes plus the expected
+   * bytes of its open backup jobs (this pass's included) reach its quota. Due again next pass.
+   */
+  quotaHeld: number;
   enqueued: number;
   skipped: number;
   alreadyOpen: number;
@@ -32,27 +39,28 @@ const WRITE_CHUNK = 500;
 
 /** Runs one pass at `now`. */
 export async function runSchedulerPass(
-  q: Queryable,
+  q: pg.Pool,
   settings: SchedulerSettings,
   options: { now?: Date; logger?: Logger } = {},
 ): Promise<SchedulerPassResult> {
   const now = options.now ?? new Date();
   const log = (options.logger ?? silentLogger).child({ component: 'scheduler' });
   const volumes = await listSchedulableVolumes(q);
-  const stored =
-    settings.quota === undefined ? new Map<string, number>() : await projectStoredBytes(q);
+  const stored = anyQuota(settings.quota) ? await projectStoredBytes(q) : new Map<string, number>();
   const result: SchedulerPassResult = {
     volumes: volumes.length,
     policies: 0,
     policyErrors: 0,
     overQuota: 0,
+    quotaHeld: 0,
     enqueued: 0,
     skipped: 0,
     alreadyOpen: 0,
   };
   // Decisions are written a chunk at a time (two statements per chunk rather than two per
-  // volume: a first pass over 10,000 tagged volumes otherwise waits on 20,000 commits), before
-  // that chunk's jobs are enqueued.
+  // volume: a first pass over 10,000 tagged volumes otherwise waits on 20,000 commits); the
+  // due volumes are enqueued after, a project at a time.
+  const dueByProject = new Map<string, SchedulableVolume[]>();
   for (let start = 0; start < volumes.length; start += WRITE_CHUNK) {
     const chunk = volumes.slice(start, start + WRITE_CHUNK);
     const decided = chunk.map((v) => ({
@@ -85,17 +93,34 @@ export async function runSchedulerPass(
       if (due && d.skipReason !== null) result.skipped += 1;
       if (due && v.hasOpenBackupJob) result.alreadyOpen += 1;
       if (!d.enqueue) continue;
-      const job = await enqueueBackup(q, v, 'schedule');
-      if (job === null) {
-        result.alreadyOpen += 1;
-      } else {
+      const list = dueByProject.get(v.projectId) ?? [];
+      list.push(v);
+      dueByProject.set(v.projectId, list);
+    }
+  }
+  for (const [projectId, due] of dueByProject) {
+    // With a quota: one transaction, one lock and one count per project and pass.
+    const outcomes = await enqueueBackupsFromPool(
+      q,
+      projectId,
+      due.map((v) => ({ volume: v, reason: 'schedule' })),
+      settings.quota,
+    );
+    outcomes.forEach((o, i) => {
+      const v = due[i] as SchedulableVolume;
+      if (o.job !== null) {
         result.enqueued += 1;
         log.info(
-          { volumeId: v.id, jobId: job.id, backendHost: job.backendHost },
+          { volumeId: v.id, jobId: o.job.id, backendHost: o.job.backendHost },
           'backup enqueued',
         );
+      } else if (o.refused === 'open-job') {
+        result.alreadyOpen += 1;
+      } else {
+        result.quotaHeld += 1;
+        log.info({ volumeId: v.id, reason: o.reason }, 'due backup held back by the quota');
       }
-    }
+    });
   }
   log.debug({ ...result }, 'scheduler pass done');
   return result;

@@ -26,6 +26,7 @@ import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePolicy, type PolicyLimits } from '../policy/policy.js';
+import { NO_PROJECT_QUOTA, type ProjectQuota } from '../policy/project-quota.js';
 import { isTriggerEvent } from '../policy/trigger-events.js';
 
 export interface HintConfirmerOptions {
@@ -45,6 +46,8 @@ export interface HintConfirmerOptions {
   /** Events older than this trigger no backup (default 3600 s). */
   triggerMaxAgeSeconds?: number;
   retryAfterSeconds?: number;
+  /** The operator's per-project byte quota, which event triggers obey too (default: none). */
+  quota?: ProjectQuota;
   logger?: Logger;
   now?: () => Date;
 }
@@ -249,6 +252,7 @@ export class HintConfirmer {
           // An interval schedule does not depend on the zone.
           timeZone: 'UTC',
           retryAfterSeconds: this.o.retryAfterSeconds ?? 3600,
+          quota: this.o.quota ?? NO_PROJECT_QUOTA,
         },
       );
       if (r.job !== null) made.push(r.job.id);

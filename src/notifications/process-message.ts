@@ -13,6 +13,7 @@ import { isRetryable, toAppError } from '../errors.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
 import type { PolicyLimits } from '../policy/policy.js';
+import { NO_PROJECT_QUOTA, type ProjectQuota } from '../policy/project-quota.js';
 import { applyChange, type ApplyOutcome } from './apply-change.js';
 import { inventoryChangeOf, type InventoryChange } from './inventory-change.js';
 import { decodeNotification, type OsloNotification } from './oslo-envelope.js';
@@ -43,6 +44,8 @@ export interface ProcessOptions {
   triggerMaxAgeSeconds?: number;
   /** The scheduler's wait after a failed backup; event triggers obey it too (default 1 h). */
   retryAfterSeconds?: number;
+  /** The operator's per-project byte quota, which event triggers obey too (default: none). */
+  quota?: ProjectQuota;
   now?: () => Date;
   /** What the bus is trusted with (default: no broker user, 300 s of skew). */
   trust?: Partial<BusTrust>;
@@ -192,7 +195,7 @@ export async function triggerEventBackup(
   notification: OsloNotification,
   change: InventoryChange,
   outcome: ApplyOutcome,
-  options: Pick<ProcessOptions, 'limits' | 'triggerMaxAgeSeconds' | 'retryAfterSeconds'>,
+  options: Pick<ProcessOptions, 'limits' | 'triggerMaxAgeSeconds' | 'retryAfterSeconds' | 'quota'>,
   now: Date,
 ): Promise<Pick<MessageResult, 'jobId' | 'triggerSkipped'>> {
   if (change.kind !== 'volume-state' || change.trigger === null || outcome === 'duplicate') {
@@ -213,6 +216,7 @@ export async function triggerEventBackup(
       // An interval schedule does not depend on the zone.
       timeZone: 'UTC',
       retryAfterSeconds: options.retryAfterSeconds ?? 3600,
+      quota: options.quota ?? NO_PROJECT_QUOTA,
     },
   );
   return triggered.job === null

@@ -17,6 +17,11 @@ export interface ProjectQuota {
 
 export const NO_PROJECT_QUOTA: ProjectQuota = { defaultBytes: 0, perProject: new Map() };
 
+/** Whether any project has a quota. */
+export function anyQuota(quota: ProjectQuota): boolean {
+  return quota.defaultBytes > 0 || [...quota.perProject.values()].some((b) => b > 0);
+}
+
 /** The project's quota in bytes, or null when it has none. */
 export function quotaOf(quota: ProjectQuota, projectId: string): number | null {
   const bytes = quota.perProject.get(projectId) ?? quota.defaultBytes;

@@ -24,6 +24,7 @@ import { enqueueBackup } from '../../src/jobs/enqueue-backup.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
 import { decideVolume, type SchedulerSettings } from '../../src/jobs/scheduler-decision.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import { NO_PROJECT_QUOTA } from '../../src/policy/project-quota.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { writeResult } from './bench-volume.js';
 
@@ -33,6 +34,7 @@ const settings: SchedulerSettings = {
   limits: DEFAULT_POLICY_LIMITS,
   timeZone: 'UTC',
   retryAfterSeconds: 3600,
+  quota: NO_PROJECT_QUOTA,
 };
 const TAGS = ['daily', 'weekly', '30 2 * * *', 'every 7 minutes', 'off'];
 
@@ -78,7 +80,11 @@ async function perVolumePass(q: Queryable, now: Date): Promise<number> {
         quotaError: d.quotaError,
       },
     ]);
-    if (d.enqueue && (await enqueueBackup(q, v, 'schedule')) !== null) enqueued += 1;
+    if (
+      d.enqueue &&
+      (await enqueueBackup(q, { volume: v, reason: 'schedule' }, settings.quota)).job !== null
+    )
+      enqueued += 1;
   }
   return enqueued;
 }

@@ -15,13 +15,19 @@ import { markVolumeDeleted } from '../../src/db/volumes.js';
 import { ORPHAN_RETRY_SECONDS, runOrphanPass } from '../../src/jobs/orphan-pass.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import { NO_PROJECT_QUOTA } from '../../src/policy/project-quota.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
 
 let db: FreshDatabase;
 const DAY = 86_400_000;
 const GRACE = { graceSeconds: 30 * 86_400 };
-const scheduling = { limits: DEFAULT_POLICY_LIMITS, timeZone: 'UTC', retryAfterSeconds: 3600 };
+const scheduling = {
+  limits: DEFAULT_POLICY_LIMITS,
+  timeZone: 'UTC',
+  retryAfterSeconds: 3600,
+  quota: NO_PROJECT_QUOTA,
+};
 // Times ahead of the rows' own now(): the clock the passes are given.
 const t0 = new Date(Date.now() + DAY);
 const at = (days: number): Date => new Date(t0.getTime() + days * DAY);

@@ -141,14 +141,17 @@ describe('per-project byte quota', () => {
     expect(json['policy_error']).toBeNull();
 
     const v = await getVolume(db.pool, a1);
-    const refused = await requestBackup(db.pool, v!, 'tenant', 3600).catch((e: unknown) => e);
+    const refused = await requestBackup(db.pool, v!, 'tenant', {
+      minIntervalSeconds: 3600,
+      quota,
+    }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AppError);
     expect((refused as AppError).code).toBe('QUOTA_EXCEEDED');
     expect((refused as AppError).message).toMatch(/at or over its quota of 1000 bytes/);
     expect(await jobsOf(a1)).toEqual([]);
 
     // The operator (admin role: no minimum interval) may still ask for one.
-    const admin = await requestBackup(db.pool, v!, 'operator', null);
+    const admin = await requestBackup(db.pool, v!, 'operator', { minIntervalSeconds: null, quota });
     expect(admin.created).toBe(true);
     expect(await jobsOf(a1)).toEqual(['manual']);
     await db.pool.query(`UPDATE jobs SET state = 'cancelled' WHERE id = $1`, [admin.job.id]);
@@ -170,10 +173,12 @@ describe('per-project byte quota', () => {
   });
 
   it("runs them again once the project's own quota is raised above what it stores", async () => {
+    // Room for both: the first one enqueued counts with what it is expected to store (a1's
+    // last backup, 10^9 bytes; a2's size, 1 GiB) before the second is let through.
     const raised = projectQuotaOf(
-      settingsOf({ CLB_MAX_PROJECT_BYTES: '1000', CLB_PROJECT_QUOTAS: 'qa=2K' }),
+      settingsOf({ CLB_MAX_PROJECT_BYTES: '1000', CLB_PROJECT_QUOTAS: 'qa=2G' }),
     );
-    expect(raised.perProject.get('qa')).toBe(2048);
+    expect(raised.perProject.get('qa')).toBe(2 * 1024 ** 3);
     const pass = await runSchedulerPass(db.pool, { ...base, quota: raised });
     expect(pass.overQuota).toBe(0);
     expect(await jobsOf(a1)).toEqual(['schedule']);

@@ -2,9 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { decideEventBackup, decideVolume } from '../../src/jobs/scheduler-decision.js';
 import type { SchedulableVolume } from '../../src/db/volumes.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import { NO_PROJECT_QUOTA } from '../../src/policy/project-quota.js';
 
 const now = new Date('2026-11-26T12:00:00Z');
-const settings = { limits: DEFAULT_POLICY_LIMITS, timeZone: 'UTC', retryAfterSeconds: 3600 };
+const settings = {
+  limits: DEFAULT_POLICY_LIMITS,
+  timeZone: 'UTC',
+  retryAfterSeconds: 3600,
+  quota: NO_PROJECT_QUOTA,
+};
 const base: SchedulableVolume = {
   id: 'v',
   projectId: 'p1',

@@ -7,10 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putVolume } from '../db/volume-fixtures.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import { NO_PROJECT_QUOTA } from '../../src/policy/project-quota.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 
 let db: FreshDatabase;
-const settings = { limits: DEFAULT_POLICY_LIMITS, timeZone: 'UTC', retryAfterSeconds: 3600 };
+const settings = {
+  limits: DEFAULT_POLICY_LIMITS,
+  timeZone: 'UTC',
+  retryAfterSeconds: 3600,
+  quota: NO_PROJECT_QUOTA,
+};
 
 beforeAll(async () => {
   db = await freshDatabase();

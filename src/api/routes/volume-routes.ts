@@ -209,7 +209,8 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
           'volume is open, answers that same job. Needs the action role. Without the admin ' +
           "role, a new job waits the minimum interval after the volume's last backup: 429 " +
           "RATE_LIMITED with Retry-After (seconds) until then. While the volume's project is " +
-          'at or over its byte quota (quota_error), 409 QUOTA_EXCEEDED without the admin role.',
+          'at or over its byte quota (quota_error), or would be with what its open backup jobs ' +
+          'are expected to store, 409 QUOTA_EXCEEDED without the admin role.',
         tags: ['backups'],
         params: volumeIdParams,
         body: noBody,
@@ -227,12 +228,10 @@ export function volumeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const caller = callerOf(req);
       const volume = await visibleVolume(ctx, req, req.params.id.toLowerCase());
       requireActionRole(caller, ctx.roles);
-      const r = await requestBackup(
-        ctx.db,
-        volume,
-        caller.userId,
-        adminOf(ctx, req) ? null : ctx.manualMinIntervalSeconds,
-      );
+      const r = await requestBackup(ctx.db, volume, caller.userId, {
+        minIntervalSeconds: adminOf(ctx, req) ? null : ctx.manualMinIntervalSeconds,
+        quota: ctx.quota,
+      });
       return reply.code(202).send({ job: jobJson(r.job, adminOf(ctx, req)), created: r.created });
     },
   );
