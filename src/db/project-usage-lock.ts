@@ -24,6 +24,30 @@ export async function lockProjectQuota(q: Queryable, projectId: string): Promise
 }
 
 /**
+ * Takes the quota locks of several projects in one order, that of the locks' keys (two
+ * project ids may share a key; sorting the ids would then not order the locks). Two
+ * transactions that each took their projects' locks in the order of their own work could
+ * each hold one the other waits for, and Postgres would abort one of them (40P01).
+ */
+export async function lockProjectQuotas(
+  q: Queryable,
+  projectIds: readonly string[],
+): Promise<void> {
+  const ids = [...new Set(projectIds)];
+  if (ids.length <= 1) {
+    if (ids[0] !== undefined) await lockProjectQuota(q, ids[0]);
+    return;
+  }
+  const keys = await q.query<{ k: number }>(
+    `SELECT DISTINCT hashtext(p) AS k FROM unnest($1::text[]) AS p ORDER BY k`,
+    [ids],
+  );
+  for (const { k } of keys.rows) {
+    await q.query(`SELECT pg_advisory_xact_lock(hashtext('clb:project-quota'), $1::int)`, [k]);
+  }
+}
+
+/**
  * What a backup of volume `v` is expected to store: its last successful backup's stored
  * bytes, or its size when it has none yet (a first full backup stores at most that,
  * compressed). One expression for the open jobs and the candidates alike.

@@ -6,7 +6,11 @@
  */
 import type pg from 'pg';
 import { withTransaction } from '../db/pool.js';
-import { lockProjectQuota, projectBytesWithOpenJobs } from '../db/project-usage-lock.js';
+import {
+  lockProjectQuota,
+  lockProjectQuotas,
+  projectBytesWithOpenJobs,
+} from '../db/project-usage-lock.js';
 import type { Queryable } from '../db/queryable.js';
 import { getSchedulableVolume, type SchedulableVolume } from '../db/volumes.js';
 import { AppError } from '../errors.js';
@@ -130,6 +134,25 @@ export function enqueueBackupsFromPool(
 ): Promise<EnqueueOutcome[]> {
   if (quotaOf(quota, projectId) === null) return enqueueBackups(pool, projectId, requests, quota);
   return withTransaction(pool, (client) => enqueueBackups(client, projectId, requests, quota));
+}
+
+/**
+ * For a transaction that may enqueue backups of several projects (a hint confirmer's round, a
+ * consumer's batch): takes the quota locks of those of `projectIds` with a quota, all of them
+ * in one order (lockProjectQuotas), after the transaction's row locks and before its first
+ * enqueue. Taken one by one as its enqueues come, two such transactions could each hold a
+ * project the other needs (40P01). enqueueBackups taking one again later waits for nothing:
+ * a session's advisory locks are re-entrant.
+ */
+export async function lockQuotasForBackups(
+  q: Queryable,
+  projectIds: Iterable<string>,
+  quota: ProjectQuota,
+): Promise<void> {
+  await lockProjectQuotas(
+    q,
+    [...projectIds].filter((p) => quotaOf(quota, p) !== null),
+  );
 }
 
 /** enqueueBackups for one request. */

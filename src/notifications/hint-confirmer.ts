@@ -22,7 +22,7 @@ import {
 } from '../db/volumes.js';
 import { isRetryable } from '../errors.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
-import { enqueueEventBackup } from '../jobs/enqueue-backup.js';
+import { enqueueEventBackup, lockQuotasForBackups } from '../jobs/enqueue-backup.js';
 import { jitteredBackoff } from '../lifecycle/backoff.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePolicy, type PolicyLimits } from '../policy/policy.js';
@@ -153,9 +153,27 @@ export class HintConfirmer {
     await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
     if (answers.length === 0) return claimed.length;
     const clock = this.o.now ?? (() => new Date());
+    // Locks in one order in every round: the volumes' rows by id, then the quota locks of
+    // the projects whose backups the round may enqueue, by key. In the order the lookups
+    // came back, two rounds (two controllers) or a round and a consumer's batch could each
+    // hold what the other waits for, and Postgres would abort one (40P01); the round would
+    // be redone after its lease, but only after a second of both waiting.
+    // test/notifications/hint-confirmer-locks.test.ts.
+    answers.sort((a, b) =>
+      a.h.volumeId < b.h.volumeId ? -1 : a.h.volumeId > b.h.volumeId ? 1 : 0,
+    );
     const jobs = await withTransaction(this.o.pool, async (client) => {
+      const held: boolean[] = [];
+      for (const a of answers) held.push(await this.record(client, a.h, a.v, a.askedAt));
+      await lockQuotasForBackups(
+        client,
+        answers.flatMap((a) => (a.v !== null && a.h.triggers.length > 0 ? [a.v.projectId] : [])),
+        this.o.quota ?? NO_PROJECT_QUOTA,
+      );
       let made = 0;
-      for (const a of answers) made += await this.settle(client, a.h, a.v, a.askedAt, clock());
+      for (const [i, a] of answers.entries()) {
+        made += await this.settle(client, a.h, a.v, held[i] === true, clock());
+      }
       return made;
     });
     this.stats.jobs += jobs;
@@ -190,14 +208,16 @@ export class HintConfirmer {
     }
   }
 
-  /** Writes Cinder's answer for one hint inside the round's transaction; jobs made. */
-  private async settle(
+  /**
+   * Writes Cinder's answer for one hint's volume inside the round's transaction (its row
+   * locked); whether it shows what the hint claimed.
+   */
+  private async record(
     client: pg.PoolClient,
     h: ClaimedHint,
     v: InventoryVolume | null,
     askedAt: Date,
-    now: Date,
-  ): Promise<number> {
+  ): Promise<boolean> {
     const claims = await client.query<{ claims: Record<string, unknown> }>(
       'SELECT claims FROM volume_hints WHERE volume_id = $1',
       [h.volumeId],
@@ -215,6 +235,17 @@ export class HintConfirmer {
       await recordPolicy(client, v.id, parsePolicy(v.metadata, this.o.limits));
       this.stats.confirmedVolumes += 1;
     }
+    return held;
+  }
+
+  /** Makes the backups one hint's events asked for and settles it; jobs made. */
+  private async settle(
+    client: pg.PoolClient,
+    h: ClaimedHint,
+    v: InventoryVolume | null,
+    held: boolean,
+    now: Date,
+  ): Promise<number> {
     const made = v === null ? [] : await this.triggerBackups(client, h, now);
     await settleHint(client, h);
     if (!held) {

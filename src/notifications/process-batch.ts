@@ -24,7 +24,9 @@ import { lockVolumeRecords, writeVolumeRecords, type VolumeRecord } from '../db/
 import { recordVolumeHints, type VolumeHint } from '../db/volume-hints.js';
 import type { InventoryVolume } from '../db/volumes.js';
 import { AppError, isRetryable } from '../errors.js';
+import { lockQuotasForBackups } from '../jobs/enqueue-backup.js';
 import { parsePolicy } from '../policy/policy.js';
+import { NO_PROJECT_QUOTA } from '../policy/project-quota.js';
 import type { ApplyOutcome } from './apply-change.js';
 import { foldChanges, type FoldStep, type VolumeChange } from './fold-changes.js';
 import type { InventoryChange } from './inventory-change.js';
@@ -246,6 +248,20 @@ async function applyBatch(
     throw new AppError('DB_CONFLICT', 'a message of the batch was recorded concurrently');
   }
 
+  // The rows are locked (in id order); now the quota locks of every project this batch may
+  // enqueue a backup of, in one order (enqueue-backup.ts lockQuotasForBackups), not one by
+  // one in the order of the messages.
+  await lockQuotasForBackups(
+    client,
+    todo.flatMap((r, at) => {
+      const c = r.change;
+      if (c.kind !== 'volume-state' || c.trigger === null) return [];
+      if (outcomes[at] === 'duplicate' || outcomes[at] === 'hinted') return [];
+      const row = finalRows.get(c.volumeId);
+      return row === undefined ? [] : [row.projectId];
+    }),
+    options.quota ?? NO_PROJECT_QUOTA,
+  );
   const results: MessageResult[] = [];
   for (const [at, r] of todo.entries()) {
     const outcome = outcomes[at] as ApplyOutcome;

@@ -1,0 +1,210 @@
+/**
+ * The hint confirmer's round takes per-project quota locks (enqueue-backup.ts) for several
+ * projects in one transaction, against a real Postgres. Two rounds (two controllers) whose
+ * volumes span the same two projects in opposite orders must both commit: the round locks
+ * its rows by volume id and then its projects by lock key, so neither can hold what the
+ * other waits for. And a round that Postgres aborts anyway (40P01, forced here by a session
+ * that locks the other way round) is retryable, changes nothing, and is done whole after
+ * its lease.
+ */
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settingsOf } from '../../src/config/settings.js';
+import { projectQuotaOf } from '../../src/controller/controller-config.js';
+import { lockProjectQuota } from '../../src/db/project-usage-lock.js';
+import { recordVolumeHints } from '../../src/db/volume-hints.js';
+import type { InventoryVolume } from '../../src/db/volumes.js';
+import { isRetryable } from '../../src/errors.js';
+import { HintConfirmer } from '../../src/notifications/hint-confirmer.js';
+import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
+import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
+import { putVolume } from '../db/volume-fixtures.js';
+
+let db: FreshDatabase;
+/** A quota every project here is far under: only its locks matter. */
+const quota = projectQuotaOf(settingsOf({ CLB_MAX_PROJECT_BYTES: '1T' }));
+const inCinder = new Map<string, InventoryVolume>();
+
+beforeAll(async () => {
+  db = await freshDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+/** A volume tagged to back up on detach, in the inventory and in "Cinder" alike. */
+async function volume(id: string, projectId: string): Promise<void> {
+  const metadata = { backup: 'daily', 'backup:on': 'detach' };
+  const host = 'stor1@lvm#LVM';
+  await putVolume(db.pool, {
+    id,
+    projectId,
+    status: 'available',
+    sizeGb: 1,
+    host,
+    lvName: `volume-${id}`,
+    metadata,
+  });
+  inCinder.set(id, {
+    id,
+    name: null,
+    projectId,
+    status: 'available',
+    sizeGb: 1,
+    host,
+    backendHost: 'stor1@lvm',
+    nameId: null,
+    lvName: `volume-${id}`,
+    metadata,
+    attachments: [],
+    bootable: false,
+    volumeType: null,
+    cinderUpdatedAt: null,
+  });
+}
+
+/** A detach of each volume, heard on the bus: a hint due now, with its backup trigger. */
+async function detached(...ids: string[]): Promise<void> {
+  const now = new Date();
+  await recordVolumeHints(
+    db.pool,
+    ids.map((volumeId) => ({
+      volumeId,
+      eventType: 'volume.detach.end',
+      eventAt: now,
+      claims: { status: 'available' },
+      triggers: [{ trigger: 'detach', eventType: 'volume.detach.end', eventAt: now.toISOString() }],
+      events: 1,
+      dueAt: new Date(now.getTime() - 1000),
+    })),
+  );
+}
+
+function confirmer(leaseSeconds = 60): HintConfirmer {
+  return new HintConfirmer({
+    pool: db.pool,
+    lookup: (id) => Promise.resolve(inCinder.get(id) ?? null),
+    limits: DEFAULT_POLICY_LIMITS,
+    concurrency: 1,
+    ratePerSecond: 1000,
+    leaseSeconds,
+    quota,
+  });
+}
+
+/** Waits (3 s at most) until `n` sessions of this database wait on a lock of `kind`. */
+async function waiters(n: number, kind?: string): Promise<number> {
+  let seen = 0;
+  for (let i = 0; i < 150; i += 1) {
+    const r = await db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'
+          AND ($1::text IS NULL OR wait_event = $1)`,
+      [kind ?? null],
+    );
+    seen = Number(r.rows[0]?.n);
+    if (seen >= n) return seen;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return seen;
+}
+
+async function openJobs(ids: string[]): Promise<string[]> {
+  const r = await db.pool.query<{ volume_id: string }>(
+    `SELECT volume_id::text AS volume_id FROM jobs
+      WHERE kind = 'backup' AND state IN ('queued', 'running') AND volume_id = ANY($1::uuid[])
+      ORDER BY volume_id`,
+    [ids],
+  );
+  return r.rows.map((x) => x.volume_id);
+}
+
+async function hintsLeft(ids: string[]): Promise<number> {
+  const r = await db.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM volume_hints WHERE volume_id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return Number(r.rows[0]?.n);
+}
+
+const settle = <T>(p: Promise<T>) =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
+
+describe('the hint confirmer and the quota locks of several projects', () => {
+  it('commits two rounds whose volumes span two projects in opposite orders', async () => {
+    // Round one settles a1 (project P) and b1 (Q); round two b2 (Q) and a2 (P). A third
+    // session holds the rows of b1 and a2, so each round has done its first volume when
+    // both go on: taken one by one in that order, round one would hold P and want Q, round
+    // two hold Q and want P.
+    const a1 = '10000000-0000-4000-8000-000000000000';
+    const b1 = '20000000-0000-4000-8000-000000000000';
+    const b2 = '30000000-0000-4000-8000-000000000000';
+    const a2 = '40000000-0000-4000-8000-000000000000';
+    await volume(a1, 'proj-p');
+    await volume(a2, 'proj-p');
+    await volume(b1, 'proj-q');
+    await volume(b2, 'proj-q');
+    const gate: pg.PoolClient = await db.pool.connect();
+    try {
+      await gate.query('BEGIN');
+      await gate.query('SELECT 1 FROM volumes WHERE id = ANY($1::uuid[]) FOR UPDATE', [[b1, a2]]);
+      await detached(a1, b1);
+      const one = settle(confirmer().round());
+      expect(await waiters(1)).toBe(1);
+      await detached(b2, a2);
+      const two = settle(confirmer().round());
+      expect(await waiters(2)).toBe(2);
+      await gate.query('COMMIT');
+      const [r1, r2] = await Promise.all([one, two]);
+      expect(r1.ok ? null : r1.err).toBeNull();
+      expect(r2.ok ? null : r2.err).toBeNull();
+      expect([r1.ok && r1.value, r2.ok && r2.value]).toEqual([2, 2]);
+    } finally {
+      await gate.query('ROLLBACK').catch(() => undefined);
+      gate.release();
+    }
+    expect(await openJobs([a1, a2, b1, b2])).toEqual([a1, b1, b2, a2]);
+    expect(await hintsLeft([a1, a2, b1, b2])).toBe(0);
+  });
+
+  it('gives up a round that Postgres aborts (40P01) whole, and does it again after its lease', async () => {
+    const c1 = '50000000-0000-4000-8000-000000000000';
+    await volume(c1, 'proj-r');
+    const c = confirmer(1);
+    const gate: pg.PoolClient = await db.pool.connect();
+    try {
+      // The gate holds proj-r's quota lock; the round locks c1's row, then waits for the
+      // lock; the gate then asks for c1's row: a cycle. The gate waits 10 s before it looks
+      // for one, so the round, which looks after 1 s, is the one aborted.
+      await gate.query('BEGIN');
+      await gate.query(`SET LOCAL deadlock_timeout = '10s'`);
+      await lockProjectQuota(gate, 'proj-r');
+      await detached(c1);
+      const round = settle(c.round());
+      expect(await waiters(1, 'advisory')).toBe(1);
+      const rowP = gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [c1]);
+      const r = await round;
+      expect(r.ok).toBe(false);
+      const err = r.ok ? null : (r.err as { code?: string });
+      expect(err?.code).toBe('40P01');
+      expect(isRetryable(err)).toBe(true);
+      await rowP;
+      await gate.query('ROLLBACK');
+    } finally {
+      await gate.query('ROLLBACK').catch(() => undefined);
+      gate.release();
+    }
+    // Nothing of the aborted round stayed: no job, the hint still there with its trigger.
+    expect(await openJobs([c1])).toEqual([]);
+    expect(await hintsLeft([c1])).toBe(1);
+    // Its lease (1 s) over, the next round does it all.
+    await new Promise((res) => setTimeout(res, 1100));
+    expect(await c.round()).toBe(1);
+    expect(await openJobs([c1])).toEqual([c1]);
+    expect(await hintsLeft([c1])).toBe(0);
+    expect(c.stats.jobs).toBe(1);
+  });
+});
