@@ -77,15 +77,23 @@ export interface StrandedBackupRow {
   held_by: string;
   volume_host: string | null;
   holder_last_seen_at: Date | null;
+  finished_at: Date | null;
+  bytes_written: number | null;
   reason: string;
 }
 
 /** The `stranded_backups` view: backups whose holding host's agent is gone. */
 export async function listStrandedBackups(q: Queryable): Promise<StrandedBackupRow[]> {
-  const res = await q.query<StrandedBackupRow & { backup_row_id: string }>(
+  const res = await q.query<
+    StrandedBackupRow & { backup_row_id: string; bytes_written: string | null }
+  >(
     `SELECT backup_row_id, backup_id, volume_id::text AS volume_id, volume_name, project_id,
-            held_by, volume_host, holder_last_seen_at, reason
+            held_by, volume_host, holder_last_seen_at, finished_at, bytes_written, reason
        FROM stranded_backups`,
   );
-  return res.rows.map((r) => ({ ...r, backup_row_id: Number(r.backup_row_id) }));
+  return res.rows.map((r) => ({
+    ...r,
+    backup_row_id: Number(r.backup_row_id),
+    bytes_written: r.bytes_written === null ? null : Number(r.bytes_written),
+  }));
 }

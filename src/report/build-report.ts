@@ -15,6 +15,7 @@ import type {
   ReportPruned,
   ReportRun,
   ReportSpace,
+  ReportStranded,
   ReportVolume,
   ReportWindow,
 } from './report-input.js';
@@ -107,6 +108,25 @@ export interface OrphanPruneLine {
   reason: string;
 }
 
+/**
+ * The stranded backups of one volume on one holder: no agent can prune them until that
+ * node's agent is back or an operator removes them (and marks the rows).
+ */
+export interface StrandedLine {
+  volumeId: string;
+  name: string | null;
+  projectId: string;
+  heldBy: string;
+  /** When the holder's agent was last seen; null: never. */
+  lastSeenAt: Date | null;
+  backups: number;
+  bytes: number;
+  /** Finish of the oldest and newest of them. */
+  oldest: Date | null;
+  newest: Date | null;
+  reason: string;
+}
+
 export interface Report {
   window: ReportWindow;
   timeZone: string;
@@ -119,6 +139,43 @@ export interface Report {
   /** First start to last end of the attempts in the window. */
   span: { start: Date; end: Date; seconds: number } | null;
   space: ReportSpace[];
+  /** Stranded backups (all of them, by holder, project and volume) and their count. */
+  stranded: StrandedLine[];
+  strandedBackups: number;
+}
+
+function strandedLines(rows: readonly ReportStranded[]): StrandedLine[] {
+  const lines = new Map<string, StrandedLine>();
+  for (const s of rows) {
+    const key = `${s.heldBy} ${s.volumeId} ${s.reason}`;
+    const line = lines.get(key) ?? {
+      volumeId: s.volumeId,
+      name: s.volumeName,
+      projectId: s.projectId,
+      heldBy: s.heldBy,
+      lastSeenAt: s.holderLastSeenAt,
+      backups: 0,
+      bytes: 0,
+      oldest: null,
+      newest: null,
+      reason: s.reason,
+    };
+    line.backups += 1;
+    line.bytes += s.bytesWritten ?? 0;
+    const at = s.finishedAt;
+    if (at !== null) {
+      if (line.oldest === null || at < line.oldest) line.oldest = at;
+      if (line.newest === null || at > line.newest) line.newest = at;
+    }
+    lines.set(key, line);
+  }
+  return [...lines.values()].sort(
+    (a, b) =>
+      a.heldBy.localeCompare(b.heldBy) ||
+      a.projectId.localeCompare(b.projectId) ||
+      (a.name ?? '').localeCompare(b.name ?? '') ||
+      a.volumeId.localeCompare(b.volumeId),
+  );
 }
 
 function runEnd(r: ReportRun): number {
@@ -375,6 +432,8 @@ export function buildReport(input: ReportInput): Report {
     space: [...input.space].sort(
       (a, b) => a.node.localeCompare(b.node) || a.dest.localeCompare(b.dest),
     ),
+    stranded: strandedLines(input.stranded ?? []),
+    strandedBackups: input.stranded?.length ?? 0,
   };
 }
 

@@ -5,6 +5,7 @@
 import { listBackupsInWindow, listBackupsPrunedInWindow } from '../db/backups.js';
 import { listDestinationSpace } from '../db/destination-space.js';
 import type { Queryable } from '../db/queryable.js';
+import { listStrandedBackups } from '../db/held-elsewhere.js';
 import { listBackupStatusWithPolicy, listFailuresBetween } from '../db/views.js';
 import { buildReport, type Report } from './build-report.js';
 import type { ReportWindow } from './report-input.js';
@@ -20,12 +21,13 @@ export async function loadReport(
   window: ReportWindow,
   settings: ReportSettings,
 ): Promise<Report> {
-  const [status, runs, failures, pruned, space] = await Promise.all([
+  const [status, runs, failures, pruned, space, stranded] = await Promise.all([
     listBackupStatusWithPolicy(q),
     listBackupsInWindow(q, window.start, window.end),
     listFailuresBetween(q, window.start, window.end),
     listBackupsPrunedInWindow(q, window.start, window.end),
     listDestinationSpace(q),
+    listStrandedBackups(q),
   ]);
   return buildReport({
     window,
@@ -47,5 +49,15 @@ export async function loadReport(
     failures,
     pruned,
     space,
+    stranded: stranded.map((s) => ({
+      volumeId: s.volume_id,
+      volumeName: s.volume_name,
+      projectId: s.project_id,
+      heldBy: s.held_by,
+      holderLastSeenAt: s.holder_last_seen_at,
+      finishedAt: s.finished_at,
+      bytesWritten: s.bytes_written,
+      reason: s.reason,
+    })),
   });
 }

@@ -102,6 +102,38 @@ function orphanCells(r: Report): string[][] {
 
 const ORPHAN_TITLE = 'Pruned: deleted or switched-off volumes';
 
+const STRANDED_COLUMNS = [
+  'VOLUME',
+  'PROJECT',
+  'HELD BY',
+  'AGENT LAST SEEN',
+  'BACKUPS',
+  'STORED',
+  'FINISHED',
+  'WHY',
+];
+
+function strandedCells(r: Report): string[][] {
+  return r.stranded.map((l) => [
+    volumeLabel(l.name, l.volumeId),
+    plain(l.projectId, 80),
+    plain(l.heldBy, 200),
+    l.lastSeenAt === null ? 'never' : formatLocalTime(l.lastSeenAt, r.timeZone),
+    String(l.backups),
+    humanBytes(l.bytes),
+    l.oldest === null || l.newest === null
+      ? dash
+      : l.backups === 1
+        ? formatLocalTime(l.newest, r.timeZone)
+        : `${formatLocalTime(l.oldest, r.timeZone)} to ${formatLocalTime(l.newest, r.timeZone)}`,
+    plain(l.reason, 300),
+  ]);
+}
+
+const STRANDED_TITLE = 'Stranded backups';
+const STRANDED_NOTE =
+  'held by a node whose agent was not seen for a day: no agent can prune them until it is back, or an operator removes them by hand and marks the rows (SELECT * FROM stranded_backups)';
+
 function spanLine(r: Report): string {
   if (r.span === null) return 'no backup ran in this window';
   return (
@@ -151,6 +183,10 @@ export function reportText(r: Report, title: string): string {
     out.push('', `${ORPHAN_TITLE.toUpperCase()} (${r.orphanPrunes.length})`);
     out.push(textTable(ORPHAN_COLUMNS, orphanCells(r)).trimEnd());
   }
+  if (r.strandedBackups > 0) {
+    out.push('', `${STRANDED_TITLE.toUpperCase()} (${r.strandedBackups})`, `  ${STRANDED_NOTE}`);
+    out.push(textTable(STRANDED_COLUMNS, strandedCells(r)).trimEnd());
+  }
   out.push('', 'BACKUP WINDOW', `  ${spanLine(r)}`);
   out.push('', 'DESTINATION FREE SPACE');
   out.push(
@@ -199,6 +235,13 @@ export function reportHtml(r: Report, title: string): string {
           `<h3>${escapeHtml(ORPHAN_TITLE)} (${r.orphanPrunes.length})</h3>`,
           table(ORPHAN_COLUMNS, orphanCells(r)),
         ]),
+    ...(r.strandedBackups === 0
+      ? []
+      : [
+          `<h3>${escapeHtml(STRANDED_TITLE)} (${r.strandedBackups})</h3>`,
+          `<p>${escapeHtml(STRANDED_NOTE)}</p>`,
+          table(STRANDED_COLUMNS, strandedCells(r)),
+        ]),
     '<h3>Backup window</h3>',
     `<p>${escapeHtml(spanLine(r))}</p>`,
     '<h3>Destination free space</h3>',
@@ -223,6 +266,7 @@ export function dailyReportMail(r: Report, label: string): MailContent {
       runs: r.totals.runs,
       pruned: r.totals.pruned,
       orphanPruned: r.totals.orphanPruned,
+      stranded: r.strandedBackups,
     },
   };
 }

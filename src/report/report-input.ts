@@ -52,6 +52,20 @@ export interface ReportSpace {
   reportedAt: Date;
 }
 
+/** A backup no agent can prune: its holder's agent was not seen for a day (stranded_backups). */
+export interface ReportStranded {
+  volumeId: string;
+  volumeName: string | null;
+  projectId: string;
+  /** The backend host whose destination holds it. */
+  heldBy: string;
+  /** When that host's agent was last seen; null: never. */
+  holderLastSeenAt: Date | null;
+  finishedAt: Date | null;
+  bytesWritten: number | null;
+  reason: string;
+}
+
 export interface ReportInput {
   window: ReportWindow;
   /** Zone in which times are shown and cron schedules read. */
@@ -63,4 +77,6 @@ export interface ReportInput {
   failures: ReportFailure[];
   pruned: ReportPruned[];
   space: ReportSpace[];
+  /** The stranded backups as the report is made (not only of the window): absent, none. */
+  stranded?: ReportStranded[];
 }

@@ -157,6 +157,8 @@ describe('daily report', () => {
     expect(m.text).toMatch(/node1\s+\/srv\/backups\s+250\.0 GiB\s+1000\.0 GiB\s+25%/);
     expect(m.text).toMatch(/first backup started .*, last ended .*: \d+ h \d+ min/);
 
+    // Nothing is stranded: no section for it.
+    expect(m.text).not.toContain('STRANDED');
     expect(m.html).toContain('<h3>Problems (2)</h3>');
     expect(m.html).toContain('<td>1 h 15 min</td>');
     expect(m.html).toContain('1 failed, 1 too old, 2 ok');
@@ -166,6 +168,78 @@ describe('daily report', () => {
     expect(row?.messageId).toBe(m.headers.get('message-id'));
     expect(row?.smtpResponse).toMatch(/^250/);
     expect(row?.summary).toMatchObject({ failed: 1, tooOld: 1, ok: 2 });
+  });
+
+  it('lists the stranded backups: count, volume, holder, when its agent was last seen, why', async () => {
+    await fillCatalog();
+    await db.pool.query('DELETE FROM agent_heartbeats');
+    const now = Date.now();
+    const day = 86_400_000;
+    const heartbeat = (agent: string, host: string, seen: Date) =>
+      db.pool.query(
+        `INSERT INTO agent_heartbeats (agent_id, hosts, started_at, last_seen_at)
+         VALUES ($1, $2, $3, $3)`,
+        [agent, [host], seen],
+      );
+    const heldBy = (ids: number[], host: string) =>
+      db.pool.query('UPDATE backups SET backend_host = $2 WHERE id = ANY($1)', [ids, host]);
+    const figures = (start: Date) => ({ start, seconds: 60, bytesRead: GiB, bytesWritten: GiB });
+    // Moved to node1 (Cinder migrated it); two backups stay on node0, whose agent is gone.
+    const moved = await dailyVolume(db.pool, 'moved<b>');
+    await heldBy(
+      [
+        await successfulBackup(db.pool, moved, figures(new Date(now - 3 * day))),
+        await successfulBackup(db.pool, moved, figures(new Date(now - 2 * day))),
+      ],
+      'node0@lvm',
+    );
+    await heartbeat('node0-1-aa', 'node0@lvm', new Date(now - 2 * day));
+    // Deleted; its backup is on node9, whose agent never ran.
+    const gone = await dailyVolume(db.pool, 'gone');
+    await heldBy(
+      [await successfulBackup(db.pool, gone, figures(new Date(now - day)))],
+      'node9@lvm',
+    );
+    await db.pool.query('UPDATE volumes SET deleted_at = now() WHERE id = $1', [gone]);
+    // Held elsewhere, but that node's agent was seen an hour ago: its agent can prune it.
+    const fresh = await dailyVolume(db.pool, 'fresh');
+    await heldBy(
+      [await successfulBackup(db.pool, fresh, figures(new Date(now - day)))],
+      'node5@lvm',
+    );
+    await heartbeat('node5-1-aa', 'node5@lvm', new Date(now - 3600_000));
+
+    const svc = service(sink.port);
+    await svc.queueDailyReport();
+    await svc.sendDue();
+    expect(sink.mails).toHaveLength(1);
+    const m = sink.mails[0]!;
+    const section = m.text.slice(
+      m.text.indexOf('STRANDED BACKUPS'),
+      m.text.indexOf('BACKUP WINDOW'),
+    );
+    expect(section).toMatch(
+      /^STRANDED BACKUPS \(3\)\n {2}held by a node whose agent was not seen for a day/,
+    );
+    const rows = section.split('\n').filter((l) => /^(moved|gone)/.test(l));
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(
+      new RegExp(
+        `^moved<b> \\(${moved}\\)\\s+project-a\\s+node0@lvm\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d\\s+2\\s+2\\.0 GiB\\s+.+ to .+held by node0@lvm, whose agent was last seen \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC; the volume is now on node1@lvm$`,
+      ),
+    );
+    expect(rows[1]).toMatch(
+      new RegExp(
+        `^gone \\(${gone}\\)\\s+project-a\\s+node9@lvm\\s+never\\s+1\\s+1\\.0 GiB\\s+.+held by node9@lvm, whose agent was never seen; the volume is deleted$`,
+      ),
+    );
+    expect(section).not.toContain('fresh');
+    expect(m.html).toContain('<h3>Stranded backups (3)</h3>');
+    expect(m.html).toContain(`<td>moved&lt;b&gt; (${moved})</td>`);
+    expect(m.html).toContain('<td>node9@lvm</td><td>never</td><td>1</td>');
+    expect(m.html).not.toContain('moved<b>');
+    const [row] = await listMailReports(db.pool);
+    expect(row?.summary).toMatchObject({ stranded: 3 });
   });
 
   it('is sent once however many controllers try, and not again after a restart', async () => {
