@@ -25,7 +25,7 @@ import { identityChange, volumeIdentity } from './chain-rules.js';
 import type { ArchiveFile, ManifestChain, ManifestPartition, Manifest } from './manifest.js';
 import { withSnarTime } from './parse/snar-header.js';
 import { readArchive } from './restore-stream.js';
-import { btrfsAfterMount, btrfsBeforeMount } from './btrfs-guard.js';
+import { btrfsAfterMount, btrfsBeforeMount, btrfsForget } from './btrfs-guard.js';
 import { openMountNamespace, type MountNamespace } from './mount-namespace.js';
 import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
 import { mountOptionsFor, partitionDisposition } from './parse/mount-options.js';
@@ -191,6 +191,11 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       }
       const mountpoint = join(req.runDir, `p${n}`);
       const space = await namespace();
+      if (btrfsFsid !== null) {
+        // Registered by the mount (even one that fails); dropped once it is unmounted (LIFO).
+        const dev = t.device;
+        req.stack.push(`btrfs device scan --forget ${dev}`, () => btrfsForget([dev], undoRun));
+      }
       await mountReadOnly(t.device, mountpoint, plan.fsType, plan.options, run, space);
       const dropMount = req.stack.push(`umount ${mountpoint}`, () =>
         unmountAndRemove(mountpoint, undoRun, false, space),

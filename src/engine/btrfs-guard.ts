@@ -4,10 +4,15 @@
  * hands back an already mounted filesystem of the same fsid instead of reading ours. So
  * before a mount: the filesystem must live on this partition alone (superblock), no btrfs
  * of that fsid may be mounted on the node (/sys/fs/btrfs/<fsid>), and the registrations of
- * unmounted devices are dropped (`btrfs device scan --forget`), so the mount, which names
- * our partition with `device=`, registers it alone. After the mount the kernel's own list
- * of the filesystem's devices must be exactly our partition. Whatever fails these checks
- * is stored raw, with the reason in the manifest.
+ * the node's devices that carry that fsid are dropped (`btrfs device scan --forget DEV...`),
+ * so the mount, which names our partition with `device=`, registers it alone. After the
+ * mount the kernel's own list of the filesystem's devices must be exactly our partition.
+ * Whatever fails these checks is stored raw, with the reason in the manifest. After the
+ * unmount our partition's registration is dropped too, before its device goes away.
+ *
+ * Only devices of our fsid are forgotten: `--forget` without a device drops every
+ * unmounted btrfs the node has registered, which an operator's multi-device btrfs waiting
+ * to be mounted (assembled by a scan) would then not find.
  */
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -22,6 +27,7 @@ import {
 } from './parse/btrfs-super.js';
 
 const SYSFS_BTRFS = '/sys/fs/btrfs';
+const SYSFS_BLOCK = '/sys/class/block';
 
 async function readSuper(device: string): Promise<BtrfsSuper | null> {
   const handle = await open(device, 'r');
@@ -32,6 +38,35 @@ async function readSuper(device: string): Promise<BtrfsSuper | null> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The node's block devices (`/dev/NAME` for each entry of /sys/class/block) whose btrfs
+ * superblock names `fsid`: the devices the kernel may have registered under it. Read with
+ * our own parser; a device that cannot be read (an unbound loop, a dead path) is skipped.
+ */
+async function devicesWithFsid(fsid: string): Promise<string[]> {
+  const names = await readdir(SYSFS_BLOCK).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const name of names.sort()) {
+    const device = join('/dev', name);
+    const sb = await readSuper(device).catch(() => null);
+    if (sb?.fsid === fsid) found.push(device);
+  }
+  return found;
+}
+
+/**
+ * Drops the kernel's btrfs registrations of `devices` (kernel 5.1+). A device the kernel
+ * does not hold is not an error (some kernels answer ENOENT, exit 1); should a twin's
+ * registration survive anyway, btrfsAfterMount sees it among the members and keeps raw.
+ */
+export async function btrfsForget(devices: readonly string[], run: RunOptions): Promise<void> {
+  if (devices.length === 0) return;
+  await runCommand('btrfs', ['device', 'scan', '--forget', ...devices], {
+    ...run,
+    okExitCodes: [0, 1],
+  });
 }
 
 /** The outcome of the pre-mount check: the fsid to check afterwards, or why not to mount. */
@@ -52,9 +87,9 @@ export async function btrfsBeforeMount(device: string, run: RunOptions): Promise
       reason: `btrfs ${sb.fsid} is already mounted on this node (a twin of this volume); mounting would show that filesystem, not this one`,
     };
   }
-  // Forget every device of unmounted btrfs filesystems (kernel 5.1+): a twin scanned
-  // earlier (by udev or an admin) can no longer be added to ours.
-  await runCommand('btrfs', ['device', 'scan', '--forget'], run);
+  // Forget the devices of our fsid (ours included): a twin scanned earlier (by udev or an
+  // admin) can no longer be added to ours. Our fsid is not mounted (above), so none is busy.
+  await btrfsForget(await devicesWithFsid(sb.fsid), run);
   return { ok: true, fsid: sb.fsid };
 }
 

@@ -205,6 +205,36 @@ describe('a btrfs twin is not mixed into a backup (backup --device, host kernel)
     await nothingLeft();
   }, 120_000);
 
+  it('forgets only the devices of its own fsid: another btrfs the node assembled stays registered', async () => {
+    const dir = join(work, 'bystander');
+    // A two-device btrfs of the node's own (an operator's, scanned to be mounted later).
+    const { own, foreign } = await makeTwoDeviceBtrfs(dir, marker('bystander'));
+    const first = await attach(foreign, true);
+    const second = await attach(own, true);
+    try {
+      await runCommand('btrfs', ['device', 'scan', first]);
+      await runCommand('btrfs', ['device', 'scan', second]);
+      // `device ready` is 0 once every device of the filesystem is registered.
+      const ready = async (): Promise<number> =>
+        (await runCommand('btrfs', ['device', 'ready', second], { okExitCodes: [0, 1] })).exitCode;
+      expect(await ready()).toBe(0);
+
+      const oursMark = marker('ours');
+      const ours = await makeBtrfsImage(dir, 'ours', oursMark);
+      const dev = await attach(ours, true);
+      const res = await backupDevice({ device: dev, dest: join(dir, 'dest') });
+      expect(res.manifest.partitions[0]).toMatchObject({ fsType: 'btrfs', action: 'archived' });
+      expect(await filesHolding(res, oursMark)).toEqual(['p0.tar.zst']);
+      // Still both registered: the backup forgot nothing of another fsid.
+      expect(await ready()).toBe(0);
+      await nothingLeft();
+    } finally {
+      await runCommand('btrfs', ['device', 'scan', '--forget', first, second], {
+        okExitCodes: [0, 1],
+      });
+    }
+  }, 120_000);
+
   it('keeps raw, with the reason, a btrfs whose second device is another volume, and never reads that device', async () => {
     const dir = join(work, 'two-devices');
     const foreignMark = marker('foreign');
