@@ -104,9 +104,11 @@ async function main(): Promise<void> {
   );
   const baseline = await freshDatabase({ prefix: 'clb_bench' });
   const ours = await freshDatabase({ prefix: 'clb_bench' });
+  const quotaDb = await freshDatabase({ prefix: 'clb_bench' });
   try {
     await seed(baseline, ids);
     await seed(ours, ids);
+    await seed(quotaDb, ids);
     const now = new Date();
     const b1 = await timed(() => perVolumePass(baseline.pool, now));
     const o1 = await timed(
@@ -123,15 +125,29 @@ async function main(): Promise<void> {
       `${what}: per-volume ${b.seconds.toFixed(2)} s, chunked ${o.seconds.toFixed(2)} s = ${(b.seconds / o.seconds).toFixed(2)}x`;
     console.log(line('first pass', b1, o1) + `, ${o1.enqueued} jobs enqueued by each`);
     console.log(line('second pass (no change)', b2, o2));
+    // Every project under a quota they all fit: the due volumes are enqueued a project at a
+    // time, each in a transaction holding the project's lock (enqueue-backup.ts).
+    const withQuota = { ...settings, quota: { defaultBytes: 2 ** 50, perProject: new Map() } };
+    const q1 = await timed(
+      async () => (await runSchedulerPass(quotaDb.pool, withQuota, { now })).enqueued,
+    );
+    if (q1.enqueued !== o1.enqueued) {
+      throw new Error(`the quota pass enqueued ${q1.enqueued} jobs, not ${o1.enqueued}`);
+    }
+    console.log(
+      `first pass under a quota (50 projects): ${q1.seconds.toFixed(2)} s = ${(q1.seconds / o1.seconds).toFixed(2)}x the chunked pass without one`,
+    );
     writeResult('scheduler-pass', {
       volumes: count,
       loadAverage: loadavg(),
       firstPass: { perVolume: b1, chunked: o1 },
       secondPass: { perVolume: b2, chunked: o2 },
+      firstPassUnderQuota: q1,
     });
   } finally {
     await baseline.drop();
     await ours.drop();
+    await quotaDb.drop();
   }
 }
 
