@@ -49,11 +49,20 @@ async function devicesWithFsid(fsid: string): Promise<string[]> {
   const names = await readdir(SYSFS_BLOCK).catch(() => [] as string[]);
   const found: string[] = [];
   for (const name of names.sort()) {
+    // A suspended device-mapper device (LVM suspends an origin while it makes a snapshot)
+    // holds every read until it resumes; the kernel cannot have scanned it meanwhile either.
+    if (await dmSuspended(name)) continue;
     const device = join('/dev', name);
     const sb = await readSuper(device).catch(() => null);
     if (sb?.fsid === fsid) found.push(device);
   }
   return found;
+}
+
+/** True when /sys/class/block/NAME is a device-mapper device that is suspended now. */
+async function dmSuspended(name: string): Promise<boolean> {
+  const flag = await readFile(join(SYSFS_BLOCK, name, 'dm', 'suspended'), 'utf8').catch(() => '0');
+  return flag.trim() === '1';
 }
 
 /**
