@@ -5,6 +5,7 @@
  */
 import { backupDevice, backupLv, type BackupResult } from '../engine/backup.js';
 import { parseLvSpec } from '../engine/parse/lvm-names.js';
+import { SNAPSHOT_LIFETIME } from '../engine/timings.js';
 import type { Config } from '../config/settings.js';
 import { parseCommandArgs, usageError, type CommandSpec } from './args.js';
 import {
@@ -151,6 +152,7 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
           }
         : null,
       snapshotPeakPercent: m.snapshot?.peakPercent ?? null,
+      snapshotLifetimeMs: m.timings[SNAPSHOT_LIFETIME] ?? null,
       isolation: m.isolation ?? 'host',
       level: m.chain?.level ?? 0,
       parentId: m.chain?.parentId ?? null,
@@ -168,10 +170,13 @@ export async function run(argv: string[], ctx: CommandContext, config: Config): 
     });
   } else {
     const secs = (m.timings['total'] ?? 0) / 1000;
+    const lifetime = m.timings[SNAPSHOT_LIFETIME];
     process.stdout.write(
       `backup ${m.backupId} of ${m.source.lv ? `${m.source.vg}/${m.source.lv}` : m.source.device}: ` +
         `${m.partitions.filter((p) => p.action === 'archived').length} filesystem(s), ` +
-        `${formatBytes(m.totals.archivedBytes)} read, ${formatBytes(m.totals.storedBytes)} stored, ${secs.toFixed(1)} s\n` +
+        `${formatBytes(m.totals.archivedBytes)} read, ${formatBytes(m.totals.storedBytes)} stored, ${secs.toFixed(1)} s` +
+        (lifetime === undefined ? '' : ` (snapshot held ${(lifetime / 1000).toFixed(1)} s)`) +
+        '\n' +
         m.partitions
           .map(
             (p) =>

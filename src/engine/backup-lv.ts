@@ -24,7 +24,7 @@ import { assertLvName, assertVgName, cinderVolumeId } from './parse/lvm-names.js
 import { lvKind, snapshotInvalid, type LvInfo } from './parse/lvs-report.js';
 import { DEFAULT_SNAPSHOT_SIZE, parseSnapshotSize, snapshotBytes } from './parse/size.js';
 import { toolVersions } from './tool-versions.js';
-import { timed } from './timings.js';
+import { SNAPSHOT_LIFETIME, timed } from './timings.js';
 import { stepPoint } from '../lifecycle/step-pause.js';
 
 export interface LvBackupRequest extends BackupRequestBase {
@@ -209,15 +209,21 @@ export async function backupLv(req: LvBackupRequest): Promise<BackupResult> {
       // The dump runs first, as the mission says: a consistent copy the snapshot cannot give.
       const steps = await startConsistency(req.consistency, ctx);
 
+      // When lvcreate started: the snapshot's lifetime runs from there to the end of
+      // lvremove, the time the origin's writes pay for the COW (thick: about half speed).
+      let lvcreateAt: number | null = null;
       // Registered before lvcreate: a half-made snapshot is removed too. The removal gets
       // no abort signal: it must run even after the backup was cancelled.
       ctx.stack.push(`lvremove ${vg}/${name}`, async () => {
         await removeLvIfPresent(vg, name, { logger: ctx.logger });
+        if (lvcreateAt !== null) ctx.timings[SNAPSHOT_LIFETIME] = Date.now() - lvcreateAt;
       });
       // Taken before lvcreate: what changes after it is the next level's (snar-header.ts).
       const frozenAt = new Date();
-      const makeSnapshot = (): Promise<void> =>
-        createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
+      const makeSnapshot = (): Promise<void> => {
+        lvcreateAt = Date.now();
+        return createSnapshot({ vg, origin: lv, name, tags, cowBytes: o.cowBytes }, run);
+      };
       await timed(ctx.timings, 'snapshot', () =>
         steps ? steps.aroundSnapshot(makeSnapshot) : makeSnapshot(),
       );

@@ -208,7 +208,10 @@ export interface Manifest {
   excludes: string[];
   /** Versions of the programs that made the backup (tar, zstd, lvm, kernel, node, service). */
   tools: Record<string, string>;
-  /** Milliseconds per step (snapshot, map, mount, archive:<n>, check, cleanup, total). */
+  /**
+   * Milliseconds per step (snapshot, map, mount, archive:<n>, check, cleanup, total), and
+   * for an LV the snapshot's lifetime, lvcreate to lvremove (`snapshotLifetime`).
+   */
   timings: Record<string, number>;
   totals: { archivedBytes: number; storedBytes: number; fileCount: number };
   /** The backup's place in its chain; absent in manifests written before chains. */

@@ -16,6 +16,7 @@ const BUILD = join(PROJECT_ROOT, 'node_modules', '.cache', 'clb-engine-guest');
 const EXPECTED = [
   'thick-backup',
   'thick-manifest',
+  'thick-snapshot-lifetime',
   'thick-sha256sum',
   'thick-verify',
   'thick-clean',

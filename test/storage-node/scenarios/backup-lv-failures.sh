@@ -185,6 +185,8 @@ got=$(json "$WORK/thick.json" '[j.status, j.consistency, j.partitions.map(p => p
 if [ "$got" = "ok crash ext4/archived,xfs/archived,null/raw thick" ]; then result thick-backup ok; else result thick-backup fail "$got $(tail -c 600 "$WORK/thick.err")"; fi
 M=$(json "$WORK/thick.json" 'j.manifest')
 result thick-manifest "$(json "$M" 'j.snapshot && j.snapshot.name.startsWith("clb-") && j.snapshot.tags.includes("cinder_lvm_backup") && typeof j.snapshot.peakPercent === "number" ? "ok" : "fail"')" "$(json "$M" 'j.snapshot')"
+# The snapshot's lifetime (lvcreate to lvremove) spans every archive pass and fits in the total.
+result thick-snapshot-lifetime "$(json "$M" 'const t = j.timings, a = Object.keys(t).filter((k) => k.startsWith("archive:")).reduce((s, k) => s + t[k], 0); typeof t.snapshotLifetime === "number" && t.snapshotLifetime >= a + t.snapshot && t.snapshotLifetime <= t.total ? "ok" : "fail"')" "$(json "$M" 'j.timings')"
 (cd "$(dirname "$M")" && sha256sum -c --quiet SHA256SUMS) && result thick-sha256sum ok || result thick-sha256sum fail
 "${CLI[@]}" verify --manifest "$M" --json >"$WORK/verify.json"
 result thick-verify "$(json "$WORK/verify.json" 'j.status')"
