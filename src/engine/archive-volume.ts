@@ -23,11 +23,12 @@ import { inspectBlockDevice, readHead, type BlockDeviceInfo } from './block-devi
 import type { ChainBase, ChainLink } from './backup-chain.js';
 import { identityChange, volumeIdentity } from './chain-rules.js';
 import type { ArchiveFile, ManifestChain, ManifestPartition, Manifest } from './manifest.js';
+import { snarDeviceFor, withSnarDevice } from './parse/snar-device.js';
 import { withSnarTime } from './parse/snar-header.js';
 import { readArchive } from './restore-stream.js';
 import { btrfsAfterMount, btrfsBeforeMount, btrfsForget } from './btrfs-guard.js';
 import { openMountNamespace, type MountNamespace } from './mount-namespace.js';
-import { filesystemFigures, mountReadOnly, unmountAndRemove } from './mounts.js';
+import { filesystemFigures, mountedDevice, mountReadOnly, unmountAndRemove } from './mounts.js';
 import { mountOptionsFor, partitionDisposition } from './parse/mount-options.js';
 import { assertPartitionLayout } from './parse/partition-layout.js';
 import type { TablePartition } from './parse/sfdisk.js';
@@ -256,8 +257,16 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     identity,
   };
 
-  /** The tar snapshot file to start from: the parent's for this partition, or none (full). */
-  const startSnapshot = async (entry: ManifestPartition, path: string): Promise<void> => {
+  /**
+   * The tar snapshot file to start from: the parent's for this partition, or none (full).
+   * Its directories get this mount's device number (see parse/snar-device.ts), so that tar
+   * pairs a renamed directory with its old name by inode as it does on one device.
+   */
+  const startSnapshot = async (
+    p: Planned & { mountpoint: string },
+    path: string,
+  ): Promise<void> => {
+    const { entry } = p;
     req.stack.push(`remove ${path}`, () => unlink(path).catch(() => undefined));
     if (parent === null) return;
     const from = parent.manifest.partitions.find((x) => x.number === entry.number)?.snapshotFile;
@@ -270,6 +279,8 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
       sink: { kind: 'file', path, maxBytes: SNAR_MAX_BYTES },
       ...(signal ? { signal } : {}),
     });
+    const device = snarDeviceFor(entry.fsType, await mountedDevice(p.mountpoint, ns));
+    await writeFile(path, withSnarDevice(await readFile(path), device));
   };
   /** Stores the updated snapshot file, its dump time set to when the copy was frozen. */
   const storeSnapshot = async (n: number, path: string): Promise<ArchiveFile> => {
@@ -292,7 +303,10 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     const headData = await readHead(dev.realPath, dev.sizeBytes);
     // The head and the parents' snapshot files are small and independent: stored and
     // unpacked side by side (each is a zstd process) before the first tar starts.
-    const trees = planned.filter((p) => p.entry.action === 'archived' && p.mountpoint);
+    const trees = planned.filter(
+      (p): p is Planned & { mountpoint: string } =>
+        p.entry.action === 'archived' && p.mountpoint !== undefined,
+    );
     const snarOf = (p: Planned): string => join(req.runDir, `p${p.entry.number ?? 0}.snar`);
     const storeHead = timed(req.timings, 'head', () =>
       write('head.bin.zst', { kind: 'buffer', data: headData }),
@@ -300,7 +314,7 @@ export async function archiveVolume(req: ArchiveVolumeRequest): Promise<Archived
     await settleAll([
       storeHead,
       ...trees.map((p) =>
-        timed(req.timings, `snar:p${p.entry.number ?? 0}`, () => startSnapshot(p.entry, snarOf(p))),
+        timed(req.timings, `snar:p${p.entry.number ?? 0}`, () => startSnapshot(p, snarOf(p))),
       ),
     ]);
     const head = await storeHead;

@@ -2,7 +2,7 @@
  * Read-only mounts of a backup's filesystems inside its private run directory, made and
  * removed inside the job's private mount namespace when one is given (mount-namespace.ts).
  */
-import { mkdir, readFile, rmdir, statfs } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, stat, statfs } from 'node:fs/promises';
 import { runCommand, type RunOptions } from '../exec/run-command.js';
 import { AppError } from '../errors.js';
 import { mountArgs, umountArgs } from './args/mount-args.js';
@@ -77,4 +77,13 @@ export async function filesystemFigures(
     usedBytes: (s.blocks - s.bfree) * s.bsize,
     inodesUsed: Math.max(0, s.files - s.ffree),
   };
+}
+
+/**
+ * The device number (`st_dev`, decimal) the files of the filesystem mounted at `dir` carry,
+ * which is what tar records for each directory in a snapshot file.
+ */
+export async function mountedDevice(dir: string, ns?: MountNamespace): Promise<string> {
+  const s = await stat(ns === undefined ? dir : ns.view(dir), { bigint: true });
+  return s.dev.toString();
 }

@@ -38,6 +38,11 @@ function fields(data: Buffer): { seconds: number; nanos: number; end: number; st
   };
 }
 
+/** Where the directory records start (after the header and the dump time). */
+export function snarRecordsOffset(data: Buffer): number {
+  return fields(data).end;
+}
+
 /** A copy of `data` whose dump time is `atMs` (never later than the time it had). */
 export function withSnarTime(data: Buffer, atMs: number): Buffer {
   const f = fields(data);

@@ -20,6 +20,15 @@ export class LoopDevices {
     return dev;
   }
 
+  /** The image `create` made as `name`, attached once more (another loop device, its own number). */
+  async attach(name: string): Promise<string> {
+    const dev = (
+      await execa('losetup', ['-f', '--show', join(this.work, `${name}.img`)])
+    ).stdout.trim();
+    this.loops.push(dev);
+    return dev;
+  }
+
   async mount(dev: string, dir: string, opts = 'rw'): Promise<void> {
     await execa('mkdir', ['-p', dir]);
     await execa('mount', ['-o', opts, dev, dir]);
