@@ -53,10 +53,12 @@ export const THIN_POOL_ABORT_PERCENT = 95;
  * How often a thick snapshot is looked at while it is read (its fill, for the manifest's
  * peak). Its COW only grows while it exists, so the check after the archive reads the end
  * value anyway; each look is an `lvs`, which scans the node's devices and competes with tar
- * and zstd for the CPU. Measured in the storage-node guest (test/bench/snapshot-lifetime.ts,
- * 2026-12-02, TCG, load 7-13): one `lvs` took 5 s there, and with a look started every 2 s
- * whether the last had ended or not, the archive pass of 46 MiB took 217 s against 47 s for
- * the same tar | zstd by hand on the same snapshot.
+ * and zstd for the CPU, and looks never overlap (a slow `lvs` used to have the next one
+ * started beside it every 2 s). In the storage-node guest (test/bench/snapshot-lifetime.ts,
+ * 2026-12-02, TCG, load 7-13) one run with looks every 2 s saw `lvs` take 5 s and the
+ * archive pass of 46 MiB take 217 s (546 s of CPU) against 47 s for the same tar | zstd by
+ * hand; in the next run `lvs` took 0.7 s and main's build and this one archived in 27-41 s
+ * and 24-36 s: no difference measured there, the change bounds the `lvs` work.
  */
 const SNAPSHOT_POLL_SECONDS = 30;
 /** Thin pools fill in seconds under a busy tenant: watched more often. */
