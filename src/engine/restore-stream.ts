@@ -17,8 +17,11 @@ import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js'
 import { stepPoint } from '../lifecycle/step-pause.js';
 
 export type ArchiveSink =
-  /** `incremental`: a level of a chain, whose directory listings tar applies (deletions). */
-  | { kind: 'tar'; directory: string; incremental?: boolean }
+  /**
+   * `incremental`: a level of a chain, whose directory listings tar applies (deletions).
+   * `ontoExisting`: the directory already holds an earlier level's tree (tarExtractArgs).
+   */
+  | { kind: 'tar'; directory: string; incremental?: boolean; ontoExisting?: boolean }
   /** A new file (0600) that must not exist yet: a tar snapshot file to build on. */
   | { kind: 'file'; path: string; maxBytes: number }
   /** Written from offset 0; more than maxBytes of data is a failure, not a truncation. */
@@ -116,7 +119,10 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
     sink.kind === 'tar'
       ? spawnCommandFrom(
           'tar',
-          tarExtractArgs(sink.directory, sink.incremental === true),
+          tarExtractArgs(sink.directory, {
+            incremental: sink.incremental === true,
+            ontoExisting: sink.ontoExisting === true,
+          }),
           zstd.stdout,
           signal ? { signal } : {},
         )

@@ -421,7 +421,7 @@ interface FilesystemOptions {
   run: { logger: Logger; signal?: AbortSignal };
   read: (
     archive: ArchiveFile,
-    sink: { kind: 'tar'; directory: string; incremental: boolean },
+    sink: { kind: 'tar'; directory: string; incremental: boolean; ontoExisting: boolean },
     dir: string,
   ) => Promise<unknown>;
   timed: Timer;
@@ -465,7 +465,12 @@ async function restoreFilesystem(
     for (const [level, a] of opts.archives.entries()) {
       const name = incremental ? `extract:${tag}:l${level}` : `extract:${tag}`;
       await timed(name, () =>
-        read(a.archive, { kind: 'tar', directory: mountpoint, incremental }, a.dir),
+        read(
+          a.archive,
+          // Level 0 lands on the filesystem just made; later levels on the tree before them.
+          { kind: 'tar', directory: mountpoint, incremental, ontoExisting: level > 0 },
+          a.dir,
+        ),
       );
     }
   } catch (err) {

@@ -180,6 +180,11 @@ describe('incremental backups on loop devices', () => {
         await mkdir(join(dir, 'level2'));
         await writeFile(join(dir, 'level2', 'f.txt'), 'level 2\n');
         await rename(join(dir, 'data', 'blob-2.bin'), join(dir, 'level2', 'blob-2.bin'));
+        // New at level 2 in a directory with a default ACL, cleared of the ACL it inherited:
+        // extracted onto the tree of level 1, it must not inherit it again.
+        const cleared = join(dir, 'attrs', 'default-acl-dir', 'cleared.txt');
+        await writeFile(cleared, 'no ACL of its own\n');
+        await execa('setfacl', ['-b', cleared]);
       });
       expected[n] = await walk(n);
     }

@@ -3,7 +3,10 @@
  * extract) and zstd (compress, decompress, test).
  */
 
-/** The tar options that carry metadata; restore extracts with the matching set. */
+/**
+ * The tar options that carry metadata; restore extracts with the matching set (ACLs through
+ * their xattr records, see tarExtractArgs).
+ */
 export const TAR_METADATA_OPTIONS = [
   '--format=posix',
   '--xattrs',
@@ -84,19 +87,33 @@ export function zstdTestArgs(file: string): string[] {
 
 /**
  * `tar` extracting an archive read from stdin into `directory`, restoring owners (numeric),
- * modes, xattrs (every namespace: XFS keeps ACLs also as trusted.SGI_ACL_* attributes) and
- * ACLs. Holes come back by themselves: the archive was made with `--sparse`. `--totals`:
- * the bytes tar read, checked against the manifest (the stream never passes through Node).
+ * modes and xattrs of every namespace. Holes come back by themselves: the archive was made
+ * with `--sparse`. `--totals`: the bytes tar read, checked against the manifest (the stream
+ * never passes through Node).
+ *
+ * ACLs come back as the xattrs they are (`system.posix_acl_access`/`_default`; XFS also
+ * keeps them as `trusted.SGI_ACL_*`): tarCreateArgs stores every xattr, those included, and
+ * tar sets them on the files that had them. `--acls` would also set a mode-derived ACL on
+ * every other file and clear the default ACL of every other directory: two more syscalls per
+ * entry (58,263 setxattr and 4,000 removexattr for the benchmark tree, 62,970 inodes), which
+ * matter only where a directory already holds a default ACL that new files would inherit
+ * without having had it: `ontoExisting`, for the levels of a chain after the first. On a
+ * filesystem just made, tar sets each directory's xattrs after its contents, so nothing
+ * inherits (checked with getfacl: directories, the root included, with default ACLs over
+ * files and directories cleared of theirs, archived in our listed-incremental order).
  *
  * `incremental` for the levels of a chain: tar then also applies each directory's listing
  * (files deleted or renamed away since the level below are removed).
  */
-export function tarExtractArgs(directory: string, incremental = false): string[] {
+export function tarExtractArgs(
+  directory: string,
+  opts: { incremental?: boolean; ontoExisting?: boolean } = {},
+): string[] {
   return [
     '--extract',
     '--file=-',
-    ...TAR_METADATA_OPTIONS,
-    ...(incremental ? ['--listed-incremental=/dev/null'] : []),
+    ...TAR_METADATA_OPTIONS.filter((o) => o !== '--acls' || opts.ontoExisting === true),
+    ...(opts.incremental === true ? ['--listed-incremental=/dev/null'] : []),
     '--same-permissions',
     '--same-owner',
     '--totals',

@@ -64,8 +64,14 @@ describe('archive argument builders', () => {
   });
 
   it('extracts a level of a chain with its deletions applied', () => {
-    expect(tarExtractArgs('/d', true)).toContain('--listed-incremental=/dev/null');
+    expect(tarExtractArgs('/d', { incremental: true })).toContain('--listed-incremental=/dev/null');
     expect(tarExtractArgs('/d').some((a) => a.startsWith('--listed'))).toBe(false);
+  });
+
+  it('resets ACLs file by file only onto a tree an earlier level made', () => {
+    expect(tarExtractArgs('/d')).not.toContain('--acls');
+    expect(tarExtractArgs('/d', { incremental: true })).not.toContain('--acls');
+    expect(tarExtractArgs('/d', { incremental: true, ontoExisting: true })).toContain('--acls');
   });
 
   it('builds tar list and zstd commands', () => {
@@ -92,14 +98,13 @@ describe('archive argument builders', () => {
     expect(zstdTestArgs('/b/p1.tar.zst')).toEqual(['-t', '-q', '--', '/b/p1.tar.zst']);
   });
 
-  it('extracts with owners, permissions, every xattr namespace and ACLs', () => {
+  it('extracts with owners, permissions and every xattr namespace (ACLs among them)', () => {
     expect(tarExtractArgs('/run/x/p1')).toEqual([
       '--extract',
       '--file=-',
       '--format=posix',
       '--xattrs',
       '--xattrs-include=*',
-      '--acls',
       '--numeric-owner',
       '--same-permissions',
       '--same-owner',
