@@ -107,22 +107,26 @@ export function bytesRead(dev: string): number {
 export interface Timed {
   seconds: number;
   maxRssKiB: number;
+  /** User + system CPU of the command and the children it waited for (zstd, tar, ...). */
+  cpuSeconds: number;
   stdout: string;
 }
 
-/** Runs a command under GNU time; wall seconds, peak RSS and its stdout. */
+/** Runs a command under GNU time; wall seconds, peak RSS, CPU time and its stdout. */
 export function timed(args: string[]): Timed {
   const started = process.hrtime.bigint();
-  const res = spawnSync('/usr/bin/time', ['-f', '%M', '-o', join(benchRoot, 'time.out'), ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
+  const res = spawnSync(
+    '/usr/bin/time',
+    ['-f', '%M %U %S', '-o', join(benchRoot, 'time.out'), ...args],
+    { encoding: 'utf8', maxBuffer: 1 << 28 },
+  );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (res.status !== 0) {
     throw new Error(`${args.join(' ')} failed (${res.status}): ${res.stderr.slice(-2000)}`);
   }
-  const rss = readFileSync(join(benchRoot, 'time.out'), 'utf8').trim().split('\n').pop() ?? '0';
-  return { seconds, maxRssKiB: Number(rss), stdout: res.stdout };
+  const last = readFileSync(join(benchRoot, 'time.out'), 'utf8').trim().split('\n').pop() ?? '';
+  const [rss = 0, user = 0, sys = 0] = last.split(' ').map(Number);
+  return { seconds, maxRssKiB: rss, cpuSeconds: user + sys, stdout: res.stdout };
 }
 
 export const median = (xs: number[]): number => {

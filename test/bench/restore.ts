@@ -8,9 +8,13 @@
  * syncfs, then the unmount (ours also probes and counts). Both results are compared with
  * the source by lib.sh's whole clb_walk (entries with type, mode, owner, size, link target
  * and mtime; hard-link groups; sha256 of every file; sparse files; xattrs; ACLs), so a fast
- * but wrong restore cannot win. The load average is recorded next to every sample.
+ * but wrong restore cannot win. The load average is recorded next to every sample, and the
+ * CPU time (user + system, children included) of each: on a loaded machine it moves less
+ * than the wall time. `--baseline DIR`: also restore with DIR's build (`DIR/dist/cli.js`,
+ * e.g. main built in a separate directory), from the same backup, taking turns with the
+ * other two, so a change is compared with what it replaces in one run.
  *
- *   npm run build && npx tsx test/bench/restore.ts [--reps 3] [--data-mib 1100]
+ *   npm run build && npx tsx test/bench/restore.ts [--reps 3] [--data-mib 1100] [--baseline DIR]
  *
  * Needs root, loop devices, GNU time. Writes JSON under test/bench/results/.
  */
@@ -35,12 +39,17 @@ const { values } = parseArgs({
   options: {
     reps: { type: 'string', default: '3' },
     'data-mib': { type: 'string', default: '1100' },
+    baseline: { type: 'string' },
   },
 });
 const reps = Number(values.reps);
 const dataMiB = Number(values['data-mib']);
 const LIB = resolve(process.cwd(), 'test', 'storage-node', 'scenarios', 'lib.sh');
 const mnt = join(benchRoot, 'mnt');
+const baselineCli =
+  values.baseline === undefined ? null : resolve(values.baseline, 'dist', 'cli.js');
+
+type Contender = 'manual' | 'ours' | 'baseline';
 
 /**
  * lib.sh's walk of the tree on `dev`: every entry's type, mode, owner, size, link target and
@@ -122,12 +131,21 @@ function main(): void {
       `archives: ours ${(ours.totals.storedBytes / 2 ** 20).toFixed(0)} MiB, manual tgz ${(manualBytes / 2 ** 20).toFixed(0)} MiB`,
     );
 
-    const samples: Record<'manual' | 'ours', number[]> = { manual: [], ours: [] };
-    const rss: number[] = [];
+    const contenders: Contender[] = [
+      'manual',
+      'ours',
+      ...(baselineCli ? ['baseline' as const] : []),
+    ];
+    const samples: Partial<Record<Contender, number[]>> = {};
+    const cpu: Partial<Record<Contender, number[]>> = {};
+    const rss: Partial<Record<Contender, number[]>> = {};
+    /** The restore's own step timings (`--json` timings: wipe, mkfs, extract, check, total). */
+    const steps: Partial<Record<Contender, Record<string, number>[]>> = {};
     const loads: { rep: number; which: string; loadAverage: number[] }[] = [];
-    const differing: Record<'manual' | 'ours', string[]> = { manual: [], ours: [] };
+    const differing: Partial<Record<Contender, string[]>> = {};
     for (let i = 0; i < reps; i++) {
-      const order: ('manual' | 'ours')[] = i % 2 === 0 ? ['manual', 'ours'] : ['ours', 'manual'];
+      // Each repetition starts with the next contender: every one runs first, middle, last.
+      const order = contenders.map((_, k) => contenders[(k + i) % contenders.length] as Contender);
       for (const which of order) {
         const target = attachEmpty(sizeBytes, `restore-target-${which}`);
         try {
@@ -136,7 +154,7 @@ function main(): void {
               ? timed(['bash', '-c', MANUAL, 'manual', target.dev, mnt, join(out, 'manual')])
               : timed([
                   'node',
-                  cli,
+                  which === 'ours' ? cli : (baselineCli as string),
                   'restore',
                   '--manifest',
                   ours.manifest,
@@ -145,38 +163,60 @@ function main(): void {
                   '--force',
                   '--json',
                 ]);
-          samples[which].push(t.seconds);
+          (samples[which] ??= []).push(t.seconds);
+          (cpu[which] ??= []).push(t.cpuSeconds);
+          (rss[which] ??= []).push(t.maxRssKiB);
+          if (which !== 'manual') {
+            const report = JSON.parse(t.stdout) as { timings?: Record<string, number> };
+            (steps[which] ??= []).push(report.timings ?? {});
+          }
           loads.push({ rep: i + 1, which, loadAverage: machine().loadAverage });
-          if (which === 'ours') rss.push(t.maxRssKiB);
           // Checked once per contender (the walk hashes every file: slower than a restore).
           if (i === 0) differing[which] = differences(walk(target.dev, 'ro'), expected);
           console.log(
-            `rep ${i + 1} ${which.padEnd(6)} ${t.seconds.toFixed(2)} s  (load ${loads[loads.length - 1]?.loadAverage.join(' ')})`,
+            `rep ${i + 1} ${which.padEnd(8)} ${t.seconds.toFixed(2)} s, CPU ${t.cpuSeconds.toFixed(2)} s  (load ${loads[loads.length - 1]?.loadAverage.join(' ')})`,
           );
         } finally {
           detach(target);
         }
       }
     }
-    const t = { manual: median(samples.manual), ours: median(samples.ours) };
+    const med = (xs: Partial<Record<Contender, number[]>>, c: Contender): number =>
+      median(xs[c] ?? []);
+    const t = Object.fromEntries(contenders.map((c) => [c, med(samples, c)])) as Record<
+      Contender,
+      number
+    >;
     const m1 = machine();
     console.log(
       `\nmedians over ${reps} repetitions (load average now ${m1.loadAverage.join(' ')}):`,
     );
-    console.log(`  manual (sha1sum -c, mkfs.ext4, tar xzf, sync): ${t.manual.toFixed(2)} s`);
     console.log(
-      `  restore --manifest                          : ${t.ours.toFixed(2)} s, peak RSS ${(median(rss) / 1024).toFixed(0)} MiB`,
+      `  manual (sha1sum -c, mkfs.ext4, tar xzf, sync): ${t.manual.toFixed(2)} s, CPU ${med(cpu, 'manual').toFixed(2)} s`,
     );
+    console.log(
+      `  restore --manifest                          : ${t.ours.toFixed(2)} s, CPU ${med(cpu, 'ours').toFixed(2)} s, peak RSS ${(med(rss, 'ours') / 1024).toFixed(0)} MiB`,
+    );
+    if (baselineCli) {
+      console.log(
+        `  restore --manifest, baseline build          : ${t.baseline.toFixed(2)} s, CPU ${med(cpu, 'baseline').toFixed(2)} s  (${baselineCli})`,
+      );
+    }
     console.log(
       `  speed-up vs manual                          : ${(t.manual / t.ours).toFixed(2)}x  (target >= 3x)`,
     );
-    const verdict = (d: string[]): string =>
-      d.length === 0 ? 'SAME' : `DIFFERENT: ${d.join(', ')}`;
+    if (baselineCli) {
+      console.log(
+        `  baseline vs manual                          : ${(t.manual / t.baseline).toFixed(2)}x; ours vs baseline ${(t.baseline / t.ours).toFixed(2)}x`,
+      );
+    }
+    const verdict = (d: string[] | undefined): string =>
+      d === undefined || d.length === 0 ? 'SAME' : `DIFFERENT: ${d.join(', ')}`;
     console.log(
-      `  tree (entries, owners, modes, links, contents, holes, xattrs, ACLs) vs the source: manual ${verdict(differing.manual)}, ours ${verdict(differing.ours)}`,
+      `  tree (entries, owners, modes, links, contents, holes, xattrs, ACLs) vs the source: ${contenders.map((c) => `${c} ${verdict(differing[c])}`).join(', ')}`,
     );
     writeResult('restore', {
-      command: `npx tsx test/bench/restore.ts --reps ${reps} --data-mib ${dataMiB}`,
+      command: `npx tsx test/bench/restore.ts --reps ${reps} --data-mib ${dataMiB}${values.baseline === undefined ? '' : ` --baseline ${values.baseline}`}`,
       machineBefore: m0,
       machineAfter: m1,
       archives: { oursStoredBytes: ours.totals.storedBytes, manualBytes },
@@ -184,14 +224,28 @@ function main(): void {
       medians: t,
       ratio: t.manual / t.ours,
       target: { ratio: 3, met: t.manual / t.ours >= 3 },
-      oursPeakRssKiB: median(rss),
+      ...(baselineCli
+        ? {
+            baseline: {
+              cli: baselineCli,
+              ratioVsManual: t.manual / t.baseline,
+              oursVsBaseline: t.baseline / t.ours,
+            },
+          }
+        : {}),
+      cpuSeconds: cpu,
+      cpuMedians: Object.fromEntries(contenders.map((c) => [c, med(cpu, c)])),
+      restoreStepsMs: steps,
+      oursPeakRssKiB: med(rss, 'ours'),
       loadDuringRepetitions: loads,
-      treeEqualSource: { manual: differing.manual.length === 0, ours: differing.ours.length === 0 },
+      treeEqualSource: Object.fromEntries(
+        contenders.map((c) => [c, (differing[c] ?? []).length === 0]),
+      ),
       treeSectionsDiffering: differing,
     });
     // The manual procedure is the baseline as an operator runs it (plain `tar xzf` restores
     // no xattrs, measured: it loses the source's); only ours must give the source back.
-    if (differing.ours.length > 0) process.exitCode = 1;
+    if ((differing.ours ?? []).length > 0) process.exitCode = 1;
   } finally {
     spawnSync('umount', [mnt]);
     spawnSync('losetup', ['-d', source]);
