@@ -13,7 +13,11 @@ import { outputText, spawnCommand, spawnCommandFrom, stderrTail } from '../exec/
 import { parseTarTotals } from './parse/tar-totals.js';
 import { ByteTap } from './checksums.js';
 import type { ArchiveFile } from './manifest.js';
-import { tarExtractArgs, zstdDecompressStdinArgs } from './args/archive-args.js';
+import {
+  tarExtractArgs,
+  tarExtractReadBytes,
+  zstdDecompressStdinArgs,
+} from './args/archive-args.js';
 import { stepPoint } from '../lifecycle/step-pause.js';
 
 export type ArchiveSink =
@@ -39,7 +43,7 @@ export interface ReadArchiveOptions {
 }
 
 export interface ReadArchiveResult {
-  /** Decompressed bytes delivered to the sink. */
+  /** Decompressed bytes delivered to the sink (tar: what it counted, in whole records). */
   bytesOut: number;
   /** The decompressed data, for a memory sink. */
   data?: Buffer;
@@ -226,10 +230,15 @@ export async function readArchive(opts: ReadArchiveOptions): Promise<ReadArchive
   }
   const value = delivered.value;
   const bytesOut = typeof value === 'number' ? value : value.length;
-  if (bytesOut !== archive.uncompressedBytes) {
+  // tar counts whole records of its own size; the other sinks count bytes.
+  const expected =
+    tar !== null ? tarExtractReadBytes(archive.uncompressedBytes) : archive.uncompressedBytes;
+  if (bytesOut !== expected) {
     throw new AppError(
       'RESTORE_FAILED',
-      `${archive.file}: ${bytesOut} bytes decompressed, the manifest says ${archive.uncompressedBytes}`,
+      tar !== null
+        ? `${archive.file}: tar read ${bytesOut} bytes, the manifest's ${archive.uncompressedBytes} make ${expected} in tar's records`
+        : `${archive.file}: ${bytesOut} bytes decompressed, the manifest says ${archive.uncompressedBytes}`,
     );
   }
   return typeof value === 'number' ? { bytesOut } : { bytesOut, data: value };

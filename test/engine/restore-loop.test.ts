@@ -372,6 +372,28 @@ describe('restoreBackup onto a loop device', () => {
     expect(ourMounts()).toEqual([]);
   }, 120_000);
 
+  it("fails when tar read other than the manifest's decompressed size, and leaves nothing mounted", async () => {
+    const dir = join(work, 'miscounted');
+    await sh('cp', ['-r', join(work, 'backup'), dir]);
+    const path = join(dir, 'manifest.json');
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+      partitions: { archive?: { file: string; uncompressedBytes: number } }[];
+    };
+    const archive = doc.partitions.find((p) => p.archive?.file === 'p1.tar.zst')?.archive;
+    if (archive === undefined) throw new Error('no p1.tar.zst in the manifest');
+    // More than tar's 1 MiB record, so rounding to whole records cannot hide it.
+    archive.uncompressedBytes += 2 * MiB;
+    writeFileSync(path, JSON.stringify(doc));
+    const target = await loop(450, 'miscounted-target');
+    const err: unknown = await restoreBackup({ manifestPath: path, target, force: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('RESTORE_FAILED');
+    expect((err as AppError).message).toMatch(/p1\.tar\.zst: tar read \d+ bytes/);
+    expect(ourMounts()).toEqual([]);
+  }, 120_000);
+
   it('stops when aborted mid-archive, unmounts and removes its directories', async () => {
     const target = await loop(450, 'aborted-target');
     const controller = new AbortController();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   tarExtractArgs,
+  tarExtractReadBytes,
   tarCreateArgs,
   tarListArgs,
   zstdCompressArgs,
@@ -74,6 +75,14 @@ describe('archive argument builders', () => {
     expect(tarExtractArgs('/d', { incremental: true, ontoExisting: true })).toContain('--acls');
   });
 
+  it("expects tar's count of an extracted stream in whole 1 MiB records", () => {
+    // As GNU tar 1.34 reported them for these stream sizes.
+    expect(tarExtractReadBytes(10_240)).toBe(1_048_576);
+    expect(tarExtractReadBytes(3_010_560)).toBe(3_145_728);
+    expect(tarExtractReadBytes(1_541_324_800)).toBe(1_541_406_720);
+    expect(tarExtractReadBytes(2 * 1_048_576)).toBe(2 * 1_048_576);
+  });
+
   it('builds tar list and zstd commands', () => {
     expect(tarListArgs()).toEqual([
       '--list',
@@ -102,6 +111,8 @@ describe('archive argument builders', () => {
     expect(tarExtractArgs('/run/x/p1')).toEqual([
       '--extract',
       '--file=-',
+      '--blocking-factor=2048',
+      '--read-full-records',
       '--format=posix',
       '--xattrs',
       '--xattrs-include=*',
