@@ -7,7 +7,7 @@
  */
 import { isValidBackupId } from '../engine/backup-id.js';
 import { manifestFiles, parseSha256Sums } from '../engine/checksums.js';
-import { isLevel } from '../policy/consistency-levels.js';
+import { isLevel, type Level } from '../policy/consistency-levels.js';
 import type { ArchiveFile, Manifest, ManifestCatalog } from '../engine/manifest.js';
 import { validateManifest } from '../engine/restore-manifest.js';
 import { isRecord } from '../is-record.js';
@@ -114,6 +114,52 @@ export function checkFiles(
   return null;
 }
 
+/** A whole number of bytes or milliseconds from a manifest, or null. */
+function count(v: unknown): number | null {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+}
+
+/** A level from a manifest, or null. */
+function level(v: unknown): Level | null {
+  return isLevel(v) ? v : null;
+}
+
+/**
+ * The consistency columns of a backup row as the agent records them when the backup ends
+ * (backup-job.ts): from the manifest's report of the steps inside the instance, else
+ * `crash` for a crash-consistent snapshot (`crash-consistent` in manifests that predate the
+ * levels, as migration 0009 maps it).
+ */
+export function consistencyColumnsOf(
+  m: Manifest,
+): Pick<
+  RebuiltBackup,
+  | 'consistencyLevel'
+  | 'consistencyDemanded'
+  | 'consistencySteps'
+  | 'consistencyReason'
+  | 'freezeWindowMs'
+  | 'dumpBytes'
+> {
+  const r: unknown = m.consistencyReport;
+  const report = isRecord(r) ? r : null;
+  // A string from the file: older manifests hold names the type no longer lists.
+  const named: string = m.consistency;
+  const crash = named === 'crash' || named === 'crash-consistent';
+  const legacyCrash = named === 'crash-consistent' ? 'crash' : null;
+  const steps = report?.['steps'];
+  const reason = report?.['reason'];
+  const d: unknown = m.dump;
+  return {
+    consistencyLevel: level(report?.['reached']) ?? (crash ? 'crash' : null),
+    consistencyDemanded: level(report?.['demanded']) ?? legacyCrash,
+    consistencySteps: Array.isArray(steps) ? steps.filter(isRecord) : [],
+    consistencyReason: typeof reason === 'string' && reason.length <= 4096 ? reason : null,
+    freezeWindowMs: count(report?.['freezeWindowMs']),
+    dumpBytes: isRecord(d) ? count(d['bytes']) : null,
+  };
+}
+
 /** The catalog facts of a manifest, checked field by field (null when it has none). */
 export function catalogOf(m: Manifest): ManifestCatalog | null {
   const c: unknown = m.catalog;
@@ -195,6 +241,8 @@ export function rowsFromManifest(
       consistency: m.consistency,
       snapshotPeakPercent:
         typeof m.snapshot?.peakPercent === 'number' ? m.snapshot.peakPercent : null,
+      backendHost: cat?.backendHost ?? hostFallback,
+      ...consistencyColumnsOf(m),
     },
   };
 }

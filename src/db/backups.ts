@@ -557,6 +557,15 @@ export interface BackupFromManifest {
   manifest: unknown;
   consistency: string;
   snapshotPeakPercent: number | null;
+  /** The backend host whose destination holds it (`host@backend`), as the agent records it. */
+  backendHost: string | null;
+  /** The consistency columns the agent records from the manifest (recordBackupSuccess). */
+  consistencyLevel: 'crash' | 'filesystem' | 'application' | null;
+  consistencyDemanded: 'crash' | 'filesystem' | 'application' | null;
+  consistencySteps: unknown[];
+  consistencyReason: string | null;
+  freezeWindowMs: number | null;
+  dumpBytes: number | null;
 }
 
 /**
@@ -571,10 +580,12 @@ export async function insertBackupFromManifest(
   const res = await q.query(
     `INSERT INTO backups (volume_id, backup_id, node, status, reason, started_at, finished_at,
                           bytes_read, bytes_written, throughput_bytes_per_s, archives, location,
-                          manifest, manifest_path, consistency, snapshot_peak_percent, level,
-                          parent_backup_id, chain_root_backup_id, full_reason)
+                          manifest, manifest_path, consistency, snapshot_peak_percent,
+                          backend_host, consistency_level, consistency_demanded,
+                          consistency_steps, consistency_reason, freeze_window_ms, dump_bytes,
+                          level, parent_backup_id, chain_root_backup_id, full_reason)
      VALUES ($1, $2, $3, 'succeeded', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-             $16, $17, $18, $19)
+             $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
      ON CONFLICT (backup_id) DO NOTHING`,
     [
       b.volumeId,
@@ -592,6 +603,13 @@ export async function insertBackupFromManifest(
       b.manifestPath,
       b.consistency,
       b.snapshotPeakPercent,
+      b.backendHost,
+      b.consistencyLevel,
+      b.consistencyDemanded,
+      JSON.stringify(b.consistencySteps),
+      b.consistencyReason,
+      b.freezeWindowMs,
+      b.dumpBytes,
       ...chainColumns(b.manifest),
     ],
   );

@@ -3,9 +3,11 @@ import {
   catalogOf,
   checkFiles,
   checkManifest,
+  consistencyColumnsOf,
   REBUILT_REASON,
   rowsFromManifest,
 } from '../../src/catalog/rebuild-plan.js';
+import type { StepOutcome } from '../../src/policy/consistency-levels.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../src/engine/manifest.js';
 
 const ID = '20261201T101500Z-0a1b2c3d';
@@ -168,6 +170,13 @@ describe('rowsFromManifest', () => {
         location: dir,
         consistency: 'crash',
         snapshotPeakPercent: null,
+        backendHost: 'node1@lvm',
+        consistencyLevel: 'crash',
+        consistencyDemanded: null,
+        consistencySteps: [],
+        consistencyReason: null,
+        freezeWindowMs: null,
+        dumpBytes: null,
       },
     });
     if ('backup' in r) {
@@ -183,7 +192,69 @@ describe('rowsFromManifest', () => {
     const r = rowsFromManifest(manifest(), dir, `${dir}/manifest.json`, 'node9@lvm');
     expect(r).toMatchObject({
       volume: { id: VOL, projectId: null, backendHost: 'node9@lvm', sizeGb: 3, policy: null },
-      backup: { reason: REBUILT_REASON, node: null },
+      backup: { reason: REBUILT_REASON, node: null, backendHost: 'node9@lvm' },
+    });
+  });
+
+  it('records the consistency columns as the agent does: from the report, else crash', () => {
+    const steps: StepOutcome[] = [{ step: 'fsfreeze', ok: true, durationMs: 120 }];
+    const m = manifest({
+      consistency: 'application',
+      consistencyReport: {
+        demanded: 'application',
+        reached: 'filesystem',
+        reason: 'mysqldump failed: access denied',
+        target: 'root@10.0.0.5:22',
+        steps,
+        freezeWindowMs: 340,
+        mountpoints: ['/'],
+      },
+      dump: {
+        file: 'mysqldump.sql.zst',
+        bytes: 4096,
+        sha256: HASH,
+        format: 'sql+zstd',
+        uncompressedBytes: 9000,
+        databases: 'all',
+        durationMs: 50,
+        binlog: null,
+      },
+    });
+    expect(consistencyColumnsOf(m)).toEqual({
+      consistencyLevel: 'filesystem',
+      consistencyDemanded: 'application',
+      consistencySteps: steps,
+      consistencyReason: 'mysqldump failed: access denied',
+      freezeWindowMs: 340,
+      dumpBytes: 4096,
+    });
+    // A manifest from before the levels, and a frozen copy given by hand.
+    const legacy = manifest();
+    (legacy as { consistency: string }).consistency = 'crash-consistent';
+    expect(consistencyColumnsOf(legacy)).toMatchObject({
+      consistencyLevel: 'crash',
+      consistencyDemanded: 'crash',
+    });
+    expect(consistencyColumnsOf(manifest({ consistency: 'as-provided' }))).toMatchObject({
+      consistencyLevel: null,
+      consistencyDemanded: null,
+    });
+    // What the file holds is not trusted: odd types are dropped.
+    const odd = manifest();
+    (odd as { consistencyReport?: unknown }).consistencyReport = {
+      reached: 'total',
+      demanded: 7,
+      steps: 'all',
+      reason: 42,
+      freezeWindowMs: -1,
+    };
+    expect(consistencyColumnsOf(odd)).toEqual({
+      consistencyLevel: 'crash',
+      consistencyDemanded: null,
+      consistencySteps: [],
+      consistencyReason: null,
+      freezeWindowMs: null,
+      dumpBytes: null,
     });
   });
 

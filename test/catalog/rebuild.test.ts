@@ -174,6 +174,9 @@ describe('catalog rebuild from the manifests on a destination', () => {
         bytes_read: String(m.totals.archivedBytes),
         bytes_written: String(m.totals.storedBytes),
         consistency: 'as-provided',
+        // As the agent records it: the host whose destination holds it; no instance steps.
+        backend_host: m.catalog?.backendHost,
+        consistency_level: null,
         manifest_path: g.manifestPath,
         location: g.manifestPath.replace(/\/manifest\.json$/, ''),
         job_id: null,
