@@ -208,15 +208,18 @@ fi
 
 # No hostile value ran: none of its canaries, nor any file named like one, anywhere the
 # agent, its tar or a shell could have written (/ is a tmpfs overlay of the host's root).
+t_find=$(date +%s.%N)
 found=""
 for c in $CANARIES; do [ -e "$c" ] && found="$found $c"; done
 found="$found $({
-  find /tmp /out /run /root /var/tmp /dev/shm -xdev -name "*clbc-$CANARY_TAG*"
-  find "$PROJECT" / -xdev -maxdepth 2 -name "*clbc-$CANARY_TAG*"
+  find /tmp /out /run /var/tmp /dev/shm -xdev -name "*clbc-$CANARY_TAG*"
+  # Not deeper: these are the host's trees over 9p (/root holds npm's cache).
+  find "$PROJECT" / /root -xdev -maxdepth 2 -name "*clbc-$CANARY_TAG*"
 } 2>/dev/null | sort -u | tr '\n' ' ')"
 found=$(echo "$found" | xargs)
 n=$(echo "$CANARIES" | wc -w)
-[ -z "$found" ] && result canaries PASS "$n canary paths, 0 found" || result canaries FAIL "found: $found"
+[ -z "$found" ] && result canaries PASS "$n canary paths, 0 found ($(clb_elapsed "$t_find") s)" ||
+  result canaries FAIL "found: $found"
 
 left=$(clb_leftovers)
 [ -z "$left" ] && result leftovers PASS || result leftovers FAIL "$left"

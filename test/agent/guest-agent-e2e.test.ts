@@ -122,7 +122,7 @@ afterAll(async () => {
 describe('the agent in the storage-node guest', () => {
   it(
     'claims jobs from Postgres, runs hostile excludes harmlessly, and restores from a rebuilt catalog',
-    { timeout: 1_500_000 },
+    { timeout: 2_700_000 },
     async () => {
       const reason = guestUnavailableReason();
       expect(reason, `cannot boot the guest: ${reason}`).toBeNull();
@@ -289,7 +289,7 @@ describe('the agent in the storage-node guest', () => {
         command: ['bash', 'test/agent/guest-agent-e2e.sh'],
         disks: [2048],
         memMiB: 1536,
-        timeoutSec: 1_300,
+        timeoutSec: 2_400,
         env: {
           DATABASE_URL: `postgres://${login.role}@10.0.2.100:5432/${db.name}`,
           REBUILD_DATABASE_URL: `postgres://${operator.role}@10.0.2.100:5432/${rebuilt.name}`,
@@ -299,7 +299,7 @@ describe('the agent in the storage-node guest', () => {
           CANARY_ID: canaryId,
           TARGET2_ID: target2Id,
           BACKEND,
-          WAIT_SEC: '800',
+          WAIT_SEC: '1200',
           CANARY_TAG: tag,
           CANARIES: canaries.join(' '),
         },
@@ -309,26 +309,37 @@ describe('the agent in the storage-node guest', () => {
       await following;
       const results = run.stdout.split('\n').filter((l) => l.startsWith('RESULT '));
       console.log(`guest run: ${(run.durationMs / 1000).toFixed(0)} s\n${results.join('\n')}`);
-      expect(
-        results.filter((l) => !/ PASS/.test(l)),
-        run.stdout.slice(-4000),
-      ).toEqual([]);
-      expect(results.map((l) => l.split(' ')[1])).toEqual([
-        'crash-leaves-snapshot',
-        'jobs-ended',
-        'agent-exit',
-        'walk1',
-        'walk2',
-        'rebuild-run1',
-        'rebuild-run2',
-        'rebuild-idempotent',
-        'jobs-ended-rebuilt',
-        'agent-exit-rebuilt',
-        'walk-rebuilt',
-        'canaries',
-        'leftovers',
-      ]);
-      expect(run.exitCode, run.stdout.slice(-3000) + run.stderr).toBe(0);
+      console.log(
+        run.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('REBUILD'))
+          .join('\n'),
+      );
+      // Soft: what the catalogs hold is checked below even when a guest check failed.
+      expect
+        .soft(
+          results.filter((l) => !/ PASS/.test(l)),
+          run.stdout.slice(-4000),
+        )
+        .toEqual([]);
+      expect
+        .soft(results.map((l) => l.split(' ')[1]))
+        .toEqual([
+          'crash-leaves-snapshot',
+          'jobs-ended',
+          'agent-exit',
+          'walk1',
+          'walk2',
+          'rebuild-run1',
+          'rebuild-run2',
+          'rebuild-idempotent',
+          'jobs-ended-rebuilt',
+          'agent-exit-rebuilt',
+          'walk-rebuilt',
+          'canaries',
+          'leftovers',
+        ]);
+      expect.soft(run.exitCode, run.stdout.slice(-3000) + run.stderr).toBe(0);
 
       // The catalog: jobs, the backup row, the views.
       const jobs = await db.pool.query<{ kind: string; state: string; volume_id: string }>(
