@@ -51,16 +51,19 @@ function text(v: unknown, max = 255): string | null {
 
 /**
  * Parses a manifest's text and checks it against its directory name and its SHA256SUMS
- * text: returns the manifest, or the reason it does not verify.
+ * text: returns the manifest (validated) and the document as written, or the reason it does
+ * not verify.
  */
 export function checkManifest(
   dirName: string,
   manifestText: string,
   sumsText: string,
-): { manifest: Manifest } | { reason: string } {
+): { manifest: Manifest; document: unknown } | { reason: string } {
   let manifest: Manifest;
+  let document: unknown;
   try {
-    manifest = validateManifest(JSON.parse(manifestText));
+    document = JSON.parse(manifestText);
+    manifest = validateManifest(document);
   } catch (err) {
     return { reason: `manifest invalid: ${err instanceof Error ? err.message : String(err)}` };
   }
@@ -97,7 +100,9 @@ export function checkManifest(
       return { reason: `SHA256SUMS lists ${name}, which the manifest does not` };
     }
   }
-  return { manifest };
+  // The row keeps the manifest as written (validateManifest returns only what a restore
+  // reads; the API's summary also shows usedBytes, which it would drop).
+  return { manifest, document };
 }
 
 /** Compares each stored file's actual sha256 (or why it could not be read) with the manifest. */

@@ -159,7 +159,10 @@ export async function rebuildCatalog(pool: pg.Pool, opts: RebuildOptions): Promi
       const { volume, backup } = planned;
       const inserted = await withTransaction(pool, async (client) => {
         const volumeAdded = await insertVolumeFromBackups(client, volume);
-        const backupAdded = await insertBackupFromManifest(client, backup);
+        const backupAdded = await insertBackupFromManifest(client, {
+          ...backup,
+          manifest: checked.document,
+        });
         return { volumeAdded, backupAdded };
       });
       if (inserted.volumeAdded) report.volumesAdded += 1;

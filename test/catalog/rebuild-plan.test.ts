@@ -78,6 +78,14 @@ describe('checkManifest', () => {
     expect('manifest' in r && r.manifest.backupId).toBe(ID);
   });
 
+  it('keeps the document as written, fields a restore does not read included', () => {
+    const written = manifest();
+    (written.partitions[0] as unknown as Record<string, unknown>)['usedBytes'] = 4096;
+    const r = checkManifest(ID, JSON.stringify(written), SUMS);
+    expect('document' in r && r.document).toEqual(JSON.parse(JSON.stringify(written)));
+    expect('manifest' in r && r.manifest.partitions[0]).not.toHaveProperty('usedBytes');
+  });
+
   it('names each way a backup fails to verify', () => {
     const text = JSON.stringify(manifest());
     expect(checkManifest(ID, '{', SUMS)).toMatchObject({ reason: /^manifest invalid/ });

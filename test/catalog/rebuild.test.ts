@@ -182,6 +182,8 @@ describe('catalog rebuild from the manifests on a destination', () => {
         job_id: null,
         pruned_at: null,
       });
+      // The manifest as written, every field (the agent's row holds the same).
+      expect(row['manifest']).toEqual(JSON.parse(JSON.stringify(m)));
       expect((row['started_at'] as Date).toISOString()).toBe(m.startedAt);
       expect((row['finished_at'] as Date).toISOString()).toBe(m.finishedAt);
       expect(row['archives']).toEqual(
