@@ -73,6 +73,8 @@ export async function recordVolumeHints(
      SELECT volume_id, event_type, event_at, claims, triggers, events, due_at
        FROM numbered
       WHERE k IS NULL OR $2::bigint IS NULL OR k <= (SELECT n FROM room)
+      -- Rows are written (and locked) in the order given: callers pass them in id order.
+      ORDER BY ord
      ON CONFLICT (volume_id) DO UPDATE SET
        event_type = CASE WHEN EXCLUDED.event_at >= h.event_at THEN EXCLUDED.event_type
                          ELSE h.event_type END,
@@ -129,19 +131,74 @@ export async function claimDueHints(
 }
 
 /**
+ * Reads the claims of hints and locks them until the caller's transaction ends, in id order
+ * (as the notification batches write them), so a settling round and a batch never deadlock.
+ */
+export async function lockHintClaims(
+  q: Queryable,
+  volumeIds: readonly string[],
+): Promise<Map<string, Record<string, unknown>>> {
+  if (volumeIds.length === 0) return new Map();
+  const res = await q.query<{ volume_id: string; claims: Record<string, unknown> }>(
+    `SELECT volume_id::text AS volume_id, claims FROM volume_hints
+      WHERE volume_id = ANY($1::uuid[]) ORDER BY volume_id FOR UPDATE`,
+    [volumeIds],
+  );
+  return new Map(res.rows.map((r) => [r.volume_id, r.claims]));
+}
+
+/**
  * Removes a settled hint, unless an event changed it after it was claimed: then it is due
  * again at once (its new claim needs a lookup made after it). True when removed.
  */
 export async function settleHint(q: Queryable, h: ClaimedHint): Promise<boolean> {
-  const res = await q.query(`DELETE FROM volume_hints WHERE volume_id = $1 AND version = $2`, [
-    h.volumeId,
-    h.version,
-  ]);
-  if ((res.rowCount ?? 0) > 0) return true;
-  await q.query(`UPDATE volume_hints SET next_try_at = now(), attempts = 0 WHERE volume_id = $1`, [
-    h.volumeId,
-  ]);
-  return false;
+  const removed = await settleHints(q, [h]);
+  return removed.has(h.volumeId.toLowerCase());
+}
+
+/**
+ * settleHint for many hints in two statements; the ids (lower case) of the hints removed.
+ * The others (changed by an event since they were claimed) are due again at once.
+ */
+export async function settleHints(
+  q: Queryable,
+  hints: readonly ClaimedHint[],
+): Promise<Set<string>> {
+  if (hints.length === 0) return new Set();
+  const res = await q.query<{ volume_id: string }>(
+    `DELETE FROM volume_hints h USING unnest($1::uuid[], $2::integer[]) AS u(id, version)
+      WHERE h.volume_id = u.id AND h.version = u.version
+      RETURNING h.volume_id::text AS volume_id`,
+    [hints.map((h) => h.volumeId), hints.map((h) => h.version)],
+  );
+  const removed = new Set(res.rows.map((r) => r.volume_id));
+  const changed = hints.map((h) => h.volumeId).filter((id) => !removed.has(id.toLowerCase()));
+  if (changed.length > 0) {
+    await q.query(
+      `UPDATE volume_hints SET next_try_at = now(), attempts = 0
+        WHERE volume_id = ANY($1::uuid[])`,
+      [changed],
+    );
+  }
+  return removed;
+}
+
+/**
+ * Hands claimed hints back before their lease ends (the round that took them could not
+ * write its answers): due again after `seconds`.
+ */
+export async function releaseHints(
+  q: Queryable,
+  volumeIds: readonly string[],
+  seconds: number,
+  error: string,
+): Promise<void> {
+  if (volumeIds.length === 0) return;
+  await q.query(
+    `UPDATE volume_hints SET next_try_at = now() + make_interval(secs => $2), last_error = $3
+      WHERE volume_id = ANY($1::uuid[])`,
+    [volumeIds, seconds, error.slice(0, 500)],
+  );
 }
 
 /** Keeps a hint whose lookup failed; due again after `seconds`. */

@@ -373,25 +373,57 @@ export async function upsertVolumeFromApi(
   v: InventoryVolume,
   at: Date,
 ): Promise<void> {
-  // One row through the poller's recordset form: the same columns, the same conversions.
+  await upsertVolumesFromApi(q, [{ volume: v, at }]);
+}
+
+/**
+ * Writes the Cinder API's view of volumes, each read at its `at`, in one statement (rows in
+ * the order given: callers holding other row locks pass them in id order).
+ */
+export async function upsertVolumesFromApi(
+  q: Queryable,
+  rows: readonly { volume: InventoryVolume; at: Date }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  // The poller's recordset form: the same columns, the same conversions.
   await q.query(
     `INSERT INTO volumes AS v (${INVENTORY_COLUMNS}, seen_at, deleted_at)
      SELECT ${INVENTORY_COLUMNS}, seen_at, NULL
        FROM jsonb_to_recordset($1::jsonb) AS r(${INVENTORY_RECORD}, seen_at timestamptz)
      ON CONFLICT (id) DO UPDATE SET ${INVENTORY_FROM_EXCLUDED},
        seen_at = GREATEST(v.seen_at, EXCLUDED.seen_at), deleted_at = NULL`,
-    [JSON.stringify([{ ...inventoryColumns(v), seen_at: at.toISOString() }])],
+    [
+      JSON.stringify(
+        rows.map(({ volume, at }) => ({ ...inventoryColumns(volume), seen_at: at.toISOString() })),
+      ),
+    ],
   );
 }
 
 /** Marks one volume deleted in Cinder as of `at` (its backups stay). */
 export async function markVolumeDeleted(q: Queryable, id: string, at: Date): Promise<void> {
-  await q.query(
-    `UPDATE volumes SET status = 'deleted', deleted_at = LEAST($2, now()),
-            seen_at = GREATEST(seen_at, LEAST($2, now()))
-      WHERE id = $1`,
-    [id, at],
+  await markVolumesDeletedAt(q, [{ id, at }]);
+}
+
+/**
+ * Marks volumes deleted in Cinder, each as of its `at`, in one statement; live rows only.
+ * The ids that were live.
+ */
+export async function markVolumesDeletedAt(
+  q: Queryable,
+  rows: readonly { id: string; at: Date }[],
+  options: { liveOnly?: boolean } = {},
+): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const res = await q.query<{ id: string }>(
+    `UPDATE volumes v SET status = 'deleted', deleted_at = LEAST(u.at, now()),
+            seen_at = GREATEST(v.seen_at, LEAST(u.at, now()))
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)
+      WHERE v.id = u.id ${options.liveOnly === true ? 'AND v.deleted_at IS NULL' : ''}
+      RETURNING v.id::text AS id`,
+    [rows.map((r) => r.id), rows.map((r) => r.at.toISOString())],
   );
+  return res.rows.map((r) => r.id);
 }
 
 /** Records a volume's Cinder status as of `at`. */

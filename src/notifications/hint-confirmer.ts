@@ -12,12 +12,19 @@
  */
 import type pg from 'pg';
 import { withTransaction } from '../db/pool.js';
-import { claimDueHints, postponeHint, settleHint, type ClaimedHint } from '../db/volume-hints.js';
+import { lockVolumeRecords } from '../db/volume-batch.js';
 import {
-  lockVolume,
-  markVolumeDeleted,
-  recordPolicy,
-  upsertVolumeFromApi,
+  claimDueHints,
+  lockHintClaims,
+  postponeHint,
+  releaseHints,
+  settleHints,
+  type ClaimedHint,
+} from '../db/volume-hints.js';
+import {
+  markVolumesDeletedAt,
+  recordPolicies,
+  upsertVolumesFromApi,
   type InventoryVolume,
 } from '../db/volumes.js';
 import { isRetryable } from '../errors.js';
@@ -60,6 +67,13 @@ export interface HintConfirmerStats {
   contradicted: number;
   lookupFailures: number;
   jobs: number;
+}
+
+/** Cinder's answer for one hint: the volume (null: gone) and when it was asked. */
+interface Answer {
+  h: ClaimedHint;
+  v: InventoryVolume | null;
+  askedAt: Date;
 }
 
 /** Whether the API's view shows what the hint claimed (for the log and the stats). */
@@ -132,8 +146,12 @@ export class HintConfirmer {
 
   /**
    * One round: takes due hints, reads their volumes (a few at once, rate-limited), then
-   * writes every answer in one transaction, so the confirmer holds one connection for a
-   * moment per round and never starves the consumer's batches. How many were taken.
+   * writes every answer in one short transaction of a few set-wise statements (in the
+   * order of settle: volume rows, then hint rows, each in id order as the notification
+   * batches lock them, then the projects' quota locks in key order, then jobs), so the
+   * confirmer neither holds rows a batch waits for nor deadlocks with one. A settle that
+   * fails with a retryable error (40P01) is tried once more; if that fails too, the hints
+   * are due again after 5 s instead of after the lease. How many were taken.
    */
   async round(): Promise<number> {
     const claimed = await claimDueHints(
@@ -141,7 +159,7 @@ export class HintConfirmer {
       this.o.batchSize ?? 100,
       this.o.leaseSeconds ?? 60,
     );
-    const answers: { h: ClaimedHint; v: InventoryVolume | null; askedAt: Date }[] = [];
+    const answers: Answer[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < claimed.length && !this.stopped) {
@@ -152,32 +170,29 @@ export class HintConfirmer {
     };
     await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 4) }, worker));
     if (answers.length === 0) return claimed.length;
-    const clock = this.o.now ?? (() => new Date());
-    // Locks in one order in every round: the volumes' rows by id, then the quota locks of
-    // the projects whose backups the round may enqueue, by key. In the order the lookups
-    // came back, two rounds (two controllers) or a round and a consumer's batch could each
-    // hold what the other waits for, and Postgres would abort one (40P01); the round would
-    // be redone after its lease, but only after a second of both waiting.
-    // test/notifications/hint-confirmer-locks.test.ts.
     answers.sort((a, b) =>
       a.h.volumeId < b.h.volumeId ? -1 : a.h.volumeId > b.h.volumeId ? 1 : 0,
     );
-    const jobs = await withTransaction(this.o.pool, async (client) => {
-      const held: boolean[] = [];
-      for (const a of answers) held.push(await this.record(client, a.h, a.v, a.askedAt));
-      await lockQuotasForBackups(
-        client,
-        answers.flatMap((a) => (a.v !== null && a.h.triggers.length > 0 ? [a.v.projectId] : [])),
-        this.o.quota ?? NO_PROJECT_QUOTA,
-      );
-      let made = 0;
-      for (const [i, a] of answers.entries()) {
-        made += await this.settle(client, a.h, a.v, held[i] === true, clock());
+    const clock = this.o.now ?? (() => new Date());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const jobs = await withTransaction(this.o.pool, (client) =>
+          this.settle(client, answers, clock()),
+        );
+        this.stats.jobs += jobs;
+        return claimed.length;
+      } catch (err) {
+        if (attempt < 2 && isRetryable(err)) continue;
+        // Not left to the lease (a minute): the hints are due again after a short pause.
+        await releaseHints(
+          this.o.pool,
+          answers.map((a) => a.h.volumeId),
+          5,
+          `settling failed: ${(err as Error).message}`,
+        ).catch(() => undefined);
+        throw err;
       }
-      return made;
-    });
-    this.stats.jobs += jobs;
-    return claimed.length;
+    }
   }
 
   private async rateSlot(): Promise<void> {
@@ -189,9 +204,7 @@ export class HintConfirmer {
   }
 
   /** Reads one hinted volume; undefined when the read failed (the hint is postponed). */
-  private async ask(
-    h: ClaimedHint,
-  ): Promise<{ h: ClaimedHint; v: InventoryVolume | null; askedAt: Date } | undefined> {
+  private async ask(h: ClaimedHint): Promise<Answer | undefined> {
     const clock = this.o.now ?? (() => new Date());
     await this.rateSlot();
     const askedAt = clock();
@@ -209,52 +222,65 @@ export class HintConfirmer {
   }
 
   /**
-   * Writes Cinder's answer for one hint's volume inside the round's transaction (its row
-   * locked); whether it shows what the hint claimed.
+   * Writes Cinder's answers of a round (in volume id order) in the caller's transaction:
+   * locks the volumes' rows, then the hints', writes the confirmed volumes with their
+   * policies and marks the gone ones deleted, removes the settled hints, takes the quota
+   * locks of the projects it may enqueue backups of, then makes the backups the hinted
+   * events asked for (through the quota, as every enqueuer). Jobs made.
    */
-  private async record(
-    client: pg.PoolClient,
-    h: ClaimedHint,
-    v: InventoryVolume | null,
-    askedAt: Date,
-  ): Promise<boolean> {
-    const claims = await client.query<{ claims: Record<string, unknown> }>(
-      'SELECT claims FROM volume_hints WHERE volume_id = $1',
-      [h.volumeId],
-    );
-    const held = claimHeld(claims.rows[0]?.claims ?? {}, v);
-    if (!held) this.stats.contradicted += 1;
-    const row = await lockVolume(client, h.volumeId);
-    if (v === null) {
-      if (row !== null && row.deletedAt === null) {
-        await markVolumeDeleted(client, h.volumeId, askedAt);
-        this.stats.goneVolumes += 1;
-      }
-    } else {
-      await upsertVolumeFromApi(client, v, askedAt);
-      await recordPolicy(client, v.id, parsePolicy(v.metadata, this.o.limits));
-      this.stats.confirmedVolumes += 1;
-    }
-    return held;
-  }
-
-  /** Makes the backups one hint's events asked for and settles it; jobs made. */
   private async settle(
     client: pg.PoolClient,
-    h: ClaimedHint,
-    v: InventoryVolume | null,
-    held: boolean,
+    answers: readonly Answer[],
     now: Date,
   ): Promise<number> {
-    const made = v === null ? [] : await this.triggerBackups(client, h, now);
-    await settleHint(client, h);
-    if (!held) {
+    const ids = answers.map((a) => a.h.volumeId);
+    const rows = await lockVolumeRecords(client, ids);
+    const claims = await lockHintClaims(client, ids);
+    const live: { h: ClaimedHint; v: InventoryVolume; askedAt: Date }[] = [];
+    for (const a of answers) if (a.v !== null) live.push({ h: a.h, v: a.v, askedAt: a.askedAt });
+    await upsertVolumesFromApi(
+      client,
+      live.map((a) => ({ volume: a.v, at: a.askedAt })),
+    );
+    await recordPolicies(
+      client,
+      live.map((a) => ({ volumeId: a.v.id, result: parsePolicy(a.v.metadata, this.o.limits) })),
+      now,
+    );
+    const gone = await markVolumesDeletedAt(
+      client,
+      answers
+        .filter((a) => a.v === null && rows.has(a.h.volumeId.toLowerCase()))
+        .map((a) => ({ id: a.h.volumeId, at: a.askedAt })),
+      { liveOnly: true },
+    );
+    await settleHints(
+      client,
+      answers.map((a) => a.h),
+    );
+    // Every row is locked; now the quota locks of the projects whose backups the round may
+    // enqueue, all at once in key order (lockQuotasForBackups), before the first enqueue.
+    // Taken one by one as the triggers come, two rounds (two controllers) or a round and a
+    // consumer's batch could each hold a project the other waits for (40P01).
+    // test/notifications/hint-confirmer-locks.test.ts.
+    await lockQuotasForBackups(
+      client,
+      live.flatMap((a) => (a.h.triggers.length > 0 ? [a.v.projectId] : [])),
+      this.o.quota ?? NO_PROJECT_QUOTA,
+    );
+    let made = 0;
+    for (const a of live) made += (await this.triggerBackups(client, a.h, now)).length;
+    this.stats.confirmedVolumes += live.length;
+    this.stats.goneVolumes += gone.length;
+    for (const a of answers) {
+      if (claimHeld(claims.get(a.h.volumeId.toLowerCase()) ?? {}, a.v)) continue;
+      this.stats.contradicted += 1;
       this.log.info(
-        { volumeId: h.volumeId, gone: v === null },
+        { volumeId: a.h.volumeId, gone: a.v === null },
         'Cinder contradicts what the bus said of a volume; Cinder’s view kept',
       );
     }
-    return made.length;
+    return made;
   }
 
   /** The backups the hinted events asked for, with the volume as Cinder shows it now. */

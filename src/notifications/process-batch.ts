@@ -225,6 +225,8 @@ async function applyBatch(
     written.filter((r) => !current.has(r.id)),
     { newerOnly: true },
   );
+  // In id order, as the hint confirmer locks them (hint-confirmer.ts): no deadlock between them.
+  hints.sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0));
   const dropped = await recordVolumeHints(
     client,
     hints,
