@@ -47,6 +47,7 @@ import { upsertPolledVolumes, type PolledVolume } from '../../src/db/volumes.js'
 import { cinderVolumeLookup, type VolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
 import { inventoryVolumeOf } from '../../src/inventory/volume-from-cinder.js';
 import { NotificationConsumer } from '../../src/notifications/consumer.js';
+import { createLogger } from '../../src/log.js';
 import { HintConfirmer } from '../../src/notifications/hint-confirmer.js';
 import { processBatch } from '../../src/notifications/process-batch.js';
 import { processMessage } from '../../src/notifications/process-message.js';
@@ -72,6 +73,9 @@ const { values } = parseArgs({
     only: { type: 'string', default: '' },
     rate: { type: 'string', default: '0' },
     'lookup-rate': { type: 'string', default: '200' },
+    // Diagnosis: hints are recorded but the confirmer is not started (nothing is settled).
+    'no-confirmer': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'silent' },
   },
 });
 
@@ -85,6 +89,8 @@ interface ConsumerSpec {
   queue: string;
   mode: 'single' | 'batch' | 'hints';
   lookupRate: number;
+  confirmer: boolean;
+  logLevel: string;
   prefetch: number;
   batchSize: number;
   batchWaitMs: number;
@@ -123,6 +129,7 @@ async function consumerRole(spec: ConsumerSpec): Promise<void> {
       spent.handlerCalls += 1;
     }
   };
+  const logger = createLogger({ level: spec.logLevel, name: 'bench consumer' });
   const options = { pool, limits: DEFAULT_POLICY_LIMITS, lookup };
   const topology = {
     url: AMQP_URL,
@@ -132,6 +139,7 @@ async function consumerRole(spec: ConsumerSpec): Promise<void> {
     routingKeys: ['notifications.info', 'notifications.error'],
     prefetch: spec.prefetch,
     statsIntervalMs: 0,
+    logger,
     onDeadLetter: (r: DeadLetterRecord) => recordDeadLetter(pool, r),
   };
   // Notifications as hints: steering claims wait for a Cinder read by the confirmer.
@@ -140,6 +148,7 @@ async function consumerRole(spec: ConsumerSpec): Promise<void> {
       ? new HintConfirmer({
           pool,
           lookup,
+          logger,
           limits: DEFAULT_POLICY_LIMITS,
           ratePerSecond: spec.lookupRate,
           concurrency: 8,
@@ -166,7 +175,7 @@ async function consumerRole(spec: ConsumerSpec): Promise<void> {
             ),
         });
   await consumer.start();
-  confirmer?.start();
+  if (spec.confirmer) confirmer?.start();
   const before = process.cpuUsage();
   process.stdout.write('ready\n');
   for await (const line of createInterface({ input: process.stdin })) {
@@ -413,6 +422,44 @@ interface Result {
     confirmer: Record<string, number> | null;
   } | null;
   maxRssMiB: number;
+  /** What the consumer's backends were doing, sampled every 50 ms until the ledger was full. */
+  backendSamples: { samples: number; active: Record<string, number> };
+}
+
+/**
+ * Samples pg_stat_activity every 50 ms: for each active backend of the consumer process
+ * (batches and confirmer alike), its wait (none: on CPU) and the start of its statement.
+ */
+function sampleBackends(pool: pg.Pool): {
+  stop: () => Promise<{ samples: number; active: Record<string, number> }>;
+} {
+  const active: Record<string, number> = {};
+  let samples = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const r = await pool.query<{ w: string | null; q: string }>(
+        `SELECT wait_event_type || ':' || wait_event AS w,
+                regexp_replace(left(query, 70), '\\s+', ' ', 'g') AS q
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'bench consumer'
+            AND state = 'active'`,
+      );
+      samples += 1;
+      for (const row of r.rows) {
+        const key = `${row.w ?? 'cpu'} | ${row.q}`;
+        active[key] = (active[key] ?? 0) + 1;
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return { samples, active };
+    },
+  };
 }
 
 function startChild(spec: ConsumerSpec): { child: ChildProcess; ready: Promise<void> } {
@@ -457,6 +504,8 @@ async function runContender(
       queue,
       mode,
       lookupRate: Number(values['lookup-rate']),
+      confirmer: values['no-confirmer'] !== true,
+      logLevel: values['log-level'],
       prefetch: o.prefetch,
       batchSize: o.batchSize,
       batchWaitMs: o.batchWaitMs,
@@ -484,6 +533,7 @@ async function runContender(
     });
     const pgBefore = cpuOf(['postgres']);
     const mqBefore = cpuOf(['beam.smp']);
+    const sampler = sampleBackends(db.pool);
     const t0 = Date.now();
     // As fast as the broker confirms, or at --rate events/s in 50 ms ticks (steady state).
     const rate = Number(values.rate);
@@ -522,9 +572,10 @@ async function runContender(
     }
     if (done < distinct)
       console.log(`  only ${done} of ${distinct} accounted for after 10 minutes`);
+    const waits = await sampler.stop();
     // Hints: the steering claims are settled once the confirmer has read every hinted volume.
     let hintsDrainedAt: number | null = null;
-    if (mode === 'hints') {
+    if (mode === 'hints' && values['no-confirmer'] !== true) {
       for (;;) {
         const r = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM volume_hints');
         if (Number(r.rows[0]?.n) === 0 || Date.now() > deadline) break;
@@ -603,6 +654,7 @@ async function runContender(
               confirmer: consumer.confirmer,
             },
       maxRssMiB: consumer.maxRssMiB,
+      backendSamples: waits,
     };
   } finally {
     await deleteTopology(exchange, [queue, `${queue}.dead-letter`]).catch(() => undefined);
@@ -626,6 +678,13 @@ function show(r: Result): void {
         : `\n  ${''.padEnd(34)} steering events (hinted) ${r.hints.hintedEvents}: all settled through Cinder ` +
           `${r.hints.settledAfterSeconds.toFixed(2)} s after the first publish = ${r.hints.hintedEventsPerSecond.toFixed(0)} events/s; ` +
           `confirmer ${JSON.stringify(r.hints.confirmer)}`),
+  );
+  const top = Object.entries(r.backendSamples.active)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8);
+  console.log(
+    `  ${''.padEnd(34)} backends active, of ${r.backendSamples.samples} samples (50 ms) until the ledger was full:\n` +
+      top.map(([k, n]) => `  ${''.padEnd(36)}${String(n).padStart(5)}  ${k}`).join('\n'),
   );
 }
 
@@ -662,22 +721,34 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
     const results: Result[] = [];
-    if (values.only !== 'batch') {
-      const r = await runContender('one message per transaction', 'single', stream, emu, o);
-      show(r);
-      results.push(r);
+    const only = values.only;
+    if (only !== '' && only !== 'batch' && only !== 'hints') {
+      throw new Error(`--only takes batch or hints, not ${only}`);
     }
-    const b = await runContender(
-      `batches (prefetch ${o.prefetch}, ${o.batchSize} msgs / ${o.batchWaitMs} ms)`,
-      'batch',
-      stream,
-      emu,
-      o,
-    );
-    show(b);
-    results.push(b);
+    const base =
+      only === ''
+        ? await runContender('one message per transaction', 'single', stream, emu, o)
+        : null;
+    if (base !== null) {
+      show(base);
+      results.push(base);
+    }
+    const b =
+      only === 'hints'
+        ? null
+        : await runContender(
+            `batches (prefetch ${o.prefetch}, ${o.batchSize} msgs / ${o.batchWaitMs} ms)`,
+            'batch',
+            stream,
+            emu,
+            o,
+          );
+    if (b !== null) {
+      show(b);
+      results.push(b);
+    }
     const h = await runContender(
-      `batches, notifications as hints (Cinder reads <= ${values['lookup-rate']}/s)`,
+      `batches, notifications as hints (Cinder reads <= ${values['lookup-rate']}/s${values['no-confirmer'] === true ? ', confirmer not started' : ''})`,
       'hints',
       stream,
       emu,
@@ -685,15 +756,14 @@ async function main(): Promise<void> {
     );
     show(h);
     results.push(h);
-    const base = values.only === 'batch' ? undefined : results[0];
-    if (base !== undefined) {
+    if (base !== null && b !== null) {
       console.log(
         `\n  batched vs one per transaction: ${(b.eventsPerSecond / base.eventsPerSecond).toFixed(2)}x the rate, ` +
           `${(b.consumerCpu.seconds / b.events / (base.consumerCpu.seconds / base.events)).toFixed(2)}x the consumer CPU per event, ` +
           `${(b.lagMs.p99 / base.lagMs.p99).toFixed(3)}x the p99 lag`,
       );
     }
-    for (const r of [b, h]) {
+    for (const r of results.filter((x) => x !== base)) {
       console.log(
         `  ${r.contender}: target >= 2000 events/s ${r.eventsPerSecond >= 2000 ? 'met' : 'missed'} (${r.eventsPerSecond.toFixed(0)}); none lost: ${r.lost === 0 ? 'yes' : `NO (${r.lost})`}`,
       );
