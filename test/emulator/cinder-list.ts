@@ -43,7 +43,42 @@ const KNOWN_LIST_PARAMS = new Set([
   'status',
   'name',
   'project_id',
+  'created_at',
+  'updated_at',
 ]);
+
+/** Cinder's time comparison operators (`api/common.py` get_time_comparsion_operators). */
+const TIME_OPERATORS: Readonly<Record<string, (t: number, at: number) => boolean>> = {
+  gt: (t, at) => t > at,
+  gte: (t, at) => t >= at,
+  eq: (t, at) => t === at,
+  neq: (t, at) => t !== at,
+  lt: (t, at) => t < at,
+  lte: (t, at) => t <= at,
+};
+
+/**
+ * A `created_at`/`updated_at` filter from 3.60 (`api/v3/volumes.py`
+ * `_handle_time_comparison_filters`): comma-separated `op:ISO-8601` units, all of which must
+ * hold; an unknown operator or a time that does not parse is a 400. A NULL time matches
+ * nothing (a SQL comparison). A predicate, or the 400's message.
+ */
+function timeFilter(value: string): ((t: Date | null) => boolean) | string {
+  const units: [(t: number, at: number) => boolean, number][] = [];
+  for (const unit of value.split(',')) {
+    const colon = unit.indexOf(':');
+    const op = colon < 0 ? unit : unit.slice(0, colon);
+    const cmp = TIME_OPERATORS[op];
+    if (cmp === undefined) return `Invalid ${op} operator`;
+    const text = colon < 0 ? unit : unit.slice(colon + 1);
+    // parse_isotime: a date and time, optionally with fractions and a zone (none: UTC).
+    const m = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(text);
+    const at = m === null ? NaN : Date.parse(m[3] === undefined ? `${text}Z` : text);
+    if (Number.isNaN(at)) return `Invalid ${text} value`;
+    units.push([cmp, at]);
+  }
+  return (t) => t !== null && units.every(([cmp, at]) => cmp(t.getTime(), at));
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -90,6 +125,13 @@ export function listVolumes(state: EmulatorState, r: ListRequest): HttpResponse 
       // Admins may filter on anything; an unknown column yields an empty list, not a 400.
       if (r.isAdmin) items = [];
       continue;
+    }
+    if (k === 'created_at' || k === 'updated_at') {
+      // Before 3.60 Cinder drops these filters (MV_ADDED_FILTERS) and lists everything.
+      if (!atLeast(r.mv, 60)) continue;
+      const match = timeFilter(val);
+      if (typeof match === 'string') return cinderFault(400, match);
+      items = items.filter((v) => match(k === 'created_at' ? v.createdAt : v.updatedAt));
     }
     if (k === 'status') items = items.filter((v) => v.status === val);
     if (k === 'name') items = items.filter((v) => v.name === val);

@@ -189,6 +189,39 @@ describe('Cinder', () => {
     });
     expect(foreign.status).toBe(400);
   });
+
+  it('filters on updated_at with 3.60 comparison operators; ignores them before 3.60; has no changes-since', async () => {
+    const made: string[] = [];
+    for (const n of ['t1', 't2', 't3']) {
+      const v = await emu.control.createVolume({ name: `since-${n}` });
+      emu.control.advanceClock(10_000);
+      await emu.control.updateVolume(v.id, { name: `since-${n}-renamed` });
+      made.push(v.id);
+    }
+    const at = made.map((id) => emu.control.volume(id)?.updatedAt?.toISOString() ?? '');
+    const token = await adminToken();
+    const listed = async (query: string, mv = '3.60') => {
+      const res = await http.get(`${emu.cinderUrl}/volumes/detail?all_tenants=1&${query}`, {
+        headers: { 'X-Auth-Token': token, 'OpenStack-API-Version': `volume ${mv}` },
+      });
+      if (res.status !== 200) return res.status;
+      const ids = (res.data as { volumes: { id: string }[] }).volumes.map((v) => v.id);
+      return made.map((id, i) => (ids.includes(id) ? `t${i + 1}` : null)).filter((x) => x !== null);
+    };
+    const q = (v: string) => `updated_at=${encodeURIComponent(v)}`;
+    // updated_at >= value, equality included, as Cinder's SQL filter compares.
+    expect(await listed(q(`gte:${at[1]}`))).toEqual(['t2', 't3']);
+    expect(await listed(q(`gt:${at[1]}`))).toEqual(['t3']);
+    expect(await listed(q(`gte:${at[0]},lt:${at[2]}`))).toEqual(['t1', 't2']);
+    // A time without a zone is UTC (parse_isotime).
+    expect(await listed(q(`gte:${at[2]?.replace(/Z$/, '')}`))).toEqual(['t3']);
+    // Before 3.60 Cinder drops the filter and lists everything.
+    expect(await listed(q(`gte:${at[1]}`), '3.59')).toEqual(['t1', 't2', 't3']);
+    expect(await listed(q(`after:${at[1]}`))).toBe(400);
+    expect(await listed(q('gte:yesterday'))).toBe(400);
+    // changes-since is not a volume filter: for an admin, an unknown key lists nothing.
+    expect(await listed(`changes-since=${encodeURIComponent(at[1] ?? '')}`)).toEqual([]);
+  });
 });
 
 describe('notifications', () => {
