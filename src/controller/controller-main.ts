@@ -6,6 +6,7 @@
  * src/cli.ts), then its orderly stop.
  */
 import type { Config } from '../config/settings.js';
+import { cinderChangedVolumes } from '../inventory/cinder-changed-volumes.js';
 import { cinderVolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { instanceResolverTask } from '../inventory/instance-resolver.js';
 import { InventoryPoller } from '../inventory/poller.js';
@@ -31,6 +32,7 @@ function openstackDeps(
   return {
     keystone: session,
     lookup,
+    listChanged: cinderChangedVolumes(cinder),
     resetVolumeStatus,
     leaderServices: (pool, hooks) => [
       new InventoryPoller({

@@ -14,6 +14,7 @@ import { assertSchemaCurrent } from '../db/migrate.js';
 import { pruneDeadNotifications, recordDeadLetter } from '../db/dead-notifications.js';
 import { createPool } from '../db/pool.js';
 import { pruneProcessedNotifications } from '../db/processed-notifications.js';
+import type { ChangedVolumesLookup } from '../inventory/cinder-changed-volumes.js';
 import type { VolumeLookup } from '../inventory/cinder-volume-lookup.js';
 import { runOrphanPass } from '../jobs/orphan-pass.js';
 import { runSchedulerPass } from '../jobs/scheduler.js';
@@ -44,6 +45,8 @@ export interface ControllerDeps {
   logger?: Logger;
   /** Cinder lookup for payloads that are not enough (absent: payloads alone). */
   lookup?: VolumeLookup;
+  /** Cinder's list of volumes changed since a time: settles many hints per request. */
+  listChanged?: ChangedVolumesLookup;
   /** Cinder's os-reset_status: the API holds a restore's target in maintenance with it. */
   resetVolumeStatus?: (volumeId: string, status: string) => Promise<void>;
   /** Builds the leader-only services that need OpenStack (the inventory poller). */
@@ -108,6 +111,9 @@ export class Controller {
           : new HintConfirmer({
               pool,
               lookup,
+              ...(this.deps.listChanged === undefined
+                ? {}
+                : { listChanged: this.deps.listChanged }),
               limits: c.limits,
               concurrency: c.lookupConcurrency,
               ratePerSecond: c.lookupRate,

@@ -98,6 +98,8 @@ export interface ClaimedHint {
   version: number;
   triggers: PendingTrigger[];
   attempts: number;
+  /** The time of the latest event the hint holds. */
+  eventAt: Date;
 }
 
 /**
@@ -114,12 +116,13 @@ export async function claimDueHints(
     version: number;
     triggers: PendingTrigger[];
     attempts: number;
+    event_at: Date;
   }>(
     `UPDATE volume_hints h SET next_try_at = now() + make_interval(secs => $2),
             attempts = h.attempts + 1
       WHERE h.volume_id IN (SELECT volume_id FROM volume_hints WHERE next_try_at <= now()
                              ORDER BY next_try_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-      RETURNING h.volume_id::text AS volume_id, h.version, h.triggers, h.attempts`,
+      RETURNING h.volume_id::text AS volume_id, h.version, h.triggers, h.attempts, h.event_at`,
     [limit, leaseSeconds],
   );
   return res.rows.map((r) => ({
@@ -127,6 +130,7 @@ export async function claimDueHints(
     version: r.version,
     triggers: r.triggers,
     attempts: r.attempts,
+    eventAt: r.event_at,
   }));
 }
 

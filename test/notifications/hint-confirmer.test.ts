@@ -2,12 +2,15 @@
  * The hint confirmer against a real Postgres and the OpenStack emulator's Cinder: a round
  * writes its answers while notification batches lock the same volumes, and neither
  * deadlocks nor waits for the other longer than a statement, because both lock volumes
- * (then hints) in id order.
+ * (then hints) in id order; many hints are read from one list of the volumes Cinder changed
+ * since their events, with what the list leaves out (deleted volumes) read one by one, and
+ * Cinder's view is what is kept where the bus said otherwise.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOpenStackCredentials } from '../../src/config/openstack-credentials.js';
 import { lockVolumeRecords } from '../../src/db/volume-batch.js';
 import { countVolumeHints, recordVolumeHints } from '../../src/db/volume-hints.js';
+import { cinderChangedVolumes } from '../../src/inventory/cinder-changed-volumes.js';
 import { cinderVolumeLookup } from '../../src/inventory/cinder-volume-lookup.js';
 import { pollInventory } from '../../src/inventory/poller.js';
 import { HintConfirmer } from '../../src/notifications/hint-confirmer.js';
@@ -99,5 +102,73 @@ describe('the hint confirmer', () => {
       [[lo, hi]],
     );
     expect(rows.rows.map((r) => r.policy !== null)).toEqual([true, true]);
+  });
+
+  it('reads many hinted volumes from one list of changed volumes, deleted ones alone', async () => {
+    const credentials = await loadOpenStackCredentials({ env: emu.env() });
+    if (credentials === null) throw new Error('no emulator credentials');
+    const { cinder } = createOpenStackClients({ credentials });
+    const made = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        emu.control.createVolume({ name: `listed-${i}`, size: 1, metadata: {} }),
+      ),
+    );
+    await pollInventory({ pool: db.pool, cinder });
+    const ids = made.map((v) => v.id);
+    const [forgedOff, ...rest] = ids as [string, ...string[]];
+    const gone = rest.slice(0, 2);
+    // In Cinder: every volume tagged daily, two deleted. The bus says the same, except of
+    // one volume, which it claims was switched off.
+    for (const id of ids) await emu.control.updateVolume(id, { metadata: { backup: 'daily' } });
+    for (const id of gone) await emu.control.deleteVolume(id);
+    const now = Date.now();
+    await recordVolumeHints(
+      db.pool,
+      ids.map((volumeId) => ({
+        volumeId,
+        eventType: gone.includes(volumeId) ? 'volume.delete.end' : 'volume.update.end',
+        eventAt: new Date(now - 1000),
+        claims: gone.includes(volumeId)
+          ? { gone: true }
+          : { metadata: { backup: volumeId === forgedOff ? 'off' : 'daily' } },
+        triggers: [],
+        events: 1,
+        dueAt: new Date(now - 500),
+      })),
+    );
+    const before = emu.control.requests('cinder').length;
+    const confirmer = new HintConfirmer({
+      pool: db.pool,
+      lookup: cinderVolumeLookup(cinder),
+      listChanged: cinderChangedVolumes(cinder),
+      limits: DEFAULT_POLICY_LIMITS,
+      ratePerSecond: 100,
+    });
+    expect(await confirmer.round()).toBe(24);
+
+    const asked = emu.control.requests('cinder').slice(before);
+    const lists = asked.filter((r) => r.path.endsWith('/volumes/detail'));
+    expect(lists.map((r) => r.query.get('updated_at')?.startsWith('gte:'))).toEqual([true]);
+    expect(lists[0]?.headers['openstack-api-version']).toBe('volume 3.60');
+    const gets = asked.filter((r) => r.method === 'GET' && !r.path.endsWith('/volumes/detail'));
+    expect(gets.map((r) => r.path.split('/').pop()).sort()).toEqual([...gone].sort());
+    expect(confirmer.stats).toMatchObject({
+      listPages: 1,
+      listed: 22,
+      lookups: 2,
+      confirmedVolumes: 22,
+      goneVolumes: 2,
+      contradicted: 1,
+    });
+    expect(await countVolumeHints(db.pool)).toBe(0);
+    const rows = await db.pool.query<{ id: string; policy: unknown; deleted_at: Date | null }>(
+      'SELECT id::text AS id, policy, deleted_at FROM volumes WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
+    for (const r of rows.rows) {
+      if (gone.includes(r.id)) expect(r.deleted_at).not.toBeNull();
+      // Cinder's word: tagged daily, the forged "off" included.
+      else expect([r.id, r.policy !== null, r.deleted_at]).toEqual([r.id, true, null]);
+    }
   });
 });
