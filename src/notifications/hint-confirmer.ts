@@ -85,6 +85,8 @@ export interface HintConfirmerStats {
   listPages: number;
   /** Hints settled from a list page instead of a read of their own. */
   listed: number;
+  /** Rounds whose settle failed retryably (a deadlock) and was tried once more. */
+  settleRetries: number;
   jobs: number;
 }
 
@@ -123,6 +125,7 @@ export class HintConfirmer {
     lookupFailures: 0,
     listPages: 0,
     listed: 0,
+    settleRetries: 0,
     jobs: 0,
   };
   private readonly log: Logger;
@@ -209,7 +212,11 @@ export class HintConfirmer {
         this.stats.jobs += jobs;
         return claimed.length;
       } catch (err) {
-        if (attempt < 2 && isRetryable(err)) continue;
+        if (attempt < 2 && isRetryable(err)) {
+          this.stats.settleRetries += 1;
+          this.log.warn({ err }, 'settling a round failed; trying it once more');
+          continue;
+        }
         // Not left to the lease (a minute): the hints are due again after a short pause.
         await releaseHints(
           this.o.pool,

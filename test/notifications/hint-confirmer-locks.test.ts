@@ -4,8 +4,8 @@
  * volumes span the same two projects in opposite orders must both commit: the round locks
  * its rows by volume id and then its projects by lock key, so neither can hold what the
  * other waits for. And a round that Postgres aborts anyway (40P01, forced here by a session
- * that locks the other way round) is retryable, changes nothing, and is done whole after
- * its lease.
+ * that locks the other way round) changes nothing: it is tried once more at once, and when
+ * that is aborted too, it fails retryable and its hints are due again after 5 s.
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,16 +152,21 @@ describe('the hint confirmer and the quota locks of several projects', () => {
       await gate.query('BEGIN');
       await gate.query('SELECT 1 FROM volumes WHERE id = ANY($1::uuid[]) FOR UPDATE', [[b1, a2]]);
       await detached(a1, b1);
-      const one = settle(confirmer().round());
+      const c1 = confirmer();
+      const c2 = confirmer();
+      const one = settle(c1.round());
       expect(await waiters(1)).toBe(1);
       await detached(b2, a2);
-      const two = settle(confirmer().round());
+      const two = settle(c2.round());
       expect(await waiters(2)).toBe(2);
       await gate.query('COMMIT');
       const [r1, r2] = await Promise.all([one, two]);
       expect(r1.ok ? null : r1.err).toBeNull();
       expect(r2.ok ? null : r2.err).toBeNull();
       expect([r1.ok && r1.value, r2.ok && r2.value]).toEqual([2, 2]);
+      // Neither was aborted and tried again (a round retries a deadlock once, which would
+      // hide one here).
+      expect([c1.stats.settleRetries, c2.stats.settleRetries]).toEqual([0, 0]);
     } finally {
       await gate.query('ROLLBACK').catch(() => undefined);
       gate.release();
@@ -170,11 +175,12 @@ describe('the hint confirmer and the quota locks of several projects', () => {
     expect(await hintsLeft([a1, a2, b1, b2])).toBe(0);
   });
 
-  it('gives up a round that Postgres aborts (40P01) whole, and does it again after its lease', async () => {
+  it('tries a round that Postgres aborts (40P01) once more at once, and commits it whole', async () => {
     const c1 = '50000000-0000-4000-8000-000000000000';
     await volume(c1, 'proj-r');
-    const c = confirmer(1);
+    const c = confirmer();
     const gate: pg.PoolClient = await db.pool.connect();
+    let r: Awaited<ReturnType<typeof settle<number>>>;
     try {
       // The gate holds proj-r's quota lock; the round locks c1's row, then waits for the
       // lock; the gate then asks for c1's row: a cycle. The gate waits 10 s before it looks
@@ -185,26 +191,80 @@ describe('the hint confirmer and the quota locks of several projects', () => {
       await detached(c1);
       const round = settle(c.round());
       expect(await waiters(1, 'advisory')).toBe(1);
-      const rowP = gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [c1]);
+      // Granted only once the round's transaction is gone (aborted).
+      await gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [c1]);
+      // The round's second try now waits for c1's row; its first left nothing behind.
+      expect(await waiters(1)).toBe(1);
+      expect(await openJobs([c1])).toEqual([]);
+      expect(await hintsLeft([c1])).toBe(1);
+      await gate.query('ROLLBACK');
+      r = await round;
+    } finally {
+      await gate.query('ROLLBACK').catch(() => undefined);
+      gate.release();
+    }
+    expect(r.ok ? null : r.err).toBeNull();
+    expect(r.ok && r.value).toBe(1);
+    expect(await openJobs([c1])).toEqual([c1]);
+    expect(await hintsLeft([c1])).toBe(0);
+    expect(c.stats.jobs).toBe(1);
+    expect(c.stats.settleRetries).toBe(1);
+  });
+
+  it('gives up a round that Postgres aborts (40P01) twice whole, and hands its hints back after 5 s, not its lease', async () => {
+    const d0 = '60000000-0000-4000-8000-000000000000';
+    const d1 = '70000000-0000-4000-8000-000000000000';
+    await volume(d0, 'proj-s');
+    await volume(d1, 'proj-s');
+    const c = confirmer(60);
+    const gate: pg.PoolClient = await db.pool.connect();
+    try {
+      await gate.query('BEGIN');
+      await gate.query(`SET LOCAL deadlock_timeout = '10s'`);
+      await lockProjectQuota(gate, 'proj-s');
+      await detached(d0, d1);
+      const round = settle(c.round());
+      // First try: the round holds d0's and d1's rows and waits for proj-s; the gate asks
+      // for d1's row: a cycle, the round is aborted, the gate gets d1.
+      expect(await waiters(1, 'advisory')).toBe(1);
+      await gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [d1]);
+      // Second try: the round locks d0 (id order) and waits for d1; the gate asks for d0:
+      // a second cycle, and the round gives up.
+      expect(await waiters(1)).toBe(1);
+      const rowD0 = gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [d0]);
       const r = await round;
       expect(r.ok).toBe(false);
       const err = r.ok ? null : (r.err as { code?: string });
       expect(err?.code).toBe('40P01');
       expect(isRetryable(err)).toBe(true);
-      await rowP;
+      await rowD0;
       await gate.query('ROLLBACK');
     } finally {
       await gate.query('ROLLBACK').catch(() => undefined);
       gate.release();
     }
-    // Nothing of the aborted round stayed: no job, the hint still there with its trigger.
-    expect(await openJobs([c1])).toEqual([]);
-    expect(await hintsLeft([c1])).toBe(1);
-    // Its lease (1 s) over, the next round does it all.
-    await new Promise((res) => setTimeout(res, 1100));
-    expect(await c.round()).toBe(1);
-    expect(await openJobs([c1])).toEqual([c1]);
-    expect(await hintsLeft([c1])).toBe(0);
-    expect(c.stats.jobs).toBe(1);
+    // Nothing of the aborted round stayed: no job, the hints still there with their
+    // triggers, due again within 5 s (their lease was 60 s), with why.
+    expect(await openJobs([d0, d1])).toEqual([]);
+    expect(await hintsLeft([d0, d1])).toBe(2);
+    const due = await db.pool.query<{ s: number; last_error: string | null }>(
+      `SELECT extract(epoch FROM next_try_at - now())::float8 AS s, last_error
+         FROM volume_hints WHERE volume_id = ANY($1::uuid[])`,
+      [[d0, d1]],
+    );
+    expect(due.rows).toHaveLength(2);
+    for (const row of due.rows) {
+      expect(row.s).toBeGreaterThan(0);
+      expect(row.s).toBeLessThanOrEqual(5);
+      expect(row.last_error).toMatch(/^settling failed: deadlock detected/);
+    }
+    expect(await c.round()).toBe(0);
+    // Once due, the next round does it all.
+    await new Promise((res) => setTimeout(res, Math.max(...due.rows.map((x) => x.s)) * 1000 + 200));
+    expect(await c.round()).toBe(2);
+    expect(await openJobs([d0, d1])).toEqual([d0, d1]);
+    expect(await hintsLeft([d0, d1])).toBe(0);
+    expect(c.stats.jobs).toBe(2);
+    expect(c.stats.settleRetries).toBe(1);
   });
 });
