@@ -243,7 +243,7 @@ export const SETTINGS_SCHEMA = {
       lookup_rate: opt(integer(1, 10_000), {
         env: ['CLB_LOOKUP_RATE'],
         default: '20',
-        help: 'Notifications are hints: a change of what steers backups (metadata, host, project, status, deletion) waits until the volume read from the Cinder API confirms it. At most this many such reads per second per controller.',
+        help: 'Notifications are hints: a change of what steers backups (metadata, host, project, status, deletion) waits until the volume read from the Cinder API confirms it. At most this many such reads per second per controller; one page of the list of volumes Cinder changed since the hinted events (which answers many hints at once) counts as one read.',
       }),
       lookup_concurrency: opt(integer(1, 64), {
         env: ['CLB_LOOKUP_CONCURRENCY'],
