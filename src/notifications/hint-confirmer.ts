@@ -215,6 +215,10 @@ export class HintConfirmer {
         if (attempt < 2 && isRetryable(err)) {
           this.stats.settleRetries += 1;
           this.log.warn({ err }, 'settling a round failed; trying it once more');
+          // A short pause first: the transaction that won the deadlock is woken to take the
+          // row it waited for, and a retry at once could take that row before it and close
+          // the same cycle again (seen in hint-confirmer-locks.test.ts under load).
+          await new Promise((res) => setTimeout(res, 200 + Math.random() * 200));
           continue;
         }
         // Not left to the lease (a minute): the hints are due again after a short pause.

@@ -16,9 +16,11 @@ import { recordVolumeHints } from '../../src/db/volume-hints.js';
 import type { InventoryVolume } from '../../src/db/volumes.js';
 import { isRetryable } from '../../src/errors.js';
 import { HintConfirmer } from '../../src/notifications/hint-confirmer.js';
+import type { Logger } from '../../src/log.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
 import { putVolume } from '../db/volume-fixtures.js';
+import { captureLogger } from '../openstack/capture-logger.js';
 
 let db: FreshDatabase;
 /** A quota every project here is far under: only its locks matter. */
@@ -80,8 +82,9 @@ async function detached(...ids: string[]): Promise<void> {
   );
 }
 
-function confirmer(leaseSeconds = 60): HintConfirmer {
+function confirmer(leaseSeconds = 60, logger?: Logger): HintConfirmer {
   return new HintConfirmer({
+    ...(logger === undefined ? {} : { logger }),
     pool: db.pool,
     lookup: (id) => Promise.resolve(inCinder.get(id) ?? null),
     limits: DEFAULT_POLICY_LIMITS,
@@ -133,6 +136,21 @@ const settle = <T>(p: Promise<T>) =>
     (err: unknown) => ({ ok: false as const, err }),
   );
 
+/** What became of a round so far, and what its confirmer warned of (for a failure's diff). */
+function watch(round: ReturnType<typeof settle<number>>, log: ReturnType<typeof captureLogger>) {
+  let outcome: unknown = 'pending';
+  void round.then((x) => {
+    outcome = x.ok ? x.value : String((x.err as Error).message);
+  });
+  return (): { round: unknown; warned: unknown[] } => ({
+    round: outcome,
+    warned: log
+      .lines()
+      .filter((l) => l['level'] === 40)
+      .map((l) => l['msg']),
+  });
+}
+
 describe('the hint confirmer and the quota locks of several projects', () => {
   it('commits two rounds whose volumes span two projects in opposite orders', async () => {
     // Round one settles a1 (project P) and b1 (Q); round two b2 (Q) and a2 (P). A third
@@ -178,7 +196,8 @@ describe('the hint confirmer and the quota locks of several projects', () => {
   it('tries a round that Postgres aborts (40P01) once more at once, and commits it whole', async () => {
     const c1 = '50000000-0000-4000-8000-000000000000';
     await volume(c1, 'proj-r');
-    const c = confirmer();
+    const log = captureLogger('info');
+    const c = confirmer(60, log.logger);
     const gate: pg.PoolClient = await db.pool.connect();
     let r: Awaited<ReturnType<typeof settle<number>>>;
     try {
@@ -190,11 +209,17 @@ describe('the hint confirmer and the quota locks of several projects', () => {
       await lockProjectQuota(gate, 'proj-r');
       await detached(c1);
       const round = settle(c.round());
+      const state = watch(round, log);
       expect(await waiters(1, 'advisory')).toBe(1);
       // Granted only once the round's transaction is gone (aborted).
       await gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [c1]);
       // The round's second try now waits for c1's row; its first left nothing behind.
-      expect(await waiters(1)).toBe(1);
+      const waiting = await waiters(1);
+      expect({ waiting, ...state() }).toEqual({
+        waiting: 1,
+        round: 'pending',
+        warned: ['settling a round failed; trying it once more'],
+      });
       expect(await openJobs([c1])).toEqual([]);
       expect(await hintsLeft([c1])).toBe(1);
       await gate.query('ROLLBACK');
@@ -216,7 +241,8 @@ describe('the hint confirmer and the quota locks of several projects', () => {
     const d1 = '70000000-0000-4000-8000-000000000000';
     await volume(d0, 'proj-s');
     await volume(d1, 'proj-s');
-    const c = confirmer(60);
+    const log = captureLogger('info');
+    const c = confirmer(60, log.logger);
     const gate: pg.PoolClient = await db.pool.connect();
     try {
       await gate.query('BEGIN');
@@ -224,13 +250,19 @@ describe('the hint confirmer and the quota locks of several projects', () => {
       await lockProjectQuota(gate, 'proj-s');
       await detached(d0, d1);
       const round = settle(c.round());
+      const state = watch(round, log);
       // First try: the round holds d0's and d1's rows and waits for proj-s; the gate asks
       // for d1's row: a cycle, the round is aborted, the gate gets d1.
       expect(await waiters(1, 'advisory')).toBe(1);
       await gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [d1]);
       // Second try: the round locks d0 (id order) and waits for d1; the gate asks for d0:
       // a second cycle, and the round gives up.
-      expect(await waiters(1)).toBe(1);
+      const waiting = await waiters(1);
+      expect({ waiting, ...state() }).toEqual({
+        waiting: 1,
+        round: 'pending',
+        warned: ['settling a round failed; trying it once more'],
+      });
       const rowD0 = gate.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [d0]);
       const r = await round;
       expect(r.ok).toBe(false);
