@@ -7,9 +7,11 @@ import type { Queryable } from '../../src/db/queryable.js';
 import {
   backendHostOf,
   getVolume,
+  recordPolicy,
   upsertPolledVolumes,
   type Volume,
 } from '../../src/db/volumes.js';
+import { DEFAULT_POLICY_LIMITS, parsePolicy } from '../../src/policy/policy.js';
 
 export interface TestVolume {
   id: string;
@@ -73,4 +75,37 @@ export async function addVolume(
     lvName: extra.lvName ?? `volume-${id}`,
     metadata: extra.metadata ?? {},
   });
+}
+
+/**
+ * A volume of `projectId` on stor1@lvm, tagged daily and on detach, holding one succeeded
+ * backup of `bytes` finished two days ago (so it is due): what the quota tests race on.
+ * `withPolicy` also records the parsed policy, as the controller's poll would.
+ */
+export async function volumeWithStoredBackup(
+  q: Queryable,
+  projectId: string,
+  bytes: number,
+  withPolicy: boolean,
+): Promise<string> {
+  const id = randomUUID();
+  const metadata = { backup: 'daily', 'backup:on': 'detach' };
+  await putVolume(q, {
+    id,
+    projectId,
+    status: 'available',
+    sizeGb: 1,
+    host: 'stor1@lvm#LVM',
+    lvName: `volume-${id}`,
+    metadata,
+  });
+  if (withPolicy) await recordPolicy(q, id, parsePolicy(metadata, DEFAULT_POLICY_LIMITS));
+  const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+  await q.query(
+    `INSERT INTO backups (volume_id, status, reason, started_at, finished_at, bytes_written,
+                          manifest_path)
+     VALUES ($1, 'succeeded', 'schedule', $2, $2, $3, '/b/manifest.json')`,
+    [id, twoDaysAgo, bytes],
+  );
+  return id;
 }

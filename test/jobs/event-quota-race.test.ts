@@ -5,14 +5,13 @@
  * its quota gets one of the two backups, not both; the second waits on the project's lock
  * and counts the first one's expected bytes.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settingsOf } from '../../src/config/settings.js';
 import { projectQuotaOf } from '../../src/controller/controller-config.js';
 import { enqueueEventBackup, type EventBackupResult } from '../../src/jobs/enqueue-backup.js';
 import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { putVolume } from '../db/volume-fixtures.js';
+import { volumeWithStoredBackup } from '../db/volume-fixtures.js';
 
 let db: FreshDatabase;
 const quota = projectQuotaOf(settingsOf({ CLB_MAX_PROJECT_BYTES: '1000' }));
@@ -22,7 +21,6 @@ const settings = {
   retryAfterSeconds: 3600,
   quota,
 };
-const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -31,26 +29,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A volume of `projectId` whose detach triggers a backup, with one backup of `bytes`. */
-async function volume(projectId: string, bytes: number): Promise<string> {
-  const id = randomUUID();
-  await putVolume(db.pool, {
-    id,
-    projectId,
-    status: 'available',
-    sizeGb: 1,
-    host: 'stor1@lvm#LVM',
-    lvName: `volume-${id}`,
-    metadata: { backup: 'daily', 'backup:on': 'detach' },
-  });
-  await db.pool.query(
-    `INSERT INTO backups (volume_id, status, reason, started_at, finished_at, bytes_written,
-                          manifest_path)
-     VALUES ($1, 'succeeded', 'schedule', $2, $2, $3, '/b/manifest.json')`,
-    [id, twoDaysAgo, bytes],
-  );
-  return id;
-}
+/** A due volume of `projectId` holding one backup of `bytes` (test/db/volume-fixtures.ts). */
+const volume = (projectId: string, bytes: number): Promise<string> =>
+  volumeWithStoredBackup(db.pool, projectId, bytes, false);
 
 const detach = (now: Date) => ({ trigger: 'detach' as const, eventAt: now, maxAgeSeconds: 3600 });
 

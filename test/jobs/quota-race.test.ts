@@ -18,17 +18,16 @@ import { requestBackup } from '../../src/api/job-requests.js';
 import { settingsOf } from '../../src/config/settings.js';
 import { projectQuotaOf } from '../../src/controller/controller-config.js';
 import { lockProjectQuota } from '../../src/db/project-usage-lock.js';
-import { getVolume, recordPolicy } from '../../src/db/volumes.js';
+import { getVolume } from '../../src/db/volumes.js';
 import { enqueueEventBackup } from '../../src/jobs/enqueue-backup.js';
 import { runSchedulerPass } from '../../src/jobs/scheduler.js';
-import { DEFAULT_POLICY_LIMITS, parsePolicy } from '../../src/policy/policy.js';
+import { DEFAULT_POLICY_LIMITS } from '../../src/policy/policy.js';
 import { freshDatabase, type FreshDatabase } from '../db/fresh-database.js';
-import { putVolume } from '../db/volume-fixtures.js';
+import { volumeWithStoredBackup } from '../db/volume-fixtures.js';
 
 let db: FreshDatabase;
 const quota = projectQuotaOf(settingsOf({ CLB_MAX_PROJECT_BYTES: '1000' }));
 const settings = { limits: DEFAULT_POLICY_LIMITS, timeZone: 'UTC', retryAfterSeconds: 3600, quota };
-const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -37,28 +36,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A tagged volume (daily, and on detach) of `projectId` with one backup of `bytes`: due. */
-async function volume(projectId: string, bytes: number): Promise<string> {
-  const id = randomUUID();
-  const metadata = { backup: 'daily', 'backup:on': 'detach' };
-  await putVolume(db.pool, {
-    id,
-    projectId,
-    status: 'available',
-    sizeGb: 1,
-    host: 'stor1@lvm#LVM',
-    lvName: `volume-${id}`,
-    metadata,
-  });
-  await recordPolicy(db.pool, id, parsePolicy(metadata, DEFAULT_POLICY_LIMITS));
-  await db.pool.query(
-    `INSERT INTO backups (volume_id, status, reason, started_at, finished_at, bytes_written,
-                          manifest_path)
-     VALUES ($1, 'succeeded', 'schedule', $2, $2, $3, '/b/manifest.json')`,
-    [id, twoDaysAgo, bytes],
-  );
-  return id;
-}
+/** A due volume of `projectId` holding one backup of `bytes` (test/db/volume-fixtures.ts). */
+const volume = (projectId: string, bytes: number): Promise<string> =>
+  volumeWithStoredBackup(db.pool, projectId, bytes, true);
 
 /** A project storing 900 of its 1000 bytes in two volumes (600 and 300 bytes). */
 async function project(): Promise<{ id: string; x: string; y: string }> {
