@@ -6,10 +6,10 @@
  * so the renamed directory's files are not archived again, and the chain restores to what
  * the source holds (the independent walk of test/storage-node/scenarios/lib.sh).
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setRunRoot } from '../../src/engine/run-dir.js';
@@ -18,31 +18,12 @@ import type { BackupResult } from '../../src/engine/backup-frame.js';
 import { restoreBackup } from '../../src/engine/restore.js';
 import { verifyBackup } from '../../src/engine/verify.js';
 import { LoopDevices } from './helpers/loop-devices.js';
+import { lib, members, bytesReadFrom } from './helpers/scenario-lib.js';
 
-const LIB = resolve(import.meta.dirname, '..', 'storage-node', 'scenarios', 'lib.sh');
 const work = mkdtempSync(join(tmpdir(), 'clb-rename-'));
 const devices = new LoopDevices(work);
 const dest = join(work, 'dest');
 const MiB = 1024 * 1024;
-
-async function lib(fn: string, ...args: string[]): Promise<string> {
-  const r = await execa('bash', ['-c', `set -euo pipefail; . "$0"; "$@"`, LIB, fn, ...args]);
-  return r.stdout;
-}
-
-/** Member names of a stored tar archive (zstd -dc | tar -t), independent of our code. */
-async function members(file: string): Promise<string[]> {
-  const r = await execa('bash', ['-c', 'zstd -dc -- "$0" | tar -t --file=-', file]);
-  return r.stdout.split('\n').filter((l) => l !== '');
-}
-
-/** Sectors the kernel read from a device, in bytes. */
-function bytesReadFrom(dev: string): number {
-  const fields = readFileSync(`/sys/block/${basename(dev)}/stat`, 'utf8')
-    .trim()
-    .split(/\s+/);
-  return Number(fields[2]) * 512;
-}
 
 /**
  * The source image on a loop device of its own, as each snapshot is a new device, reached

@@ -6,15 +6,15 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setRunRoot } from '../../src/engine/run-dir.js';
 import { backupDevice } from '../../src/engine/backup-device.js';
 import { restoreBackup } from '../../src/engine/restore.js';
 import { LoopDevices } from './helpers/loop-devices.js';
+import { lib } from './helpers/scenario-lib.js';
 
-const LIB = resolve(import.meta.dirname, '..', 'storage-node', 'scenarios', 'lib.sh');
 const work = mkdtempSync(join(tmpdir(), 'clb-restore-rt-'));
 const devices = new LoopDevices(work);
 const loop = devices.create.bind(devices);
@@ -22,10 +22,6 @@ const mount = devices.mount.bind(devices);
 const umount = devices.umount.bind(devices);
 
 /** Runs a function of lib.sh (arguments passed as positional parameters, never spliced in). */
-async function lib(fn: string, ...args: string[]): Promise<string> {
-  const r = await execa('bash', ['-c', `set -euo pipefail; . "$0"; "$@"`, LIB, fn, ...args]);
-  return r.stdout;
-}
 
 let source = '';
 const before: Record<string, string> = {};
