@@ -26,12 +26,19 @@ const dest = join(work, 'dest');
 const MiB = 1024 * 1024;
 
 /**
- * The source image on a loop device of its own, as each snapshot is a new device, reached
- * through one path (`backup --device` keeps a chain per device path, as per LV).
+ * A snapshot of the source: a copy of its image as it is now, on a loop device of its own
+ * (each LVM snapshot is a new device), reached through one path (`backup --device` keeps a
+ * chain per device path, as per LV). A copy, not the same image on a second loop device:
+ * two loop devices over one file do not share a cache, and a backup read one while the
+ * suite's other loop-device tests ran saw inodes fail their checksums.
  */
 const volume = join(work, 'volume');
+let snapshots = 0;
 async function freshDevice(): Promise<string> {
-  const dev = await devices.attach('source');
+  snapshots += 1;
+  const name = `snapshot-${snapshots}`;
+  await execa('cp', ['--sparse=always', join(work, 'source.img'), join(work, `${name}.img`)]);
+  const dev = await devices.attach(name);
   await execa('ln', ['-sfn', dev, volume]);
   return dev;
 }
@@ -55,6 +62,8 @@ beforeAll(async () => {
   }
   await writeFile(join(dir, 'data', 'deeper', 'small.txt'), 'below the renamed directory\n');
   await devices.umount(dir);
+  // One loop device over the source image at a time: the snapshots are copies of it.
+  await devices.detach(first);
 }, 300_000);
 
 afterAll(async () => {
@@ -73,10 +82,12 @@ describe('a directory renamed between backups through different device numbers',
     expect(full.manifest.chain?.level).toBe(0);
 
     const dir = join(work, 'edit');
-    await devices.mount(await freshDevice(), dir);
+    const editor = await devices.attach('source');
+    await devices.mount(editor, dir);
     await rename(join(dir, 'data'), join(dir, 'data-renamed'));
     await writeFile(join(dir, 'new-file.txt'), 'new after the full backup\n');
     await devices.umount(dir);
+    await devices.detach(editor);
 
     second = await freshDevice();
     // What the test is about: the two backups read through different device numbers.

@@ -29,6 +29,12 @@ export class LoopDevices {
     return dev;
   }
 
+  /** Detaches `dev` now (and forgets it, so that cleanup cannot detach a device reusing its number). */
+  async detach(dev: string): Promise<void> {
+    await execa('losetup', ['-d', dev]);
+    this.loops.splice(this.loops.indexOf(dev), 1);
+  }
+
   async mount(dev: string, dir: string, opts = 'rw'): Promise<void> {
     await execa('mkdir', ['-p', dir]);
     await execa('mount', ['-o', opts, dev, dir]);
