@@ -25,9 +25,10 @@ const MAX_PAGES = 20;
 export function cinderChangedVolumes(cinder: CinderClient): ChangedVolumesLookup {
   return async (since, beforePage) => {
     const out = new Map<string, InventoryVolume>();
-    let marker: string | null = null;
-    for (let page = 0; ; page++) {
-      if (page === MAX_PAGES) {
+    let pages = 0;
+    // Runs before each page's request: a listing that would need one more page fails.
+    const nextPage = async (): Promise<void> => {
+      if (pages === MAX_PAGES) {
         throw new OpenStackApiError(
           'OPENSTACK_API_ERROR',
           `more than ${MAX_PAGES} pages of volumes changed since ${since.toISOString()}`,
@@ -35,14 +36,18 @@ export function cinderChangedVolumes(cinder: CinderClient): ChangedVolumesLookup
         );
       }
       await beforePage?.();
-      const res = await cinder.listVolumesPage({ marker, updatedSince: since });
-      for (const raw of res.volumes) {
+    };
+    for await (const volumes of cinder.listAllVolumes({
+      updatedSince: since,
+      beforePage: nextPage,
+    })) {
+      pages += 1;
+      for (const raw of volumes) {
         // One the service cannot use is left out: its own read says why.
         const m = inventoryVolumeOf(raw);
         if (m.ok) out.set(m.value.id.toLowerCase(), m.value);
       }
-      if (res.nextMarker === null || res.nextMarker === marker) return out;
-      marker = res.nextMarker;
     }
+    return out;
   };
 }

@@ -134,14 +134,24 @@ export class CinderClient {
     return { volumes, nextMarker };
   }
 
-  /** Every page to the end (the last may be empty). */
+  /**
+   * Every page to the end (the last may be empty). `beforePage` runs before each page's
+   * request (a caller's rate limit).
+   */
   async *listAllVolumes(
-    args: { limit?: number; signal?: AbortSignal } = {},
+    args: {
+      limit?: number;
+      updatedSince?: Date;
+      signal?: AbortSignal;
+      beforePage?: () => Promise<void>;
+    } = {},
   ): AsyncGenerator<CinderVolume[]> {
+    const { beforePage, ...pageArgs } = args;
     let marker: string | null = null;
     const seenMarkers = new Set<string>();
     for (;;) {
-      const page: VolumePage = await this.listVolumesPage({ ...args, marker });
+      await beforePage?.();
+      const page: VolumePage = await this.listVolumesPage({ ...pageArgs, marker });
       yield page.volumes;
       if (page.nextMarker === null) return;
       if (seenMarkers.has(page.nextMarker)) {
