@@ -19,6 +19,7 @@ import { NO_PROJECT_QUOTA, type ProjectQuota } from '../policy/project-quota.js'
 import type { ApiContext } from './api-context.js';
 import { DEFAULT_ROLES, type RoleNames } from './caller.js';
 import { clientErrorHandler, errorHandlers } from './http-errors.js';
+import { lingerOnClose } from './lingering-close.js';
 import type { Readiness } from './readiness.js';
 import { backupRoutes } from './routes/backup-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -76,6 +77,8 @@ export async function buildApiServer(
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },
     },
   });
+  // A refusal sent before the body was read (413) must reach a client still sending it.
+  lingerOnClose(app.server);
   const roles: RoleNames = { ...DEFAULT_ROLES, ...options.roles };
   const ctx: ApiContext = {
     db: deps.db,

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { lingeringClose } from './lingering-close.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
@@ -135,6 +136,7 @@ export function clientErrorHandler(
           `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
       );
     }
-    socket.destroy();
+    // Not destroy(): a client still sending would get RST and lose this answer.
+    lingeringClose(socket);
   };
 }
