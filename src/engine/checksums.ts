@@ -53,10 +53,15 @@ export class ByteTap extends Transform {
   private readonly onBytes: ((n: number, total: number) => void) | undefined;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.observe(chunk);
+    done(null, chunk);
+  }
+
+  /** Counts and hashes `chunk` as if it had passed (for a reader that copies it on itself). */
+  observe(chunk: Buffer): void {
     this.hash?.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length, this.bytes);
-    done(null, chunk);
   }
 
   /** The hex sha256 of what passed (only for a tap made with `sha256: true`). */
