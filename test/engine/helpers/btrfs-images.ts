@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../../src/exec/run-command.js';
 import { attach, detach } from './host-images.js';
+import { waitUntilUnmountedEverywhere } from './loop-devices.js';
 
 /** A marker no other file on this machine holds: `<what>-<random hex>`. */
 export function marker(what: string): string {
@@ -33,6 +34,7 @@ export async function withMounted(
     await fn();
   } finally {
     await runCommand('umount', [dir]);
+    await waitUntilUnmountedEverywhere(dev);
   }
 }
 

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../../src/exec/run-command.js';
+import { waitUntilUnmountedEverywhere } from './loop-devices.js';
 
 const loops: string[] = [];
 
@@ -157,6 +158,7 @@ export async function makeGptImage(dir: string): Promise<{ image: string; tree: 
     return { image, tree: await describeTree(mnt, ['lost+found', 'cache']) };
   } finally {
     await sh('umount', [mnt]);
+    await waitUntilUnmountedEverywhere(`${dev}p1`);
     await detach(dev);
   }
 }
@@ -176,6 +178,7 @@ export async function makeXfsImage(dir: string): Promise<{ image: string; tree: 
     return { image, tree: await describeTree(mnt, ['cache']) };
   } finally {
     await sh('umount', [mnt]);
+    await waitUntilUnmountedEverywhere(dev);
     await detach(dev);
   }
 }

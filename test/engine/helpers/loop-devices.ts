@@ -2,12 +2,43 @@
  * Loop devices and mounts a host test makes, remembered so that one call undoes them all
  * (mounts newest first, then each loop device with its kernel partitions).
  */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+
+/**
+ * Waits until no mount anywhere holds `dev`: a block device's exclusive open (O_EXCL) fails
+ * with EBUSY while a filesystem on it is mounted. A test's mount is in the host's mount
+ * namespace, and every engine run beside it (other test files) starts a private namespace
+ * that copies the host's mounts: after our umount the filesystem can live on in that copy,
+ * unflushed, until that run ends. An image read or copied meanwhile misses what was written
+ * (seen: files of size 0, a directory without its files, in parallel runs).
+ */
+export async function waitUntilUnmountedEverywhere(
+  dev: string,
+  timeoutMs = 180_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const handle = await open(dev, constants.O_RDONLY | constants.O_EXCL);
+      await handle.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+      if (Date.now() > deadline) {
+        throw new Error(`${dev} is still mounted somewhere ${timeoutMs} ms after its umount`);
+      }
+      await sleep(100);
+    }
+  }
+}
 
 export class LoopDevices {
   private readonly loops: string[] = [];
-  private readonly mounts: string[] = [];
+  private readonly mounts: { dir: string; dev: string }[] = [];
 
   constructor(private readonly work: string) {}
 
@@ -38,17 +69,22 @@ export class LoopDevices {
   async mount(dev: string, dir: string, opts = 'rw'): Promise<void> {
     await execa('mkdir', ['-p', dir]);
     await execa('mount', ['-o', opts, dev, dir]);
-    this.mounts.push(dir);
+    this.mounts.push({ dir, dev });
   }
 
+  /** Unmounts `dir` and waits until its filesystem is gone everywhere (written back whole). */
   async umount(dir: string): Promise<void> {
     await execa('umount', [dir]);
-    this.mounts.splice(this.mounts.indexOf(dir), 1);
+    const i = this.mounts.findIndex((m) => m.dir === dir);
+    const [mount] = this.mounts.splice(i, 1);
+    if (mount !== undefined) await waitUntilUnmountedEverywhere(mount.dev);
   }
 
   /** Undoes everything; never throws. */
   async cleanup(): Promise<void> {
-    for (const dir of [...this.mounts].reverse()) await execa('umount', [dir], { reject: false });
+    for (const { dir } of [...this.mounts].reverse()) {
+      await execa('umount', [dir], { reject: false });
+    }
     for (const dev of this.loops) {
       // Kernel partitions added with partx outlive the loop device unless deleted first.
       await execa('partx', ['--delete', dev], { reject: false });
