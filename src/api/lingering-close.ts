@@ -3,8 +3,8 @@
  * input makes the kernel answer with RST, and a client still writing its request body (an
  * upload refused with 413 before it was read) then loses the answer that was already on its
  * way: it sees "connection reset" instead of the refusal. Web servers solve this with a
- * lingering close (nginx's `lingering_close`); Node's HTTP server does not, so the API and
- * the metrics endpoint do it here.
+ * lingering close (nginx's `lingering_close`); Node's HTTP server does not, so the API does
+ * it here (the metrics endpoint takes no bodies).
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';

@@ -303,11 +303,15 @@ export function badRequests(canary: string): BadRequest[] {
   return list;
 }
 
-/** Sends raw bytes and reads the whole answer (the server closes: Connection: close). */
+/**
+ * Sends raw bytes and reads the whole answer (the server closes: Connection: close).
+ * `writeFirst`: as clients that send the whole request before reading (urllib, requests),
+ * write it in 64 KiB pieces 5 ms apart and read nothing until the last one is written.
+ */
 export function sendRaw(
   port: number,
   bytes: Buffer,
-  opts: { halfClose?: boolean; timeoutMs?: number } = {},
+  opts: { halfClose?: boolean; timeoutMs?: number; writeFirst?: boolean } = {},
 ): Promise<RawAnswer> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
@@ -349,6 +353,22 @@ export function sendRaw(
       resolve({ status: Number(m[1]), headers, body });
     });
     socket.on('connect', () => {
+      if (opts.writeFirst === true) {
+        socket.pause();
+        let offset = 0;
+        const next = (): void => {
+          if (socket.destroyed) return;
+          if (offset >= bytes.length) {
+            socket.resume();
+            return;
+          }
+          socket.write(bytes.subarray(offset, offset + 65536));
+          offset += 65536;
+          setTimeout(next, 5);
+        };
+        next();
+        return;
+      }
       socket.write(bytes);
       // Node's server closes on a client's half-close (httpAllowHalfOpen is false), so only
       // the request that stands for a client hanging up sends it.
