@@ -76,7 +76,8 @@ export class LoopDevices {
   async umount(dir: string): Promise<void> {
     await execa('umount', [dir]);
     const i = this.mounts.findIndex((m) => m.dir === dir);
-    const [mount] = this.mounts.splice(i, 1);
+    // splice(-1, 1) would drop the newest mount instead of none.
+    const [mount] = i < 0 ? [] : this.mounts.splice(i, 1);
     if (mount !== undefined) await waitUntilUnmountedEverywhere(mount.dev);
   }
 
